@@ -1,0 +1,64 @@
+"""``sciseg demo``: open napari with the sample data and every widget, or run headless.
+
+``--headless -o OUTDIR`` runs each workflow that exists on the sample data and
+writes its outputs, one subfolder per workflow. Workflows register themselves in
+``HEADLESS_STEPS`` below as ``(name, "module:function")``; each function takes
+the output folder and returns a short summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from pathlib import Path
+
+#: (name, "module:function(outdir) -> str") for every headless workflow.
+HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
+    ("samples", "napari_sciseg.data.demo:write_samples"),
+)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "demo",
+        help="open napari with sample data and widgets (or --headless: run every workflow)",
+        description="Open napari with the plugin's sample data and widgets docked, or with "
+        "--headless run every workflow on the sample data and write the outputs.",
+    )
+    p.add_argument("--headless", action="store_true", help="no GUI: run workflows, write outputs")
+    p.add_argument("-o", "--output", type=Path, help="output folder for --headless")
+    p.add_argument(
+        "--only", nargs="+", metavar="STEP", help="run only these headless steps"
+    )
+    return p
+
+
+def _resolve(target: str):
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run(args) -> int:
+    if not args.headless:
+        from .._napari._demo import open_demo
+
+        open_demo()
+        return 0
+    if args.output is None:
+        raise ValueError("--headless needs an output folder: sciseg demo --headless -o OUTDIR")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = [s for s in HEADLESS_STEPS if not args.only or s[0] in args.only]
+    if args.only:
+        unknown = set(args.only) - {s[0] for s in HEADLESS_STEPS}
+        if unknown:
+            valid = ", ".join(s[0] for s in HEADLESS_STEPS)
+            raise ValueError(f"Unknown demo step(s) {sorted(unknown)}; valid: {valid}.")
+    for name, target in steps:
+        t0 = time.perf_counter()
+        folder = out / name
+        folder.mkdir(exist_ok=True)
+        summary = _resolve(target)(folder)
+        print(f"[{name}] {summary} ({time.perf_counter() - t0:.1f} s) -> {folder}")
+    return 0
