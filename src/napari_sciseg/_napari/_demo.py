@@ -1,0 +1,38 @@
+"""``sciseg demo``: napari with every sample and every widget of the plugin docked."""
+
+from __future__ import annotations
+
+import napari
+from npe2 import PluginManager
+
+PLUGIN = "napari-sciseg"
+
+
+def widget_names() -> list[str]:
+    """Display names of every widget the plugin's manifest contributes."""
+    manifest = PluginManager.instance().get_manifest(PLUGIN)
+    return [w.display_name for w in (manifest.contributions.widgets or [])]
+
+
+def sample_keys() -> list[str]:
+    """Keys of every sample the plugin's manifest contributes."""
+    manifest = PluginManager.instance().get_manifest(PLUGIN)
+    return [s.key for s in (manifest.contributions.sample_data or [])]
+
+
+def populate(viewer: napari.Viewer, *, samples: tuple[str, ...] | None = None) -> list:
+    """Open the plugin's samples (all by default) and dock every widget; return the docks."""
+    for key in samples if samples is not None else sample_keys():
+        viewer.open_sample(PLUGIN, key)
+    docks = []
+    for name in widget_names():
+        dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
+        docks.append(dock)
+    return docks
+
+
+def open_demo() -> None:  # pragma: no cover - starts the Qt event loop
+    """Open a viewer with the 2D scribble sample and every widget, then run napari."""
+    viewer = napari.Viewer(title="napari-sciseg demo")
+    populate(viewer, samples=("scribbles_2d",))
+    napari.run()

@@ -1,0 +1,55 @@
+"""napari reader: calibrated images from TIFF, EM and AFM files.
+
+``get_reader`` returns None for paths it does not handle (napari then asks
+other plugins) and never raises to napari: a file it claims but cannot parse
+shows an error notification naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+from napari.utils.notifications import show_error, show_warning
+
+from ..io import UnsupportedFormatError, read_image, supported_suffixes
+from ._layers import calibrated_to_layer_data
+
+logger = logging.getLogger(__name__)
+
+
+def get_reader(path):
+    """Return a reader function for ``path``, or None when the format is not ours."""
+    if isinstance(path, list):
+        if not path or not all(_handles(p) for p in path):
+            return None
+    elif not _handles(path):
+        return None
+    return read_layers
+
+
+def _handles(path) -> bool:
+    name = str(path).lower()
+    return Path(name).suffix in supported_suffixes() or name.endswith((".ome.tif", ".ome.tiff"))
+
+
+def read_layers(path) -> list:
+    """Read one path or a list of paths into napari LayerData tuples."""
+    paths = path if isinstance(path, list) else [path]
+    layers = []
+    for p in paths:
+        p = Path(p)
+        try:
+            image = read_image(p)
+        except (ValueError, ImportError, OSError, UnsupportedFormatError) as exc:
+            show_error(f"napari-sciseg could not open {p.name}: {exc}")
+            logger.warning("could not open %s: %s", p, exc)
+            continue
+        name = p.name.split(".")[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            layers += calibrated_to_layer_data(image, name)
+        for w in caught:
+            show_warning(str(w.message))
+    return layers

@@ -1,0 +1,56 @@
+"""Package-level contracts: cheap import, layering, manifest, CLI basics."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; import sys; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    )
+    return set(out.stdout.split())
+
+
+HEAVY = {"torch", "napari", "qtpy", "PyQt6", "matplotlib", "cc3d", "sklearn", "dask"}
+
+
+def test_import_is_cheap():
+    loaded = _modules_after("import napari_sciseg, napari_sciseg.io, napari_sciseg.data")
+    assert not HEAVY & loaded, f"heavy modules imported: {sorted(HEAVY & loaded)}"
+
+
+def test_cli_help_and_version_do_not_import_torch():
+    loaded = _modules_after(
+        "import contextlib, io\n"
+        "from napari_sciseg.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main([])"
+    )
+    assert "torch" not in loaded and "napari" not in loaded
+    out = subprocess.run([sys.executable, "-m", "napari_sciseg.cli", "--version"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("napari-sciseg ")
+
+
+def test_import_linter_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    cmd = [str(lint)] if lint.exists() else ["lint-imports"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "BROKEN" not in out.stdout
+
+
+def test_manifest_is_valid_and_points_into_napari_layer():
+    npe2 = pytest.importorskip("npe2")
+    manifest = npe2.PluginManifest.from_file(ROOT / "src" / "napari_sciseg" / "napari.yaml")
+    for command in manifest.contributions.commands:
+        if command.python_name:
+            assert command.python_name.startswith("napari_sciseg._napari."), command.python_name
+    assert manifest.contributions.readers and manifest.contributions.writers
+    assert len(manifest.contributions.sample_data) == 5
