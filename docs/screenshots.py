@@ -1,0 +1,88 @@
+"""Take the documentation screenshots from the real widgets, under Xvfb.
+
+Run from the repository root::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py [NAME ...]
+
+Each ``shot_<name>`` function builds a real viewer state (sample data, widget
+docked, a workflow run through the widget's own buttons and workers) and the
+window is saved to ``docs/images/<name>.png``. Nothing is mocked or painted in.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import napari
+from qtpy.QtWidgets import QApplication
+
+HERE = Path(__file__).resolve().parent
+IMAGES = HERE / "images"
+PLUGIN = "napari-sciseg"
+
+
+def wait_for(condition, timeout: float = 600.0) -> None:
+    """Process Qt events until ``condition()`` is true (workers finishing, layers appearing)."""
+    t0 = time.perf_counter()
+    while not condition():
+        QApplication.processEvents()
+        time.sleep(0.02)
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("screenshot state not reached in time")
+
+
+def settle(seconds: float = 0.5) -> None:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def new_viewer() -> napari.Viewer:
+    viewer = napari.Viewer(title="napari-sciseg")
+    viewer.window.resize(1500, 950)
+    return viewer
+
+
+def dock(viewer: napari.Viewer, name: str):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    return widget
+
+
+def save(viewer: napari.Viewer, name: str) -> Path:
+    settle()
+    path = IMAGES / f"{name}.png"
+    viewer.window.screenshot(str(path), canvas_only=False)
+    viewer.close()
+    return path
+
+
+def shot_overview() -> Path:
+    """The scribble sample with the plugin's widgets docked (README picture)."""
+    from napari_sciseg._napari._demo import populate
+
+    viewer = new_viewer()
+    populate(viewer, samples=("scribbles_2d",))
+    return save(viewer, "overview")
+
+
+SHOTS = {name[5:]: obj for name, obj in dict(globals()).items() if name.startswith("shot_")}
+
+
+def main(names: list[str]) -> int:
+    IMAGES.mkdir(exist_ok=True)
+    failed = []
+    for name in names or list(SHOTS):
+        try:
+            path = SHOTS[name]()
+            print(f"{name}: {path.relative_to(HERE.parent)}")
+        except Exception as exc:  # report every failing shot, keep going
+            failed.append(name)
+            print(f"{name}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
