@@ -1,0 +1,394 @@
+"""Tiled ensemble prediction with uncertainty, for images larger than memory.
+
+The image is cut into tiles whose halo is the network's receptive field
+(:mod:`napari_sciseg.tiling`), so the tiled result equals the untiled one to
+float tolerance. Tiles are read lazily, so numpy, dask and zarr inputs all
+work, and with ``out=`` every tile's core is written straight to a zarr group:
+a volume larger than memory is predicted with bounded memory.
+
+Outputs (a :class:`Prediction`):
+
+- ``mean`` (K, *spatial) float32: the ensemble's mean softmax probability;
+- ``std`` (K, *spatial) float32: the standard deviation between members
+  (as the engine's ``Ensemble`` defines it; 0 for a single member);
+- ``segmentation`` (*spatial) uint8: class c (1..K) where
+  ``mean_c - k * std_c > 0.5``, else 0 = "unsure" (the DLSIA fiber-study rule
+  at ``k = 1``);
+- ``uncertainty`` (*spatial) float32: the member standard deviation of the most
+  probable class (0 = members agree).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..tiling import Tile, tile_grid
+
+__all__ = ["PredictProgress", "Prediction", "iter_predict", "predict", "confident_segmentation"]
+
+logger = logging.getLogger(__name__)
+
+#: default core edge (pixels) per model dimensionality; the halo is added on both sides.
+_DEFAULT_CORE = {2: 512, 3: 64}
+#: default number of input voxels per batch of tiles.
+_BATCH_VOXELS = 1 << 19
+
+
+@dataclass(frozen=True)
+class PredictProgress:
+    """Progress of :func:`iter_predict`: ``done`` of ``total`` tiles finished."""
+
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The result of :func:`predict`.
+
+    Attributes
+    ----------
+    mean : (K, *spatial) float32 array
+        Mean class probability over the ensemble members (numpy, or zarr with ``out=``).
+    std : (K, *spatial) float32 array
+        Standard deviation of the class probability between members.
+    segmentation : (*spatial) uint8 array
+        Confident class id 1..K, 0 where no class passes ``mean - k * std > 0.5``.
+    uncertainty : (*spatial) float32 array
+        Member standard deviation of the most probable class.
+    k : float
+        The number of standard deviations used for ``segmentation``.
+    """
+
+    mean: Any
+    std: Any
+    segmentation: Any
+    uncertainty: Any
+    k: float = 1.0
+
+
+def confident_segmentation(mean: np.ndarray, std: np.ndarray, k: float = 1.0) -> np.ndarray:
+    """Class id where ``mean - k * std > 0.5`` (1..K), else 0 = unsure.
+
+    Parameters
+    ----------
+    mean, std : (K, *spatial) ndarray
+        Per-class mean probability and member standard deviation.
+    k : float
+        Standard deviations subtracted before the 0.5 threshold.
+
+    Returns
+    -------
+    (*spatial) uint8 ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean = np.array([[0.9, 0.55, 0.3]], np.float32)
+    >>> mean = np.concatenate([1 - mean, mean])
+    >>> std = np.full_like(mean, 0.1)
+    >>> confident_segmentation(mean, std, k=1.0)
+    array([2, 0, 1], dtype=uint8)
+    """
+    margin = np.asarray(mean, np.float32) - np.float32(k) * np.asarray(std, np.float32)
+    best = margin.argmax(axis=0)
+    ok = np.take_along_axis(margin, best[None], axis=0)[0] > 0.5
+    return np.where(ok, best + 1, 0).astype(np.uint8)
+
+
+def _uncertainty(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    best = mean.argmax(axis=0)
+    return np.take_along_axis(std, best[None], axis=0)[0].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    spatial_shape: tuple[int, ...]
+    channel_axis: int | None
+    slice_axis: int | None  # spatial axis predicted slice by slice (2D model on a volume)
+    halo: int
+    tile: tuple[int, ...]
+
+
+def _as_array(image):
+    if hasattr(image, "shape") and hasattr(image, "__getitem__") and hasattr(image, "dtype"):
+        return image
+    return np.asarray(image)
+
+
+def _get(cfg, name, default=None):
+    if isinstance(cfg, dict):
+        return cfg.get(name, default)
+    return getattr(cfg, name, default)
+
+
+def _plan(trained, image, channel_axis, slice_axis, tile) -> _Plan:
+    cfg = trained.config
+    if np.issubdtype(np.dtype(image.dtype), np.complexfloating) or image.dtype == object:
+        raise TypeError(f"image must hold real numbers; got dtype {image.dtype}.")
+    shape = tuple(int(s) for s in image.shape)
+    if channel_axis is not None:
+        if not -len(shape) <= channel_axis < len(shape):
+            raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
+        channel_axis %= len(shape)
+        n_channels = shape[channel_axis]
+        spatial = shape[:channel_axis] + shape[channel_axis + 1 :]
+    else:
+        n_channels, spatial = 1, shape
+    in_channels = int(_get(cfg, "in_channels", 1))
+    if n_channels != in_channels:
+        where = f"channel_axis={channel_axis}" if channel_axis is not None else "no channel_axis"
+        raise ValueError(
+            f"The model expects {in_channels} input channel(s) but the image has {n_channels} "
+            f"({where}, shape {shape}). Pass channel_axis= for a multichannel image, or the "
+            "channels the model was trained on."
+        )
+    model_ndim = int(_get(cfg, "model_ndim", 2))
+    if len(spatial) not in (2, 3):
+        raise ValueError(
+            f"image must be 2D or 3D (plus channel_axis); got spatial shape {spatial}. "
+            "Pass channel_axis= if one axis holds channels."
+        )
+    if model_ndim == 3 and len(spatial) == 2:
+        raise ValueError(
+            f"The model is 3D but the image is 2D (shape {shape}); predict a (Z, Y, X) volume "
+            "or train a 2D model."
+        )
+    if model_ndim == 2 and len(spatial) == 3:
+        if slice_axis is None and str(_get(cfg, "dim", "2")) == "2.5":
+            slice_axis = int(_get(cfg, "slice_axis", 0) or 0)
+        if slice_axis is None:
+            raise ValueError(
+                f"The model is 2D but the image is 3D (spatial shape {spatial}); pass "
+                "slice_axis= (e.g. slice_axis=0 for Z) to predict it slice by slice, or "
+                "channel_axis= if one axis holds channels."
+            )
+        if not -3 <= slice_axis < 3:
+            raise ValueError(f"slice_axis {slice_axis} is out of range for a 3D image.")
+        slice_axis %= 3
+    else:
+        slice_axis = None
+    halo = int(trained.network.receptive_field)
+    if tile is None:
+        tile = _DEFAULT_CORE[model_ndim] + 2 * halo
+    tiles = (tile,) * len(spatial) if np.isscalar(tile) else tuple(tile)
+    if slice_axis is not None and len(tiles) == len(spatial):
+        tiles = tuple(1 if d == slice_axis else t for d, t in enumerate(tiles))
+    elif slice_axis is not None and len(tiles) == 2:
+        tiles = tiles[:slice_axis] + (1,) + tiles[slice_axis:]
+    return _Plan(tuple(spatial), channel_axis, slice_axis, halo, tuple(int(t) for t in tiles))
+
+
+def _read(image, plan: _Plan, window: tuple[slice, ...]) -> np.ndarray:
+    """Read one window as (C, *window) from numpy, dask or zarr."""
+    index = list(window)
+    if plan.channel_axis is not None:
+        index.insert(plan.channel_axis, slice(None))
+    block = image[tuple(index)]
+    if hasattr(block, "compute"):
+        block = block.compute()
+    block = np.asarray(block)
+    if plan.channel_axis is None:
+        return block[None]
+    return np.moveaxis(block, plan.channel_axis, 0)
+
+
+def _normalizer(trained):
+    for owner in (trained, trained.config):
+        fn = getattr(owner, "normalize", None)
+        if callable(fn):
+            return fn
+    return lambda x: np.asarray(x, np.float32)
+
+
+def _resolve_device(device: str):
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _network_on(network, device):
+    """The network on ``device``; a copy when it lives elsewhere (training may still use it)."""
+    params = list(network.parameters())
+    if params and params[0].device != device:
+        network = copy.deepcopy(network).to(device)
+    return network.eval()
+
+
+def _allocate(out, n_classes: int, spatial: tuple[int, ...], chunks: tuple[int, ...], k: float):
+    if out is None:
+        return {
+            "mean": np.zeros((n_classes, *spatial), np.float32),
+            "std": np.zeros((n_classes, *spatial), np.float32),
+            "segmentation": np.zeros(spatial, np.uint8),
+            "uncertainty": np.zeros(spatial, np.float32),
+        }
+    import zarr
+
+    group = zarr.open_group(str(out), mode="a") if isinstance(out, str | Path) else out
+    arrays = {}
+    for name, shape, chunk, dtype in (
+        ("mean", (n_classes, *spatial), (1, *chunks), "float32"),
+        ("std", (n_classes, *spatial), (1, *chunks), "float32"),
+        ("segmentation", spatial, chunks, "uint8"),
+        ("uncertainty", spatial, chunks, "float32"),
+    ):
+        arrays[name] = group.create_array(
+            name, shape=shape, chunks=chunk, dtype=dtype, fill_value=0, overwrite=True
+        )
+    group.attrs.update({"k": float(k), "layout": "mean/std: (K, *spatial); classes 1..K"})
+    return arrays
+
+
+def _run_batch(network, device, batch: np.ndarray, plan: _Plan):
+    import torch
+
+    x = torch.from_numpy(batch)
+    if plan.slice_axis is not None:
+        x = x.squeeze(2 + plan.slice_axis)
+    with torch.inference_mode():
+        mean, std = network(x.to(device))
+    mean, std = mean.float().cpu().numpy(), std.float().cpu().numpy()
+    if plan.slice_axis is not None:
+        mean = np.expand_dims(mean, 2 + plan.slice_axis)
+        std = np.expand_dims(std, 2 + plan.slice_axis)
+    return mean, std
+
+
+def _write(arrays, tile: Tile, mean: np.ndarray, std: np.ndarray, k: float) -> None:
+    m = np.ascontiguousarray(mean[(slice(None), *tile.core_in_window)])
+    s = np.ascontiguousarray(std[(slice(None), *tile.core_in_window)])
+    arrays["mean"][(slice(None), *tile.core)] = m
+    arrays["std"][(slice(None), *tile.core)] = s
+    arrays["segmentation"][tile.core] = confident_segmentation(m, s, k)
+    arrays["uncertainty"][tile.core] = _uncertainty(m, s)
+
+
+def _as_trained(trained):
+    if isinstance(trained, str | Path):
+        from . import load_model
+
+        return load_model(trained)
+    if not (hasattr(trained, "network") and hasattr(trained, "config")):
+        raise TypeError(
+            f"Expected a TrainedModel (from train() or load_model()) or a path to a .sciseg "
+            f"file; got {type(trained).__name__}."
+        )
+    return trained
+
+
+def iter_predict(
+    trained,
+    image,
+    *,
+    tile: int | tuple[int, ...] | None = None,
+    k: float = 1.0,
+    channel_axis: int | None = None,
+    slice_axis: int | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    out=None,
+) -> Generator[PredictProgress, None, Prediction]:
+    """Predict ``image`` tile by tile; yield progress, return a :class:`Prediction`.
+
+    Parameters
+    ----------
+    trained : TrainedModel or path
+        A trained ensemble (``train()``, ``load_model()``) or a ``.sciseg`` path.
+    image : (Y, X) or (Z, Y, X) array, numpy / dask / zarr
+        Plus a channel axis when ``channel_axis`` is given. Read one tile at a time.
+    tile : int or tuple of int, optional
+        Window edge fed to the network, halo included (at least
+        ``2 * receptive_field + 1``). Default: a core of 512 (2D) or 64 (3D)
+        plus the halo on both sides.
+    k : float
+        Standard deviations subtracted from the mean for ``segmentation``.
+    channel_axis : int, optional
+        Axis of ``image`` holding channels; the model's channel count must match.
+    slice_axis : int, optional
+        For a 2D model on a 3D image: the spatial axis to predict slice by slice.
+        Defaults to the model's own for a 2.5D model (``config.dim == "2.5"``).
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ...
+    batch_size : int, optional
+        Tiles per forward pass; default from the tile size.
+    out : zarr group or path, optional
+        Write ``mean``, ``std``, ``segmentation`` and ``uncertainty`` arrays there,
+        chunk by chunk (chunks = tile cores), instead of holding them in memory.
+
+    Yields
+    ------
+    PredictProgress
+        After each batch of tiles.
+
+    Returns
+    -------
+    Prediction
+        Numpy arrays, or the zarr arrays in ``out``.
+    """
+    trained = _as_trained(trained)
+    image = _as_array(image)
+    if not np.isfinite(k):
+        raise ValueError(f"k must be a finite number of standard deviations; got {k}.")
+    plan = _plan(trained, image, channel_axis, slice_axis, tile)
+    halo = tuple(0 if d == plan.slice_axis else plan.halo for d in range(len(plan.spatial_shape)))
+    grid = tile_grid(plan.spatial_shape, tile=plan.tile, halo=halo)
+    n_classes = int(_get(trained.config, "n_classes", 0) or trained.network.out_channels)
+    arrays = _allocate(out, n_classes, plan.spatial_shape, grid.core_shape, k)
+    device = _resolve_device(device)
+    network = _network_on(trained.network, device)
+    normalize = _normalizer(trained)
+    if batch_size is None:
+        batch_size = max(1, _BATCH_VOXELS // int(np.prod(grid.window_shape)))
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+    total = grid.n_tiles
+    logger.info(
+        "predicting %s in %d tiles of %s (halo %s, batch %d) on %s",
+        plan.spatial_shape, total, grid.window_shape, halo, batch_size, device,
+    )
+    done = 0
+    pending: list[Tile] = []
+    tiles = iter(grid)
+    while done < total:
+        pending = [t for _, t in zip(range(int(batch_size)), tiles)]
+        batch = np.stack(
+            [np.asarray(normalize(_read(image, plan, t.window)), np.float32) for t in pending]
+        )
+        mean, std = _run_batch(network, device, batch, plan)
+        for i, t in enumerate(pending):
+            _write(arrays, t, mean[i], std[i], k)
+        done += len(pending)
+        yield PredictProgress(done=done, total=total, message=f"tile {done}/{total}")
+    return Prediction(k=float(k), **arrays)
+
+
+def predict(trained, image, **kwargs) -> Prediction:
+    """Run :func:`iter_predict` to the end and return its :class:`Prediction`.
+
+    Examples
+    --------
+    See ``tests/dl/test_predict.py``; in short::
+
+        result = predict(load_model("fibers.sciseg"), volume, k=1.0)
+        result.segmentation  # uint8, 0 = unsure
+    """
+    gen = iter_predict(trained, image, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
