@@ -1,0 +1,77 @@
+"""A small live plot of training loss, validation loss and validation score."""
+
+from __future__ import annotations
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import QSizePolicy
+
+__all__ = ["LossPlot"]
+
+
+class LossPlot(FigureCanvasQTAgg):
+    """Loss curves that grow while training runs; ``continue`` runs extend them.
+
+    The x axis counts training steps across runs: a step counter that restarts
+    (a new run, or the next ensemble member when members train one by one) is
+    appended after the previous points.
+    """
+
+    def __init__(self, parent=None):
+        figure = Figure(figsize=(3.2, 2.0), layout="constrained")
+        super().__init__(figure)
+        self.setParent(parent)
+        self.setMinimumHeight(150)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.ax = figure.add_subplot()
+        self.ax.set_xlabel("step", fontsize=8)
+        self.ax.set_ylabel("loss", fontsize=8)
+        self.ax.tick_params(labelsize=7)
+        (self.train_line,) = self.ax.plot([], [], lw=1, label="train")
+        (self.val_line,) = self.ax.plot([], [], "o-", ms=2, lw=1, label="validation")
+        self.ax.legend(fontsize=7, loc="upper right")
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every point (a fresh training run)."""
+        self.steps: list[float] = []
+        self.losses: list[float] = []
+        self.val_steps: list[float] = []
+        self.val_losses: list[float] = []
+        self.val_scores: list[float] = []
+        self._offset = 0
+        self._last = -1
+        self._redraw()
+
+    def new_run(self) -> None:
+        """Continue the x axis after the current points (continue training)."""
+        self._offset = self.steps[-1] if self.steps else 0
+        self._last = -1
+
+    def add(self, record) -> None:
+        """Append one ``TrainProgress``-like record (``step``, ``loss``, ``val_loss``)."""
+        step = int(record.step)
+        if step < self._last:
+            self._offset = self.steps[-1] if self.steps else 0
+        self._last = step
+        x = self._offset + step
+        if record.loss is not None:
+            self.steps.append(x)
+            self.losses.append(float(record.loss))
+        if getattr(record, "val_loss", None) is not None:
+            self.val_steps.append(x)
+            self.val_losses.append(float(record.val_loss))
+            score = getattr(record, "val_score", None)
+            self.val_scores.append(float("nan") if score is None else float(score))
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.train_line.set_data(self.steps, self.losses)
+        self.val_line.set_data(self.val_steps, self.val_losses)
+        if self.val_scores and self.val_scores[-1] == self.val_scores[-1]:
+            self.ax.set_title(f"validation score {self.val_scores[-1]:.3f}", fontsize=8)
+        else:
+            self.ax.set_title("", fontsize=8)
+        self.ax.relim()
+        self.ax.autoscale_view()
+        self.draw_idle()

@@ -1,0 +1,191 @@
+"""Prediction panel: visible slice / whole image / another layer, and where to annotate next."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..._layers import add_or_update, output_kwargs
+from ..._workers import start_job
+from ._checks import image_problem, is_rgb, model_problem, spatial_shape
+from ._layer_combo import LayerCombo
+from ._outputs import Region, read_region, visible_region, write_prediction
+from ._scribbles import OUTPUT_SUFFIXES
+
+__all__ = ["PredictionPanel", "TARGETS"]
+
+TARGETS = ("visible slice", "whole image", "another layer")
+
+
+def prediction_job(trained, image_data, region: Region, *, channel_axis, k, device):
+    """Generator run in the worker: predict ``region`` of ``image_data``.
+
+    For a slice (``region.axis`` set) the returned Prediction holds that slice only:
+    2D models see the slice, 3D models a slab of +- their receptive field around it.
+    """
+    from napari_sciseg.dl import iter_predict
+
+    cfg = trained.config
+    slice_axis = None
+    if region.axis is not None:
+        halo = trained.receptive_field if cfg.model_ndim == 3 else 0
+        size = image_data.shape[region.axis]
+        region = Region(region.axis, region.index, max(0, region.index - halo),
+                        min(size, region.index + halo + 1))
+    arr = read_region(image_data, region)
+    if region.axis is not None and cfg.model_ndim == 2:
+        arr = np.take(arr, 0, axis=region.axis)
+    elif cfg.model_ndim == 2 and arr.ndim - (channel_axis is not None) == 3:
+        slice_axis = cfg.slice_axis
+    if channel_axis is not None:
+        channel_axis = arr.ndim - 1
+    prediction = yield from iter_predict(trained, arr, k=k, channel_axis=channel_axis,
+                                         slice_axis=slice_axis, device=device)
+    if region.axis is not None and cfg.model_ndim == 3:
+        at = region.index - region.start
+        prediction = replace(
+            prediction,
+            mean=np.take(np.asarray(prediction.mean), at, axis=region.axis + 1),
+            std=np.take(np.asarray(prediction.std), at, axis=region.axis + 1),
+            segmentation=np.take(np.asarray(prediction.segmentation), at, axis=region.axis),
+            uncertainty=np.take(np.asarray(prediction.uncertainty), at, axis=region.axis),
+        )
+    return prediction
+
+
+class PredictionPanel(QWidget):
+    """Buttons and options for prediction; ``host`` is the Train & predict widget."""
+
+    def __init__(self, viewer, host, parent=None):
+        super().__init__(parent)
+        self._viewer = viewer
+        self._host = host
+        self.worker = None
+        self.last = None  # (image layer, Prediction, Region) of the last run
+        self.suggestions: np.ndarray = np.zeros((0, 0))
+        self._at = -1
+        self.target_combo = QComboBox()
+        self.target_combo.addItems(list(TARGETS))
+        self.other_combo = LayerCombo(viewer, "image", exclude_suffixes=OUTPUT_SUFFIXES)
+        self.k_spin = QDoubleSpinBox()
+        self.k_spin.setRange(0.0, 10.0)
+        self.k_spin.setSingleStep(0.5)
+        self.k_spin.setValue(1.0)
+        self.k_spin.setToolTip("segmentation: class c where mean - k * std > 0.5, else 0 (unsure)")
+        self.predict_button = QPushButton("Predict")
+        self.n_spin = QSpinBox()
+        self.n_spin.setRange(1, 100)
+        self.n_spin.setValue(5)
+        self.suggest_button = QPushButton("Suggest where to annotate")
+        self.prev_button = QPushButton("◀ previous")
+        self.next_button = QPushButton("next ▶")
+
+        form = QFormLayout()
+        form.addRow("predict on", self.target_combo)
+        form.addRow("other layer", self.other_combo)
+        form.addRow("k (std)", self.k_spin)
+        form.addRow("suggestions", self.n_spin)
+        nav = QHBoxLayout()
+        nav.addWidget(self.prev_button)
+        nav.addWidget(self.next_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(self.predict_button)
+        layout.addWidget(self.suggest_button)
+        layout.addLayout(nav)
+
+        self.predict_button.clicked.connect(lambda: self.predict())
+        self.suggest_button.clicked.connect(self.suggest)
+        self.next_button.clicked.connect(lambda: self.go(+1))
+        self.prev_button.clicked.connect(lambda: self.go(-1))
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict(self, target: str | None = None, *, on_done=None):
+        """Start a prediction worker; returns it, or ``None`` after a notification."""
+        target = target or self.target_combo.currentText()
+        host = self._host
+        trained = host.model
+        image = self.other_combo.value if target == "another layer" else host.scribbles.image
+        rgb = host.rgb_as_channels
+        problem = image_problem(image, rgb_as_channels=rgb)
+        if problem is None and trained is None:
+            problem = "No model yet: paint scribbles and press Train, or Load a model."
+        if problem is None:
+            problem = model_problem(trained.config, image, rgb_as_channels=rgb,
+                                    whole=target != "visible slice")
+        if problem is not None:
+            show_error(problem)
+            return None
+        shape = spatial_shape(image, rgb)
+        region = Region()
+        if target == "visible slice":
+            region = visible_region(self._viewer, image, len(shape))
+        data = image.data[0] if image.multiscale else image.data
+        channel_axis = len(shape) if is_rgb(image) and rgb else None
+        meta = host.model_metadata(image, k=self.k_spin.value(), target=target)
+
+        def done(prediction):
+            layers = write_prediction(self._viewer, image, prediction, trained.config, region,
+                                      shape, meta)
+            self.last = (image, prediction, region)
+            if on_done is not None:
+                on_done(layers)
+
+        self.worker = start_job(
+            lambda: prediction_job(trained, data, region, channel_axis=channel_axis,
+                                   k=self.k_spin.value(), device=host.options.device),
+            desc=f"Predicting {image.name} ({target})",
+            on_return=done,
+        )
+        return self.worker
+
+    # -- where to annotate next ------------------------------------------------------------
+    def suggest(self) -> None:
+        """Mark the most uncertain regions of the last prediction as a Points layer."""
+        if self.last is None:
+            show_error("No prediction yet: press Predict first.")
+            return
+        from napari_sciseg.dl import suggest_regions
+
+        image, prediction, region = self.last
+        points = np.atleast_2d(np.asarray(suggest_regions(prediction, n=self.n_spin.value()),
+                                          dtype=float))
+        if region.axis is not None and points.size and points.shape[1] == image.ndim - 1:
+            points = np.insert(points, region.axis, region.index, axis=1)
+        if not points.size:
+            show_info("No uncertain region found.")
+            return
+        kwargs = output_kwargs(image, f"{image.name} suggestions", ndim=points.shape[1],
+                               face_color="transparent", border_color="yellow", size=12,
+                               symbol="square")
+        add_or_update(self._viewer, points, "points", kwargs)
+        self.suggestions = points
+        self._at = -1
+        self.go(+1)
+
+    def go(self, step: int) -> None:
+        """Centre the viewer on the next (``+1``) or previous (``-1``) suggestion."""
+        if not len(self.suggestions):
+            return
+        self._at = (self._at + step) % len(self.suggestions)
+        image = self._host.scribbles.image or self.last[0]
+        world = np.asarray(image.data_to_world(self.suggestions[self._at]), dtype=float)
+        offset = self._viewer.dims.ndim - len(world)
+        for axis, value in enumerate(world):
+            if axis + offset not in self._viewer.dims.displayed:
+                self._viewer.dims.set_point(axis + offset, value)
+        displayed = [d - offset for d in self._viewer.dims.displayed if d >= offset]
+        self._viewer.camera.center = tuple(world[displayed])

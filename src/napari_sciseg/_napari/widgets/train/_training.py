@@ -1,0 +1,143 @@
+"""The training run: inputs copied on the GUI thread, ``iter_train`` in a worker, Cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..._workers import start_job
+from ._checks import image_problem, model_problem, scribbles_problem
+
+__all__ = ["TrainingRun", "training_job"]
+
+
+def training_job(image, labels, kwargs: dict, threads: int):
+    """Generator run in the worker: ``iter_train`` with ``threads`` torch CPU threads.
+
+    ``torch.set_num_threads`` is process-wide; leaving one core to the GUI thread keeps
+    the viewer responsive on small machines.
+    """
+    import torch
+
+    from napari_sciseg.dl import iter_train
+
+    torch.set_num_threads(threads)
+    return (yield from iter_train(image, labels, **kwargs))
+
+
+class TrainingRun(QWidget):
+    """Train / Continue / Cancel buttons and the status line; ``host`` is the main widget."""
+
+    def __init__(self, host, parent=None):
+        super().__init__(parent)
+        self._host = host
+        self.worker = None
+        self.cancel_event: threading.Event | None = None
+        self.train_button = QPushButton("Train")
+        self.continue_button = QPushButton("Continue training")
+        self.continue_button.setEnabled(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.continue_button, self.cancel_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        self.train_button.clicked.connect(lambda: self.start())
+        self.continue_button.clicked.connect(lambda: self.start(resume=True))
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def inputs(self, *, init=None, **overrides):
+        """``(image, labels copy, kwargs, threads)`` for ``training_job``, or ``None``.
+
+        Shows a notification (and changes nothing) when the input is bad.
+        """
+        host = self._host
+        panel = host.scribbles
+        image, scribbles = panel.image, panel.scribbles
+        rgb = host.rgb_as_channels
+        names = panel.class_names()
+        problem = image_problem(image, rgb_as_channels=rgb) or scribbles_problem(
+            image, scribbles, len(names), rgb_as_channels=rgb
+        )
+        kwargs = host.options.train_kwargs()
+        if problem is None and kwargs["dim"] == "2" and scribbles.data.ndim == 3:
+            problem = (f"'{image.name}' is 3D but dimensions is '2D'; choose '2D on slices' "
+                       "or '3D'.")
+        if problem is None and kwargs["dim"] != "2" and scribbles.data.ndim == 2:
+            problem = f"'{image.name}' is 2D; choose dimensions '2D'."
+        if problem is None and init is not None:
+            problem = model_problem(init.config, image, rgb_as_channels=rgb, whole=True)
+        if problem is not None:
+            if image is not None and image.rgb and not rgb:
+                host.offer_rgb_as_channels(problem)
+            else:
+                show_error(problem)
+            return None
+        data = np.asarray(image.data[0] if image.multiscale else image.data)
+        kwargs.update(overrides)
+        kwargs.update(class_names=names, class_colors=panel.class_colors(), init=init)
+        if rgb and image.rgb:
+            kwargs["channel_axis"] = data.ndim - 1
+        labels = np.array(scribbles.data, copy=True)  # painting during training is safe
+        return data, labels, kwargs, host.options.threads_spin.value()
+
+    def start(self, *, resume: bool = False):
+        """Start training (``resume``: continue from the current model); returns the worker."""
+        host = self._host
+        if host.busy:
+            show_error("A training run is already going; Cancel it or wait for it to finish.")
+            return None
+        init = host.model if resume else None
+        args = self.inputs(init=init)
+        if args is None:
+            return None
+        self.cancel_event = threading.Event()
+        args[2]["cancel"] = self.cancel_event
+        if resume:
+            host.plot.new_run()
+        else:
+            host.plot.clear()
+        self._set_running(True)
+        self.status.setText(f"training {args[2]['members']} member(s), {args[2]['steps']} steps…")
+        self.worker = start_job(
+            lambda: training_job(*args),
+            desc="Training",
+            on_yield=host.record_progress,
+            on_return=self._done,
+            on_finish=lambda: self._set_running(False),
+        )
+        return self.worker
+
+    def cancel(self) -> None:
+        """Stop within one step; the members trained so far are kept."""
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+            self.status.setText("cancelling…")
+
+    def _done(self, trained) -> None:
+        if trained is None:
+            show_error("Training stopped before any member was trained; the model is unchanged.")
+            return
+        self._host.set_model(trained)
+        metrics = dict(getattr(trained.config, "metrics", {}) or {})
+        score = metrics.get("val_f1", metrics.get("val_score"))
+        text = "trained" + (f": validation F1 {score:.3f}" if score is not None else "")
+        if self.cancel_event is not None and self.cancel_event.is_set():
+            text = "cancelled; the members trained so far are kept"
+            show_info("Training cancelled; the members trained so far are kept.")
+        self.status.setText(text)
+
+    def _set_running(self, running: bool) -> None:
+        if not running:
+            self.worker = None
+        self.train_button.setEnabled(not running)
+        self.continue_button.setEnabled(not running and self._host.model is not None)
+        self.cancel_button.setEnabled(running)

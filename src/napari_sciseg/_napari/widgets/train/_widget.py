@@ -1,0 +1,195 @@
+"""The "Train & predict" dock widget: annotate -> train -> inspect, without freezing the viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari.utils.notifications import (
+    Notification,
+    NotificationSeverity,
+    notification_manager,
+    show_error,
+    show_info,
+)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._live import LiveMode
+from ._loss_plot import LossPlot
+from ._options import TrainingOptions
+from ._prediction import PredictionPanel
+from ._scribbles import ScribblesPanel
+from ._training import TrainingRun
+
+__all__ = ["TrainPredictWidget"]
+
+
+def _group(title: str, *widgets) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    for w in widgets:
+        layout.addWidget(w)
+    return box
+
+
+class TrainPredictWidget(QWidget):
+    """Scribble classes, train an ensemble in the background, predict with uncertainty.
+
+    Sub-widgets are attributes so scripts and tests can drive them:
+    ``scribbles`` (annotation), ``options`` (training options), ``run`` (Train,
+    Continue, Cancel), ``plot`` (live loss), ``live`` (live mode), ``prediction``
+    (Predict, suggestions), ``save_button``/``load_button``.
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.model = None  # the current TrainedModel
+        self.model_path: str | None = None
+        self.scribbles = ScribblesPanel(napari_viewer)
+        self.rgb_check = QCheckBox("RGB as channels")
+        self.rgb_check.setToolTip("Use the colour channels of an RGB image as input channels")
+        self.options = TrainingOptions()
+        self.run = TrainingRun(self)
+        self.plot = LossPlot()
+        self.prediction = PredictionPanel(napari_viewer, self)
+        self.live = LiveMode(self)
+        self.save_button = QPushButton("Save model…")
+        self.load_button = QPushButton("Load model…")
+        self.save_button.setEnabled(False)
+        files = QWidget()
+        row = QHBoxLayout(files)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.save_button)
+        row.addWidget(self.load_button)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(_group("1. Annotate", self.scribbles, self.rgb_check))
+        layout.addWidget(_group("2. Train", self.options, self.run, self.plot, self.live.panel))
+        layout.addWidget(_group("3. Predict", self.prediction))
+        layout.addWidget(_group("Model file", files))
+        layout.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.save_button.clicked.connect(self._save_dialog)
+        self.load_button.clicked.connect(self._load_dialog)
+        self.scribbles.image_combo.currentIndexChanged.connect(self._image_changed)
+        self._image_changed()
+
+    # -- state shared by the panels --------------------------------------------------------
+    @property
+    def rgb_as_channels(self) -> bool:
+        return self.rgb_check.isChecked()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a training run (not a live update) is going."""
+        return self.run.worker is not None
+
+    def set_model(self, trained) -> None:
+        self.model = trained
+        self.save_button.setEnabled(trained is not None)
+        self.run.continue_button.setEnabled(trained is not None and not self.busy)
+
+    def training_args(self, *, init=None, **overrides):
+        return self.run.inputs(init=init, **overrides)
+
+    def record_progress(self, record) -> None:
+        """Worker progress -> loss plot and status line (GUI thread)."""
+        if not hasattr(record, "loss"):
+            return
+        self.plot.add(record)
+        eta = getattr(record, "eta_s", None)
+        text = f"step {record.step}/{record.total_steps}  loss {record.loss:.3f}"
+        if eta is not None:
+            text += f"  ETA {eta:.0f} s"
+        self.run.status.setText(text + f"  ({getattr(record, 'device', '')})")
+
+    def model_metadata(self, image, **extra) -> dict:
+        """What output layers record about the model that made them."""
+        cfg = self.model.config
+        recipe = dict(getattr(cfg, "recipe", {}) or {})
+        return {
+            "model": cfg.arch,
+            "members": len(cfg.member_configs),
+            "seed": recipe.get("seed"),
+            "params": recipe,
+            "classes": list(cfg.class_names or []),
+            "model_file": self.model_path,
+            "source": image.name,
+            **extra,
+        }
+
+    def offer_rgb_as_channels(self, message: str) -> None:
+        """Show ``message`` with an action that ticks "RGB as channels"."""
+        note = Notification(
+            message,
+            severity=NotificationSeverity.ERROR,
+            actions=[("Treat as channels", lambda *_: self.rgb_check.setChecked(True))],
+        )
+        notification_manager.dispatch(note)
+
+    def _image_changed(self, *_):
+        image = self.scribbles.image
+        if image is not None:
+            ndim = image.ndim
+            self.options.set_image_ndim(3 if ndim >= 3 else 2)
+
+    # -- model files -----------------------------------------------------------------------
+    def save_model(self, path) -> Path | None:
+        """Write the current model to ``path`` (a ``.sciseg`` file)."""
+        from napari_sciseg.dl import save_model
+
+        if self.model is None:
+            show_error("No model to save: train one first.")
+            return None
+        path = Path(path)
+        if path.suffix != ".sciseg":
+            path = path.with_suffix(".sciseg")
+        save_model(self.model, path)
+        self.model_path = str(path)
+        show_info(f"Model saved to {path}")
+        return path
+
+    def load_model(self, path):
+        """Load a ``.sciseg`` model; its class names and colours go onto the scribbles."""
+        from napari_sciseg.dl import load_model
+
+        try:
+            trained = load_model(path)
+        except (OSError, ValueError) as exc:
+            show_error(f"Could not load model {path}: {exc}")
+            return None
+        self.set_model(trained)
+        self.model_path = str(path)
+        cfg = trained.config
+        if cfg.class_names:
+            self.scribbles.set_classes(cfg.class_names, cfg.class_colors)
+        self.run.status.setText(f"loaded {Path(path).name}: {cfg.arch}, "
+                                f"{len(cfg.member_configs)} member(s), {cfg.n_classes} classes")
+        return trained
+
+    def _save_dialog(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.sciseg",
+                                              "sciseg model (*.sciseg)")
+        if path:
+            self.save_model(path)
+
+    def _load_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "sciseg model (*.sciseg)")
+        if path:
+            self.load_model(path)
