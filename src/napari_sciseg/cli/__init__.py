@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser"]
 #: subcommand modules, in the order ``sciseg --help`` lists them.
 SUBCOMMANDS = (
     "demo",
+    "fibers",
 )
 
 

@@ -1,0 +1,352 @@
+"""A seeded fiber-reinforced-concrete-like X-ray CT volume with known fibers.
+
+The phantom mimics tomograms of polymer fibers in cement (the DLSIA fiber study,
+``SCIENCE.md`` section 1): low-attenuation (dark) fibers, straight or slightly
+bowed, with an anisotropic orientation distribution; darker round pores; bright
+textured aggregates; a textured matrix; partial-volume edges and Gaussian noise.
+Fibers never touch each other, the aggregates, the pores or the border (a gap of
+at least two voxels), so the 26-connected components of the true mask are exactly
+the fibers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FiberTruth", "fiber_volume"]
+
+logger = logging.getLogger(__name__)
+
+#: grey values of the phases before noise (matrix is textured around 0.5).
+MATRIX, AGGREGATE, PORE, FIBER = 0.50, 0.68, 0.08, 0.24
+#: angular central Gaussian covariance (z, y, x) of the fiber axes: mostly along x,
+#: spread more in y than in z (fibers lying in casting layers).
+ORIENTATION_SIGMA = (0.3, 0.6, 1.0)
+_GAP = 2.0  # free voxels kept around every fiber
+
+
+@dataclass(frozen=True, eq=False)
+class FiberTruth:
+    """Ground truth of :func:`fiber_volume` (``n`` fibers, label ``i + 1`` is fiber ``i``).
+
+    Attributes
+    ----------
+    mask : (Z, Y, X) bool ndarray
+        Voxels whose centre lies inside a fiber.
+    labels : (Z, Y, X) int32 ndarray
+        Fiber instance labels, 0 outside fibers.
+    lengths : (n,) float ndarray
+        End-to-end extent of each solid fiber along its chord direction (the
+        cylinder length for straight fibers; slightly more than the chord for
+        bowed ones because their flat end caps are tilted).
+    arc_lengths : (n,) float ndarray
+        Length of each fiber's centre line.
+    radii : (n,) float ndarray
+        Fiber radii.
+    directions : (n, 3) float ndarray
+        Unit chord vectors (z, y, x), sign chosen so that the first non-zero
+        component is positive (fibers are axial).
+    centers : (n, 3) float ndarray
+        Mid-points of the chords (z, y, x).
+    bowed : (n,) bool ndarray
+        Which fibers are bowed.
+    spacing : tuple of 3 floats
+        Voxel size (all lengths above are in these units).
+    """
+
+    mask: np.ndarray
+    labels: np.ndarray
+    lengths: np.ndarray
+    arc_lengths: np.ndarray
+    radii: np.ndarray
+    directions: np.ndarray
+    centers: np.ndarray
+    bowed: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @property
+    def n_fibers(self) -> int:
+        """Number of fibers."""
+        return int(self.lengths.size)
+
+
+def axial_sign(vectors: np.ndarray) -> np.ndarray:
+    """Flip unit vectors so that their first non-zero component is positive.
+
+    Examples
+    --------
+    >>> axial_sign(np.array([[-1.0, 0.0, 0.0], [0.0, -0.6, 0.8]])).tolist()
+    [[1.0, -0.0, -0.0], [-0.0, 0.6, -0.8]]
+    """
+    v = np.atleast_2d(np.asarray(vectors, dtype=float))
+    first = np.take_along_axis(v, np.argmax(np.abs(v) > 1e-12, axis=1)[:, None], axis=1)
+    return v * np.where(first < 0, -1.0, 1.0)
+
+
+def _texture(rng, shape, cell: int) -> np.ndarray:
+    """Smooth random field, zero mean, unit-ish amplitude, correlation length ~``cell``."""
+    from scipy import ndimage
+
+    coarse_shape = tuple(max(2, s // cell + 2) for s in shape)
+    coarse = rng.standard_normal(coarse_shape).astype(np.float32)
+    zoom = [(s + cell) / (c - 1) for s, c in zip(shape, coarse_shape)]
+    fine = ndimage.zoom(coarse, [max(z, 1.0) for z in zoom], order=1, prefilter=False)
+    return np.ascontiguousarray(fine[tuple(slice(0, s) for s in shape)])
+
+
+def _blob_box(center, radius, shape):
+    lo = np.maximum(np.floor(center - radius).astype(int), 0)
+    hi = np.minimum(np.ceil(center + radius).astype(int) + 1, shape)
+    if np.any(hi <= lo):
+        return None, None
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    grids = np.ogrid[box]
+    return box, [g - c for g, c in zip(grids, center)]
+
+
+def _add_blobs(rng, shape, occupied, cover, n, rmin, rmax, bumpy):
+    """Rasterise ``n`` (bumpy) balls: mark ``occupied`` and raise the soft ``cover`` map."""
+    for _ in range(n):
+        radius = rng.uniform(rmin, rmax)
+        center = rng.uniform(0, 1, 3) * (np.asarray(shape) - 1)
+        box, d = _blob_box(center, radius * (1.3 if bumpy else 1.0) + 1, np.asarray(shape))
+        if box is None:
+            continue
+        dist = np.sqrt(d[0] ** 2 + d[1] ** 2 + d[2] ** 2)
+        if bumpy:  # radius modulated by two random quadratic forms of the direction
+            u, w = rng.normal(size=(2, 3))
+            u, w = u / np.linalg.norm(u), w / np.linalg.norm(w)
+            safe = np.maximum(dist, 1e-6)
+            cos_u = (d[0] * u[0] + d[1] * u[1] + d[2] * u[2]) / safe
+            cos_w = (d[0] * w[0] + d[1] * w[1] + d[2] * w[2]) / safe
+            r_eff = radius * (0.85 + 0.3 * cos_u**2 - 0.15 * cos_w**2)
+        else:
+            r_eff = radius
+        weight = np.clip(r_eff + 0.5 - dist, 0.0, 1.0).astype(np.float32)
+        np.maximum(cover[box], weight, out=cover[box])
+        occupied[box] |= dist <= r_eff + _GAP
+
+
+def _fiber_polyline(rng, length, bow):
+    """Centre line of one fiber through the origin along +x (local frame)."""
+    n_seg = max(2, int(np.ceil(length / 8.0)))
+    u = np.linspace(0.0, 1.0, n_seg + 1)
+    a, b = np.array([0.0, 0.0, -length / 2]), np.array([0.0, 0.0, length / 2])
+    if bow == 0:
+        return a + u[:, None] * (b - a)
+    side = rng.normal(size=2)
+    side = side / np.linalg.norm(side)
+    c = np.array([side[0], side[1], 0.0]) * 2 * bow * length  # quadratic Bezier control
+    return (1 - u)[:, None] ** 2 * a + (2 * u * (1 - u))[:, None] * c + (u**2)[:, None] * b
+
+
+def _rotation_to(direction):
+    """Rotation matrix taking local +x (index 2) to ``direction`` (z, y, x)."""
+    x = np.asarray(direction, dtype=float)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(x[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    y = np.cross(x, helper)
+    y /= np.linalg.norm(y)
+    z = np.cross(x, y)
+    return np.stack([z, y, x], axis=1)  # columns: images of local z, y, x
+
+
+def _segment_distances(points, radius, shape):
+    """Per segment: (box, distance map) of voxel centres to that piece of the tube.
+
+    End caps are flat (perpendicular to the first and last segment); inner
+    joints are round. Returns None when the tube leaves the volume.
+    """
+    reach = radius + _GAP + 1
+    if np.any(points.min(0) - reach < 0) or np.any(points.max(0) + reach > np.asarray(shape) - 1):
+        return None
+    pieces = []
+    last = len(points) - 2
+    for i in range(len(points) - 1):
+        a, b = points[i], points[i + 1]
+        seg = b - a
+        seg_len = float(np.linalg.norm(seg))
+        unit = seg / seg_len
+        lo = np.floor(np.minimum(a, b) - reach).astype(int)
+        hi = np.ceil(np.maximum(a, b) + reach).astype(int) + 1
+        box = tuple(slice(lo_, hi_) for lo_, hi_ in zip(lo, hi))
+        g = np.ogrid[box]
+        d = [g[k] - a[k] for k in range(3)]
+        t = d[0] * unit[0] + d[1] * unit[1] + d[2] * unit[2]
+        tc = np.clip(t, 0.0, seg_len)
+        dist = np.sqrt(sum((d[k] - tc * unit[k]) ** 2 for k in range(3)))
+        if i == 0:
+            dist = np.where(t < 0, np.inf, dist)
+        if i == last:
+            dist = np.where(t > seg_len, np.inf, dist)
+        pieces.append((box, dist.astype(np.float32)))
+    return pieces
+
+
+def _scribble_slices(shape):
+    nz = shape[0]
+    return sorted({int(round(f * (nz - 1))) for f in (0.25, 0.5, 0.75)})
+
+
+def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, max_fibers_per_slice=6):
+    """Strokes on three z-slices: fiber cores (2) and random lines in the rest (1)."""
+    from scipy import ndimage
+    from skimage.draw import line
+
+    scribbles = np.zeros(shape, np.uint8)
+    for z in _scribble_slices(shape):
+        lab = truth_labels[z]
+        ids = np.unique(lab[lab > 0])
+        rng.shuffle(ids)
+        for fid in ids[:max_fibers_per_slice]:
+            core = ndimage.binary_erosion(lab == fid)
+            scribbles[z][core if core.any() else lab == fid] = 2
+        forbidden = ndimage.binary_dilation(occupied_fiber[z], iterations=2)
+        ny, nx = shape[1:]
+        for _ in range(8):
+            r0, r1 = rng.integers(0, ny, 2)
+            c0, c1 = rng.integers(0, nx, 2)
+            rr, cc = line(int(r0), int(c0), int(r1), int(c1))
+            keep = ~forbidden[rr, cc]
+            scribbles[z, rr[keep], cc[keep]] = 1
+    return scribbles
+
+
+def fiber_volume(
+    *,
+    shape: tuple[int, int, int] = (96, 96, 96),
+    n_fibers: int | None = None,
+    seed: int = 0,
+    return_truth: bool = False,
+):
+    """A synthetic tomogram of fiber-reinforced concrete with sparse scribbles.
+
+    Parameters
+    ----------
+    shape : 3 ints
+        Volume shape (Z, Y, X); each side at least 32.
+    n_fibers : int, optional
+        Number of fibers to place. Default: about 1.2 % fiber volume fraction
+        (~25 fibers at 96³, ~70 at 160³). Fewer are placed when the volume is too
+        crowded (a log message says so).
+    seed : int
+        Seed of the random generator; equal seeds give equal volumes.
+    return_truth : bool
+        Also return a :class:`FiberTruth`.
+
+    Returns
+    -------
+    volume : (Z, Y, X) float32 ndarray
+        Grey values around [0, 1]: matrix ~0.5, aggregates ~0.68, fibers ~0.24,
+        pores ~0.08, plus noise (sigma 0.04).
+    scribbles : (Z, Y, X) uint8 ndarray
+        Sparse labels on three z-slices (at 1/4, 1/2, 3/4 of the depth):
+        0 unlabeled, 1 matrix/background, 2 fiber.
+    truth : FiberTruth
+        Only with ``return_truth=True``.
+
+    Notes
+    -----
+    Fiber lengths are uniform in [0.2, 0.5] × the shortest side, radii in
+    [1.5, 2.5] voxels, a third of the fibers bowed (sagitta 3-8 % of the length).
+    Axes follow an angular central Gaussian distribution with covariance
+    ``diag(ORIENTATION_SIGMA)**2``: mostly along x.
+
+    Examples
+    --------
+    >>> volume, scribbles, truth = fiber_volume(shape=(48, 48, 48), seed=1, return_truth=True)
+    >>> volume.shape, volume.dtype.name, scribbles.dtype.name
+    ((48, 48, 48), 'float32', 'uint8')
+    >>> sorted(np.unique(scribbles).tolist())
+    [0, 1, 2]
+    >>> truth.n_fibers == int(truth.labels.max()) > 0
+    True
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 32:
+        raise ValueError(f"shape must be 3 sides of at least 32 voxels; got {shape}.")
+    rng = np.random.default_rng(seed)
+    side = min(shape)
+    if n_fibers is None:
+        mean_len, mean_r = 0.35 * side, 2.0
+        n_fibers = max(3, int(round(0.012 * np.prod(shape) / (np.pi * mean_r**2 * mean_len))))
+    if n_fibers < 0:
+        raise ValueError(f"n_fibers must be >= 0; got {n_fibers}.")
+
+    occupied = np.zeros(shape, bool)
+    agg_cover = np.zeros(shape, np.float32)
+    pore_cover = np.zeros(shape, np.float32)
+    fiber_cover = np.zeros(shape, np.float32)
+    labels = np.zeros(shape, np.int32)
+    n_agg = int(round(0.08 * np.prod(shape) / (4 / 3 * np.pi * (0.09 * side) ** 3)))
+    _add_blobs(rng, shape, occupied, agg_cover, n_agg, 0.06 * side, 0.12 * side, bumpy=True)
+    n_pore = int(round(0.006 * np.prod(shape) / (4 / 3 * np.pi * 2.75**3)))
+    _add_blobs(rng, shape, occupied, pore_cover, n_pore, 1.5, 4.0, bumpy=False)
+
+    sigma = np.asarray(ORIENTATION_SIGMA)
+    records = []
+    tries = 0
+    while len(records) < n_fibers and tries < 60 * max(n_fibers, 1):
+        tries += 1
+        length = rng.uniform(0.2, 0.5) * side
+        radius = rng.uniform(1.5, 2.5)
+        bow = rng.uniform(0.03, 0.08) if rng.random() < 1 / 3 else 0.0
+        direction = rng.normal(size=3) * sigma
+        direction /= np.linalg.norm(direction)
+        center = rng.uniform(0, 1, 3) * (np.asarray(shape) - 1)
+        points = _fiber_polyline(rng, length, bow) @ _rotation_to(direction).T + center
+        pieces = _segment_distances(points, radius, shape)
+        if pieces is None or any(
+            occupied[box][dist <= radius + _GAP].any() for box, dist in pieces
+        ):
+            continue
+        fid = len(records) + 1
+        for box, dist in pieces:
+            labels[box][dist <= radius] = fid
+            np.maximum(fiber_cover[box], np.clip(radius + 0.5 - dist, 0, 1), out=fiber_cover[box])
+        for box, dist in pieces:
+            occupied[box] |= dist <= radius + _GAP
+        chord = points[-1] - points[0]
+        chord_len = float(np.linalg.norm(chord))
+        unit = chord / chord_len
+        tilt = []
+        for seg in (points[1] - points[0], points[-1] - points[-2]):
+            cos = float(seg @ unit / np.linalg.norm(seg))
+            tilt.append(radius * np.sqrt(max(0.0, 1 - cos**2)))
+        arc = float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+        middle = (points[0] + points[-1]) / 2
+        records.append((chord_len + sum(tilt), arc, radius, unit, middle, bow > 0))
+    if len(records) < n_fibers:
+        logger.info("placed %d of %d fibers (volume too crowded)", len(records), n_fibers)
+
+    matrix = MATRIX + 0.04 * _texture(rng, shape, 12)
+    agg = AGGREGATE + 0.05 * _texture(rng, shape, 3)
+    volume = matrix * (1 - agg_cover) + agg * agg_cover
+    volume = volume * (1 - pore_cover) + PORE * pore_cover
+    volume = volume * (1 - fiber_cover) + FIBER * fiber_cover
+    del matrix, agg, agg_cover, pore_cover, fiber_cover
+    volume += rng.standard_normal(shape, dtype=np.float32) * np.float32(0.04)
+    volume = volume.astype(np.float32, copy=False)
+
+    scribbles = _draw_scribbles(rng, labels, labels > 0, shape)
+    if not return_truth:
+        return volume, scribbles
+    if records:
+        lengths, arcs, radii, dirs, centers, bowed = (np.array(c) for c in zip(*records))
+    else:
+        lengths = arcs = radii = np.zeros(0)
+        dirs = centers = np.zeros((0, 3))
+        bowed = np.zeros(0, bool)
+    truth = FiberTruth(
+        mask=labels > 0,
+        labels=labels,
+        lengths=lengths.astype(float),
+        arc_lengths=arcs.astype(float),
+        radii=radii.astype(float),
+        directions=axial_sign(dirs.reshape(-1, 3)),
+        centers=centers.reshape(-1, 3).astype(float),
+        bowed=bowed.astype(bool),
+    )
+    return volume, scribbles, truth
