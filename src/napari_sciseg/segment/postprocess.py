@@ -1,0 +1,169 @@
+"""Clean-up of binary particle masks: holes, fragments, insignificant blobs, touching pairs.
+
+All functions take and return arrays; they are shared by every thresholding
+method in :mod:`napari_sciseg.segment.thresholding` so that a comparison of
+methods compares only their decision rule.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .._validation import check_ndim
+
+__all__ = ["fill_holes", "remove_small", "significant_objects", "split_touching"]
+
+logger = logging.getLogger(__name__)
+
+_CROSS = ndi.generate_binary_structure(2, 1)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill every background region of ``mask`` that does not reach the image border.
+
+    Faster than :func:`scipy.ndimage.binary_fill_holes` on large images: one
+    labelling of the background instead of an iterated dilation.
+
+    Parameters
+    ----------
+    mask : (Y, X) bool ndarray
+
+    Returns
+    -------
+    (Y, X) bool ndarray
+
+    Examples
+    --------
+    >>> ring = np.ones((5, 5), bool); ring[2, 2] = False
+    >>> bool(fill_holes(ring)[2, 2])
+    True
+    """
+    mask = np.asarray(mask, bool)
+    bg, n = ndi.label(~mask, structure=_CROSS)
+    if n == 0:
+        return mask.copy()
+    border = np.unique(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]]))
+    keep = np.zeros(n + 1, bool)
+    keep[border] = True
+    keep[0] = True
+    return mask | ~keep[bg]
+
+
+def remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """Drop 8-connected objects with fewer than ``min_area`` pixels.
+
+    Examples
+    --------
+    >>> m = np.zeros((6, 6), bool); m[0, 0] = True; m[2:5, 2:5] = True
+    >>> int(remove_small(m, 4).sum())
+    9
+    """
+    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return np.asarray(mask, bool).copy()
+    areas = np.bincount(labels.ravel())
+    keep = areas >= min_area
+    keep[0] = False
+    return keep[labels]
+
+
+def significant_objects(
+    mask: np.ndarray,
+    signal: np.ndarray,
+    noise: float,
+    threshold: np.ndarray | float,
+) -> np.ndarray:
+    """Keep the objects of ``mask`` that stand out more than mirrored noise does.
+
+    The same decision is applied to ``-signal`` (objects of the opposite
+    polarity, which in a particle image can only be noise or support texture);
+    an object of ``mask`` is kept when its score ``mean / noise * sqrt(area)``
+    beats every mirrored object's score. An image with no particles thus gives
+    an empty mask instead of a mask of noise blobs.
+
+    Parameters
+    ----------
+    mask : (Y, X) bool ndarray
+        Candidate particles (``signal > threshold``).
+    signal : (Y, X) float ndarray
+        Background-subtracted image, particles positive.
+    noise : float
+        Standard deviation of ``signal`` on background.
+    threshold : float or (Y, X) ndarray
+        The per-pixel threshold that produced ``mask``.
+
+    Returns
+    -------
+    (Y, X) bool ndarray
+    """
+    noise = max(float(noise), 1e-12)
+
+    def scores(m, s):
+        labels, n = ndi.label(m, structure=np.ones((3, 3)))
+        if n == 0:
+            return labels, np.zeros(1)
+        area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
+        total = np.bincount(labels.ravel(), weights=s.ravel(), minlength=n + 1)
+        score = total / noise / np.sqrt(np.maximum(area, 1))
+        score[0] = -np.inf
+        return labels, score
+
+    neg_mask = -signal > np.maximum(np.abs(threshold), 3 * noise)
+    _, neg = scores(neg_mask, -signal)
+    bar = max(float(neg[1:].max()) if len(neg) > 1 else 0.0, 0.0)
+    labels, pos = scores(mask, signal)
+    keep = pos > bar
+    logger.debug("significance bar %.2f: kept %d of %d objects", bar, keep.sum(), len(keep) - 1)
+    return keep[labels]
+
+
+def split_touching(mask: np.ndarray, *, min_distance: float | None = None) -> np.ndarray:
+    """Label ``mask`` and split touching particles by a distance-transform watershed.
+
+    Markers are the maxima of the distance transform that are at least ``h``
+    above their surroundings (``h = 0.3 * min_distance``), so a neck between two
+    round particles splits while a ragged rim does not.
+
+    Parameters
+    ----------
+    mask : (Y, X) bool ndarray
+    min_distance : float, optional
+        Smallest particle radius to keep separate, in pixels (default: 2 px or
+        a fifth of the median object's equivalent radius).
+
+    Returns
+    -------
+    labels : (Y, X) int32 ndarray
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[:20, :40]
+    >>> two = ((yy - 10) ** 2 + (xx - 10) ** 2 < 64) | ((yy - 10) ** 2 + (xx - 25) ** 2 < 64)
+    >>> int(split_touching(two).max())
+    2
+    """
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    mask = np.asarray(mask, bool)
+    check_ndim("mask", mask, (2,))
+    if not mask.any():
+        return np.zeros(mask.shape, np.int32)
+    dist = ndi.distance_transform_edt(mask)
+    if min_distance is None:
+        labels, n = ndi.label(mask)
+        areas = np.bincount(labels.ravel())[1:]
+        min_distance = max(2.0, 0.2 * np.sqrt(np.median(areas) / np.pi))
+    h = max(0.3 * float(min_distance), 0.5)
+    peaks = h_maxima(ndi.gaussian_filter(dist, 0.5), h)
+    markers, _ = ndi.label(peaks & mask)
+    out = watershed(-dist, markers, mask=mask)
+    # objects without a marker (tiny ones) keep a label of their own
+    missing = mask & (out == 0)
+    if missing.any():
+        extra, _ = ndi.label(missing)
+        out = np.where(missing, extra + out.max(), out)
+    return out.astype(np.int32)
