@@ -1,0 +1,66 @@
+"""Segmentation networks: one file per architecture, a shared base and a registry.
+
+>>> sorted(list_models())
+['msdnet', 'smsnet', 'tunet']
+"""
+
+from __future__ import annotations
+
+from .base import SegmentationModel
+from .ensemble import Ensemble
+from .msdnet import MSDNet
+from .smsnet import SMSNet
+from .tunet import TUNet
+
+__all__ = ["create_model", "list_models", "model_from_config", "SegmentationModel",
+           "Ensemble", "SMSNet", "TUNet", "MSDNet"]
+
+_REGISTRY: dict[str, type[SegmentationModel]] = {
+    "smsnet": SMSNet,
+    "tunet": TUNet,
+    "msdnet": MSDNet,
+}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model`."""
+    return list(_REGISTRY)
+
+
+def create_model(name: str, *, ndim: int, in_channels: int, out_channels: int,
+                 seed: int = 0, **kwargs) -> SegmentationModel:
+    """Build a network by registry name.
+
+    Parameters
+    ----------
+    name : {"smsnet", "tunet", "msdnet"}
+        Architecture (case-insensitive).
+    ndim : {2, 3}
+        Spatial dimensions.
+    in_channels, out_channels : int
+        Image channels and classes K.
+    seed : int
+        Seed of random architecture choices and initial weights.
+    **kwargs
+        Hyperparameters of the architecture (see its class).
+
+    Examples
+    --------
+    >>> net = create_model("msdnet", ndim=3, in_channels=2, out_channels=3, depth=3)
+    >>> net.arch, net.ndim
+    ('msdnet', 3)
+    """
+    key = str(name).lower()
+    if key not in _REGISTRY:
+        valid = ", ".join(repr(n) for n in _REGISTRY)
+        raise ValueError(f"Unknown architecture {name!r}; expected one of {valid}.")
+    return _REGISTRY[key](ndim=ndim, in_channels=in_channels, out_channels=out_channels,
+                          seed=seed, **kwargs)
+
+
+def model_from_config(config: dict) -> SegmentationModel:
+    """Rebuild a network (untrained weights) from its :attr:`~SegmentationModel.config`."""
+    if config.get("arch") == "ensemble":
+        return Ensemble([model_from_config(c) for c in config["kwargs"]["members"]])
+    return create_model(config["arch"], ndim=config["ndim"], in_channels=config["in_channels"],
+                        out_channels=config["out_channels"], **config.get("kwargs", {}))

@@ -1,0 +1,131 @@
+"""One contract test class run on every architecture (tiny sizes)."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sciseg.dl.models import Ensemble, create_model, list_models, model_from_config
+from napari_sciseg.dl.models.graph import random_smsnet_graph, receptive_radius
+from napari_sciseg.dl.models.graphnet import GraphNetStack
+
+TINY = {
+    "smsnet": {"depth": 4, "width": 2},
+    "tunet": {"depth": 2, "base_channels": 2},
+    "msdnet": {"depth": 3, "max_dilation": 2},
+}
+
+
+def make(name, ndim=2, cin=2, k=3, seed=0):
+    net = create_model(name, ndim=ndim, in_channels=cin, out_channels=k, seed=seed, **TINY[name])
+    return net.eval()
+
+
+@pytest.mark.parametrize("name", list_models())
+class TestModelContract:
+    @pytest.mark.parametrize("ndim", [2, 3])
+    def test_forward_backward_odd_sizes(self, name, ndim):
+        net = make(name, ndim=ndim).train()
+        shape = (2, 2) + ((7, 9, 11) if ndim == 3 else (13, 21))
+        x = torch.randn(shape, requires_grad=True)
+        y = net(x)
+        assert y.shape == (2, 3) + shape[2:]
+        y.square().mean().backward()
+        grads = [p.grad for p in net.parameters()]
+        assert all(g is not None for g in grads)
+        assert any(float(g.abs().sum()) > 0 for g in grads)
+
+    def test_receptive_field_is_a_halo(self, name):
+        net = make(name)
+        r = net.receptive_field
+        assert isinstance(r, int) and r >= 1
+
+    def test_no_batch_dependence_at_inference(self, name):
+        net = make(name)
+        a = torch.randn(1, 2, 16, 16)
+        b = torch.randn(1, 2, 16, 16) * 5
+        with torch.no_grad():
+            alone = net(a)
+            together = net(torch.cat([a, b]))[:1]
+        torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-5)
+
+    def test_no_activations_kept(self, name):
+        net = make(name)
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        attrs = set(vars(net))
+        with torch.no_grad():
+            net(torch.randn(1, 2, 12, 12))
+        assert set(vars(net)) == attrs
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, before[k])
+
+    def test_config_rebuilds_identical_output(self, name):
+        net = make(name, seed=3)
+        clone = model_from_config(net.config).eval()
+        clone.load_state_dict(net.state_dict())
+        x = torch.randn(1, 2, 15, 10)
+        with torch.no_grad():
+            assert torch.equal(net(x), clone(x))
+
+    def test_ensemble_of_one_equals_member(self, name):
+        net = make(name)
+        x = torch.randn(2, 2, 11, 12)
+        with torch.no_grad():
+            mean, std = Ensemble([net])(x)
+            expected = torch.softmax(net(x), dim=1)
+        torch.testing.assert_close(mean, expected)
+        assert float(std.abs().max()) == 0.0
+
+    def test_wrong_input_channels(self, name):
+        with pytest.raises(ValueError, match=r"expects input \(B, C, Y, X\) with C=2"):
+            make(name)(torch.zeros(1, 3, 8, 8))
+
+
+def test_unknown_architecture_lists_valid_names():
+    with pytest.raises(ValueError, match=r"Unknown architecture 'unet'.*'smsnet', 'tunet'"):
+        create_model("unet", ndim=2, in_channels=1, out_channels=2)
+
+
+def test_smsnet_graph_is_seeded_and_every_node_connected():
+    a = random_smsnet_graph(12, seed=5)
+    assert a == random_smsnet_graph(12, seed=5)
+    assert a != random_smsnet_graph(12, seed=6)
+    targets = {t for _, t, _ in a["edges"]}
+    sources = {s for s, _, _ in a["edges"]}
+    assert targets == set(range(1, 14)) and sources == set(range(0, 13))
+    assert all((d == 0) == (t == 13) for _, t, d in a["edges"])
+    assert 0.0 <= a["gamma"] <= 0.5 and 0.75 <= a["alpha"] <= 1.0
+
+
+def test_smsnet_members_differ_and_graph_is_saved():
+    nets = [make("smsnet", seed=s) for s in range(3)]
+    graphs = [n.config["kwargs"]["graph"]["edges"] for n in nets]
+    assert graphs[0] != graphs[1] or graphs[1] != graphs[2]
+
+
+def test_receptive_field_matches_impulse_response():
+    """A change at one pixel moves outputs no further than the receptive field."""
+    net = create_model("smsnet", ndim=2, in_channels=1, out_channels=2, depth=6, seed=2)
+    r = net.receptive_field
+    assert r == receptive_radius(net.graph)
+    size = 2 * r + 9
+    x = torch.zeros(1, 1, size, size)
+    with torch.no_grad():
+        base = net(x)
+        x[0, 0, size // 2, size // 2] = 1.0
+        changed = (net(x) - base).abs().sum(1)[0] > 0
+    ys, xs = np.nonzero(changed.numpy())
+    assert ys.min() == size // 2 - r and ys.max() == size // 2 + r
+
+
+def test_stacked_members_match_single_members():
+    graphs = [random_smsnet_graph(5, seed=s) for s in range(3)]
+    singles = [create_model("smsnet", ndim=2, in_channels=1, out_channels=2, graph=g, seed=s)
+               for s, g in enumerate(graphs)]
+    stack = GraphNetStack(graphs, ndim=2, in_channels=1, out_channels=2, width=4)
+    for m, single in enumerate(singles):
+        stack.copy_member(m, single.net)
+    x = torch.randn(1, 1, 19, 17)
+    with torch.no_grad():
+        out = stack(x.repeat(1, 3, 1, 1)).view(1, 3, 2, 19, 17)
+        for m, single in enumerate(singles):
+            torch.testing.assert_close(out[:, m], single(x), rtol=1e-4, atol=1e-5)
