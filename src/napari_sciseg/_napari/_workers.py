@@ -120,14 +120,16 @@ def start_job(
     pbar = progress(total=0, desc=desc) if show_progress else None
 
     def _yielded(record):
+        if on_yield is not None:
+            on_yield(record)
+        # Last: napari's progress bar runs processEvents() on update, which may handle the
+        # next records (or the return value) re-entrantly; this record is fully handled.
         if pbar is not None:
             done, total = progress_of(record)
             if total and pbar.total != total:
                 pbar.total = total
             if done > pbar.n:
                 pbar.update(done - pbar.n)
-        if on_yield is not None:
-            on_yield(record)
 
     def _errored(exc: BaseException):
         logger.warning("%s failed: %s", desc, exc, exc_info=exc)

@@ -40,7 +40,7 @@ def prediction_job(trained, image_data, region: Region, *, channel_axis, k, devi
     cfg = trained.config
     slice_axis = None
     if region.axis is not None:
-        halo = trained.receptive_field if cfg.model_ndim == 3 else 0
+        halo = int(trained.network.receptive_field) if cfg.model_ndim == 3 else 0
         size = image_data.shape[region.axis]
         region = Region(region.axis, region.index, max(0, region.index - halo),
                         min(size, region.index + halo + 1))
@@ -73,6 +73,7 @@ class PredictionPanel(QWidget):
         self._viewer = viewer
         self._host = host
         self.worker = None
+        self.runs = 0  # finished predictions
         self.last = None  # (image layer, Prediction, Region) of the last run
         self.suggestions: np.ndarray = np.zeros((0, 0))
         self._at = -1
@@ -141,6 +142,7 @@ class PredictionPanel(QWidget):
             layers = write_prediction(self._viewer, image, prediction, trained.config, region,
                                       shape, meta)
             self.last = (image, prediction, region)
+            self.runs += 1
             if on_done is not None:
                 on_done(layers)
 
@@ -158,12 +160,19 @@ class PredictionPanel(QWidget):
         if self.last is None:
             show_error("No prediction yet: press Predict first.")
             return
-        from napari_sciseg.dl import suggest_regions
+        from napari_sciseg.uncertainty import suggest_regions
 
         image, prediction, region = self.last
-        points = np.atleast_2d(np.asarray(suggest_regions(prediction, n=self.n_spin.value()),
-                                          dtype=float))
-        if region.axis is not None and points.size and points.shape[1] == image.ndim - 1:
+        labels = None
+        scribbles = self._host.scribbles.scribbles
+        n_spatial = np.ndim(prediction.uncertainty)
+        if scribbles is not None and scribbles.data.ndim == n_spatial + (region.axis is not None):
+            labels = np.asarray(scribbles.data)
+            if region.axis is not None:
+                labels = np.take(labels, region.index, axis=region.axis)
+        found = suggest_regions(prediction, n=self.n_spin.value(), labels=labels)
+        points = np.asarray(found.points, dtype=float).reshape(len(found), n_spatial)
+        if region.axis is not None:
             points = np.insert(points, region.axis, region.index, axis=1)
         if not points.size:
             show_info("No uncertain region found.")
@@ -188,4 +197,6 @@ class PredictionPanel(QWidget):
             if axis + offset not in self._viewer.dims.displayed:
                 self._viewer.dims.set_point(axis + offset, value)
         displayed = [d - offset for d in self._viewer.dims.displayed if d >= offset]
-        self._viewer.camera.center = tuple(world[displayed])
+        scene = getattr(self._viewer, "scene", None)  # napari >= 0.9 moved the camera
+        camera = scene.camera if scene is not None else self._viewer.camera
+        camera.center = tuple(world[displayed])

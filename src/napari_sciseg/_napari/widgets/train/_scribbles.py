@@ -100,6 +100,12 @@ class ScribblesPanel(QWidget):
         if layer is not None and META_KEY in layer.metadata:
             meta = layer.metadata[META_KEY]
             return list(zip(meta["names"], meta["colors"]))
+        named = layer.metadata.get("class_names") if layer is not None else None
+        if isinstance(named, dict) and len([k for k in named if int(k) > 0]) >= 2:
+            ids = sorted(int(k) for k in named if int(k) > 0)  # e.g. the sample data's layers
+            by_id = {int(k): str(v) for k, v in named.items()}
+            return [(by_id.get(i, f"class {i}"), PALETTE[(i - 1) % len(PALETTE)])
+                    for i in range(1, ids[-1] + 1)]
         return list(self._fallback)
 
     def set_classes(self, names, colors=None) -> None:
