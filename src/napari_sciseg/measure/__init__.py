@@ -13,6 +13,8 @@ import importlib
 # ``napari_sciseg.measure.fibers`` the function even after the submodule is imported.
 from .fibers import FiberResult, fibers, label_fibers, measure_labels
 from .orientation import autocorrelation_shell, direction_density
+from .particles import ParticleResult, particles
+from .psd import PSDSummary, psd_summary
 
 _WHERE: dict[str, str] = {}
 
@@ -23,6 +25,10 @@ __all__ = [
     "fibers",
     "label_fibers",
     "measure_labels",
+    "particles",
+    "ParticleResult",
+    "PSDSummary",
+    "psd_summary",
 ]
 
 

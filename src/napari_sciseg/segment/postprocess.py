@@ -70,19 +70,32 @@ def remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
     return keep[labels]
 
 
+def _scores(labels: np.ndarray, n: int, signal: np.ndarray, noise: float):
+    area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
+    total = np.bincount(labels.ravel(), weights=signal.ravel(), minlength=n + 1)
+    score = total / noise / np.sqrt(np.maximum(area, 1))
+    score[0] = -np.inf
+    return area, score
+
+
 def significant_objects(
     mask: np.ndarray,
     signal: np.ndarray,
     noise: float,
     threshold: np.ndarray | float,
+    *,
+    min_fraction: float = 0.0,
+    min_area: float = 6.0,
 ) -> np.ndarray:
     """Keep the objects of ``mask`` that stand out more than mirrored noise does.
 
     The same decision is applied to ``-signal`` (objects of the opposite
-    polarity, which in a particle image can only be noise or support texture);
-    an object of ``mask`` is kept when its score ``mean / noise * sqrt(area)``
-    beats every mirrored object's score. An image with no particles thus gives
-    an empty mask instead of a mask of noise blobs.
+    polarity, which in a particle image can only be noise or support texture,
+    taken at least 3 noise sigma deep); an object of ``mask`` is kept when its
+    score ``mean / noise * sqrt(area)`` beats every mirrored object's score, and
+    its area is at least ``min_area`` pixels and ``min_fraction`` of the median
+    kept object. An image with no particles thus gives an empty mask instead of
+    a mask of noise blobs.
 
     Parameters
     ----------
@@ -91,32 +104,39 @@ def significant_objects(
     signal : (Y, X) float ndarray
         Background-subtracted image, particles positive.
     noise : float
-        Standard deviation of ``signal`` on background.
+        Standard deviation of ``signal`` on the support.
     threshold : float or (Y, X) ndarray
         The per-pixel threshold that produced ``mask``.
+    min_fraction, min_area : float
+        Size floor relative to the median kept object, and absolute (pixels).
 
     Returns
     -------
     (Y, X) bool ndarray
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.normal(0, 1, (64, 64)).astype(np.float32)
+    >>> signal[20:30, 20:30] += 5
+    >>> kept = significant_objects(signal > 2, signal, 1.0, 2.0)
+    >>> bool(kept[25, 25]), int(kept.sum()) < 120
+    (True, True)
     """
     noise = max(float(noise), 1e-12)
-
-    def scores(m, s):
-        labels, n = ndi.label(m, structure=np.ones((3, 3)))
-        if n == 0:
-            return labels, np.zeros(1)
-        area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
-        total = np.bincount(labels.ravel(), weights=s.ravel(), minlength=n + 1)
-        score = total / noise / np.sqrt(np.maximum(area, 1))
-        score[0] = -np.inf
-        return labels, score
-
-    neg_mask = -signal > np.maximum(np.abs(threshold), 3 * noise)
-    _, neg = scores(neg_mask, -signal)
-    bar = max(float(neg[1:].max()) if len(neg) > 1 else 0.0, 0.0)
-    labels, pos = scores(mask, signal)
-    keep = pos > bar
-    logger.debug("significance bar %.2f: kept %d of %d objects", bar, keep.sum(), len(keep) - 1)
+    eight = np.ones((3, 3))
+    neg_labels, n_neg = ndi.label(-signal > np.maximum(np.abs(threshold), 3 * noise), eight)
+    bar = 0.0
+    if n_neg:
+        bar = max(float(_scores(neg_labels, n_neg, -signal, noise)[1][1:].max()), 0.0)
+    labels, n = ndi.label(mask, eight)
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    area, score = _scores(labels, n, signal, noise)
+    keep = score > bar
+    if keep.any():
+        keep &= area >= max(min_area, min_fraction * float(np.median(area[keep])))
+    logger.debug("significance bar %.2f: kept %d of %d objects", bar, keep.sum(), n)
     return keep[labels]
 
 
