@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser"]
 SUBCOMMANDS = (
     "demo",
     "fibers",
+    "particles",
 )
 
 

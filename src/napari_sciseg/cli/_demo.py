@@ -16,6 +16,7 @@ from pathlib import Path
 #: (name, "module:function(outdir) -> str") for every headless workflow.
 HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("samples", "napari_sciseg.data.demo:write_samples"),
+    ("particles", "napari_sciseg.cli._particles:demo"),
 )
 
 
