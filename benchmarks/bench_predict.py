@@ -73,7 +73,7 @@ def job_ours(size: int, repeat: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from napari_sciseg.dl.predict import predict
+    from napari_sciseg.dl.prediction import predict
 
     trained, params = _ensemble()
     image = np.random.default_rng(0).integers(0, 255, (size, size)).astype(np.uint8)
@@ -111,7 +111,7 @@ def job_volume(size: int, device: str) -> dict:
     import numpy as np
     import zarr
 
-    from napari_sciseg.dl.predict import iter_predict
+    from napari_sciseg.dl.prediction import iter_predict
 
     trained, _ = _ensemble()
     with tempfile.TemporaryDirectory() as tmp:

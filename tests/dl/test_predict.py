@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_sciseg.dl import Ensemble, create_model  # noqa: E402
-from napari_sciseg.dl.predict import (  # noqa: E402
+from napari_sciseg.dl.prediction import (  # noqa: E402
     Prediction,
     confident_segmentation,
     iter_predict,

@@ -9,8 +9,9 @@ Training (``napari_sciseg.dl.training`` and friends):
 :class:`TrainProgress`, :class:`TrainedModel`, :class:`ModelConfig`,
 :func:`save_model`, :func:`load_model`, :class:`Ensemble`.
 
-Prediction (``napari_sciseg.dl.predict``): :func:`iter_predict`,
-:func:`predict`, :class:`Prediction`.
+Prediction (``napari_sciseg.dl.prediction``): :func:`iter_predict`,
+:func:`predict`, :class:`Prediction`; conformal calibration
+(``napari_sciseg.dl.conformal``): :func:`calibrate`, :class:`ConformalCalibration`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ __all__ = [
     "iter_predict",
     "predict",
     "Prediction",
+    "calibrate",
+    "ConformalCalibration",
 ]
 
 #: public name -> submodule of ``napari_sciseg.dl`` that defines it.
@@ -49,10 +52,13 @@ _WHERE = {
     "save_model": "serialization",
     "load_model": "serialization",
     "resolve_device": "device",
-    # prediction (issue 4)
-    "iter_predict": "predict",
-    "predict": "predict",
-    "Prediction": "predict",
+    # prediction (issue 4); the module is ``prediction`` so that it never shadows the
+    # function ``predict`` once imported
+    "iter_predict": "prediction",
+    "predict": "prediction",
+    "Prediction": "prediction",
+    "calibrate": "conformal",
+    "ConformalCalibration": "conformal",
 }
 
 

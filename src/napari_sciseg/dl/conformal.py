@@ -197,7 +197,7 @@ def calibrate(
     ----------
     trained : TrainedModel
     image : array
-        The training image (same as for :func:`~napari_sciseg.dl.predict.predict`).
+        The training image (same as for :func:`~napari_sciseg.dl.prediction.predict`).
     labels : (*spatial) int array
         The training labels (0 = unlabeled, 1..K).
     alpha : float
@@ -221,7 +221,7 @@ def calibrate(
     labels = np.asarray(labels)
     _, val = split_labels(labels, val_fraction=val_fraction, seed=recipe.get("split_seed", 0))
     if prediction is None:
-        from .predict import predict
+        from .prediction import predict
 
         prediction = predict(trained, image, **predict_kwargs)
     return calibrate_probabilities(
