@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "demo",
     "fibers",
     "particles",
+    "predict",
 )
 
 

@@ -1,0 +1,106 @@
+"""``sciseg predict`` end to end on a tmp folder, one corrupt file included; bad input."""
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from napari_sciseg.cli import main  # noqa: E402
+from napari_sciseg.dl import Ensemble, ModelConfig, TrainedModel, create_model, save_model  # noqa: E402
+from napari_sciseg.io.tiff import read_tiff, write_tiff  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    nets = [create_model("smsnet", ndim=2, in_channels=1, out_channels=2, depth=3, seed=s,
+                         dilations=(1, 2)) for s in range(2)]
+    ensemble = Ensemble(nets).eval()
+    config = ModelConfig(
+        arch="smsnet", member_configs=[n.config for n in nets], model_ndim=2, dim="2",
+        slice_axis=0, in_channels=1, n_classes=2, class_names=("background", "fiber"),
+        normalization=((0.0, 255.0),), recipe={"val_fraction": 0.2, "split_seed": 0},
+    )
+    path = tmp_path_factory.mktemp("model") / "tiny.sciseg"
+    save_model(TrainedModel(network=ensemble, config=config), path)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    write_tiff(src / "a.tif", rng.integers(0, 255, (40, 50), dtype=np.uint8), spacing=(2.5, 2.5))
+    write_tiff(src / "b.ome.tif", rng.integers(0, 255, (6, 30, 30), dtype=np.uint8),
+               spacing=(4.0, 2.0, 2.0))
+    (src / "broken.tif").write_bytes(b"II*\x00 this is not a tiff")
+    return src
+
+
+def test_folder_end_to_end_with_corrupt_file(model_path, folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["predict", str(model_path), str(folder), "-o", str(out), "--slice-axis", "0",
+                 "--workers", "2", "--tile", "24"])
+    captured = capsys.readouterr()
+    assert code == 1  # one file failed
+    assert "broken.tif failed" in captured.err
+    assert "predicted 2 of 3 file(s)" in captured.out
+    prob = read_tiff(out / "a_probability.tif")
+    assert prob.data.shape == (2, 40, 50) and prob.spacing == (2.5, 2.5)
+    np.testing.assert_allclose(prob.data.sum(0), 1.0, atol=1e-5)
+    seg = read_tiff(out / "a_segmentation.tif")
+    assert seg.data.dtype == np.uint8 and set(np.unique(seg.data)) <= {0, 1, 2}
+    std = read_tiff(out / "b_std.tif")
+    assert std.data.shape == (2, 6, 30, 30) and std.spacing == (4.0, 2.0, 2.0)
+    assert not (out / "broken_probability.tif").exists()
+    # existing outputs are kept unless --overwrite
+    code = main(["predict", str(model_path), str(folder / "a.tif"), "-o", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "exist" in err and "--overwrite" in err
+    with pytest.raises(FileExistsError, match="output.*exist.*pass --overwrite"):
+        from napari_sciseg.cli import build_parser
+        from napari_sciseg.cli._predict import run
+
+        run(build_parser().parse_args(["predict", str(model_path), str(folder / "a.tif"),
+                                       "-o", str(out)]))
+    assert main(["predict", str(model_path), str(folder / "a.tif"), "-o", str(out),
+                 "--overwrite", "--k", "0"]) == 0
+
+
+def test_zarr_output_and_same_values(model_path, folder, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    out = tmp_path / "z"
+    assert main(["predict", str(model_path), str(folder / "a.tif"), "-o", str(out), "--zarr"]) == 0
+    group = zarr.open_group(str(out / "a.zarr"), mode="r")
+    tif = tmp_path / "t"
+    assert main(["predict", str(model_path), str(folder / "a.tif"), "-o", str(tif)]) == 0
+    np.testing.assert_allclose(group["mean"][:], read_tiff(tif / "a_probability.tif").data)
+    assert group.attrs["spacing"] == [2.5, 2.5]
+
+
+def test_bad_output_dir_and_inputs(model_path, folder, tmp_path, monkeypatch):
+    from napari_sciseg.cli import build_parser
+    from napari_sciseg.cli._predict import run
+
+    def run_args(*argv):
+        return run(build_parser().parse_args(["predict", *map(str, argv)]))
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(PermissionError, match="Cannot create output directory"):
+        run_args(model_path, folder / "a.tif", "-o", a_file / "sub")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, m: False if str(p) == str(locked) else real_access(p, m)
+    )
+    with pytest.raises(PermissionError, match="is not writable; choose another with -o"):
+        run_args(model_path, folder / "a.tif", "-o", locked)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_args(model_path, tmp_path / "nope.tif", "-o", tmp_path / "o")
+    with pytest.raises(FileNotFoundError, match="Model .* does not exist"):
+        run_args(tmp_path / "none.sciseg", folder, "-o", tmp_path / "o")
