@@ -1,0 +1,173 @@
+"""AFM scans for classification: channel selection, resampling, levelling and tiles.
+
+Every classifier sees a scan the same way: the four channels picked by name
+(height, amplitude, phase, z-sensor), resampled to the model's nm/pixel (so a
+crystal has the same size in pixels whatever the scan resolution), levelled and
+robustly normalised per channel, then cut into square tiles.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .afm_level import level_scan
+
+__all__ = [
+    "CHANNEL_ROLES",
+    "channel_role",
+    "select_channels",
+    "prepare_scan",
+    "tile_grid",
+    "extract_tiles",
+    "load_scan",
+]
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_ROLES = ("height", "amplitude", "phase", "z-sensor")
+_ALIASES = {
+    "z-sensor": ("z-sensor", "zsensor", "height sensor", "z sensor", "measuredheight",
+                 "height (measured)", "zsensor"),
+    "height": ("height", "z height", "topography", "heighttrace", "height trace"),
+    "amplitude": ("amplitude", "amplitude error", "error", "amplitudetrace", "lock-in amplitude"),
+    "phase": ("phase", "phase error", "phasetrace", "lock-in phase"),
+}
+
+
+def channel_role(name: str) -> str | None:
+    """The role (one of :data:`CHANNEL_ROLES`) of a vendor channel name, or None.
+
+    Retrace channels have no role (the trace is used).
+
+    Examples
+    --------
+    >>> channel_role("Height Sensor"), channel_role("Amplitude Error"), channel_role("Friction")
+    ('z-sensor', 'amplitude', None)
+    """
+    n = name.strip().lower()
+    if "retrace" in n:
+        return None
+    for role in ("z-sensor", "height", "amplitude", "phase"):
+        if n in _ALIASES[role]:
+            return role
+    return None
+
+
+def select_channels(
+    data: np.ndarray, channel_names=(), *, channels=CHANNEL_ROLES, source: str = "scan"
+) -> np.ndarray:
+    """Pick ``channels`` (roles) from a (C, Y, X) scan by name.
+
+    Without names, a 4-channel scan is taken to be in the order height,
+    amplitude, phase, z-sensor (the study's A-D).
+
+    Raises
+    ------
+    ValueError
+        When a requested channel is missing; the message lists those present.
+    """
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ValueError(f"{source}: expected (C, Y, X) channels; got shape {data.shape}.")
+    names = list(channel_names)
+    if not names:
+        if data.shape[0] == len(CHANNEL_ROLES):
+            names = list(CHANNEL_ROLES)
+        elif data.shape[0] == 1:
+            names = ["height"]
+        else:
+            names = [f"channel {i}" for i in range(data.shape[0])]
+    roles = [channel_role(n) for n in names]
+    out = []
+    missing = []
+    for want in channels:
+        if want in roles:
+            out.append(data[roles.index(want)])
+        else:
+            missing.append(want)
+    if missing:
+        raise ValueError(
+            f"{source}: missing channel(s) {missing}; present: {names}. The model needs "
+            f"{list(channels)} (train with fewer channels, e.g. --fusion single, otherwise)."
+        )
+    return np.stack(out).astype(np.float32)
+
+
+def prepare_scan(
+    data: np.ndarray,
+    *,
+    nm_per_px: float | None = None,
+    target_nm_per_px: float | None = None,
+    channel_names=CHANNEL_ROLES,
+) -> np.ndarray:
+    """Resample to ``target_nm_per_px``, level and normalise each channel (float32)."""
+    data = np.asarray(data, dtype=np.float32)
+    if target_nm_per_px and nm_per_px and abs(nm_per_px / target_nm_per_px - 1) > 0.02:
+        from skimage.transform import resize
+
+        factor = nm_per_px / target_nm_per_px
+        shape = tuple(max(8, int(round(s * factor))) for s in data.shape[1:])
+        data = np.stack([resize(c, shape, order=1, anti_aliasing=factor < 1, preserve_range=True)
+                         for c in data]).astype(np.float32)
+    return level_scan(data, channel_names=tuple(channel_names), normalize=True, scars=False)
+
+
+def tile_grid(shape, tile: int, *, stride: int | None = None) -> list[tuple[int, int]]:
+    """Top-left corners of tiles covering ``shape`` (the last ones flush with the edge).
+
+    Examples
+    --------
+    >>> tile_grid((256, 200), 128)
+    [(0, 0), (0, 72), (128, 0), (128, 72)]
+    """
+    stride = stride or tile
+    if shape[0] < tile or shape[1] < tile:
+        raise ValueError(
+            f"The scan ({shape[0]}x{shape[1]} px after resampling) is smaller than one tile "
+            f"({tile}x{tile}); use a smaller tile or scans with more pixels."
+        )
+
+    def starts(n):
+        s = list(range(0, n - tile + 1, stride))
+        if s[-1] != n - tile:
+            s.append(n - tile)
+        return s
+
+    return [(y, x) for y in starts(shape[0]) for x in starts(shape[1])]
+
+
+def extract_tiles(data: np.ndarray, tile: int, *, stride: int | None = None):
+    """(N, C, tile, tile) tiles and their corners."""
+    corners = tile_grid(data.shape[-2:], tile, stride=stride)
+    tiles = np.stack([data[:, y:y + tile, x:x + tile] for y, x in corners])
+    return tiles, corners
+
+
+def load_scan(path: str | Path, *, channels=CHANNEL_ROLES, nm_per_px: float | None = None):
+    """Read a scan file and pick its channels.
+
+    Returns
+    -------
+    data : (len(channels), Y, X) float32 ndarray
+    nm_per_px : float or None
+        From ``nm_per_px`` if given, else the file's calibration.
+    """
+    from ..io import read_image
+
+    path = Path(path)
+    img = read_image(path)
+    data = np.asarray(img.data)
+    if img.axes not in ("CYX", "YX"):
+        if data.ndim == 3 and img.axes.endswith("YX"):
+            data = data.reshape(-1, *data.shape[-2:])
+        else:
+            raise ValueError(f"{path.name}: expected a (C, Y, X) scan; got axes {img.axes!r}.")
+    picked = select_channels(data, img.channel_names, channels=channels, source=path.name)
+    if nm_per_px is None or not np.isfinite(nm_per_px):
+        nm_per_px = float(img.spacing[-1]) if img.calibrated else None
+    return picked, nm_per_px

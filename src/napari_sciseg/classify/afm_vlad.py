@@ -1,0 +1,241 @@
+"""Classical alternative for small data sets: filter-bank features -> VLAD -> gradient boosting.
+
+After Luo, Holm & Wang (2021), who encoded per-pixel CNN hypercolumns with VLAD
+against a k-means dictionary and classified with gradient boosting. No
+pretrained network can be downloaded here, so the per-pixel features are a
+multi-scale filter bank (Gaussian, gradient magnitude, Laplacian of Gaussian
+and the two Hessian eigenvalues at several scales, per channel): the same
+idea of stacked multi-scale convolution responses.
+
+The fitted model is stored as plain arrays (centroids, feature scaling and the
+boosted trees' nodes) so that loading never unpickles code; prediction runs in
+numpy. scikit-learn (the ``ml`` extra) is only needed for fitting.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["pixel_features", "vlad_encode", "VladModel", "fit_vlad"]
+
+logger = logging.getLogger(__name__)
+
+SIGMAS = (1.0, 2.0, 4.0)
+
+
+def pixel_features(scan: np.ndarray, *, sigmas=SIGMAS) -> np.ndarray:
+    """Per-pixel multi-scale filter responses.
+
+    Parameters
+    ----------
+    scan : (C, Y, X) ndarray
+        Levelled, normalised channels.
+
+    Returns
+    -------
+    (Y, X, C * 5 * len(sigmas)) float32 ndarray
+
+    Examples
+    --------
+    >>> pixel_features(np.zeros((2, 16, 16))).shape
+    (16, 16, 30)
+    """
+    feats = []
+    for channel in np.asarray(scan, dtype=np.float32):
+        for s in sigmas:
+            g = ndi.gaussian_filter(channel, s)
+            gy, gx = np.gradient(g)
+            hyy, hyx = np.gradient(gy)
+            _, hxx = np.gradient(gx)
+            tr, det = hyy + hxx, hyy * hxx - hyx**2
+            disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
+            feats += [g, np.hypot(gy, gx) * s, tr * s**2, (tr / 2 + disc) * s**2,
+                      (tr / 2 - disc) * s**2]
+    return np.stack(feats, axis=-1).astype(np.float32)
+
+
+def vlad_encode(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """VLAD: per centroid, the sum of residuals of the features assigned to it.
+
+    Signed square root then L2 normalisation (the usual power normalisation).
+
+    Parameters
+    ----------
+    features : (N, D) ndarray
+    centroids : (K, D) ndarray
+
+    Returns
+    -------
+    (K * D,) float32 ndarray
+
+    Examples
+    --------
+    >>> v = vlad_encode(np.array([[1.0, 0.0], [3.0, 0.0]]), np.array([[0.0, 0.0], [3.0, 0.0]]))
+    >>> v.round(3).tolist()
+    [1.0, 0.0, 0.0, 0.0]
+    """
+    features = np.asarray(features, dtype=np.float64)
+    d2 = ((features[:, None, :] - centroids[None]) ** 2).sum(-1)
+    nearest = d2.argmin(1)
+    out = np.zeros(centroids.shape, np.float64)
+    np.add.at(out, nearest, features - centroids[nearest])
+    out = np.sign(out) * np.sqrt(np.abs(out))
+    norm = np.linalg.norm(out)
+    return (out.ravel() / norm if norm > 0 else out.ravel()).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class VladModel:
+    """A fitted VLAD + gradient-boosting classifier, as arrays.
+
+    Tree arrays are concatenated over all trees; ``tree_offsets[t]`` is the
+    first node of tree t, trees ordered stage-major then class.
+    """
+
+    centroids: np.ndarray
+    feat_mean: np.ndarray
+    feat_std: np.ndarray
+    init_raw: np.ndarray
+    learning_rate: float
+    n_classes: int
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    value: np.ndarray
+    tree_offsets: np.ndarray
+
+    def arrays(self) -> dict:
+        return {k: np.asarray(v) for k, v in self.__dict__.items()
+                if k not in ("learning_rate", "n_classes")}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, *, learning_rate: float, n_classes: int) -> VladModel:
+        return cls(learning_rate=learning_rate, n_classes=n_classes,
+                   **{k: np.asarray(v) for k, v in arrays.items()})
+
+    def encode(self, scan: np.ndarray, *, n_pixels: int | None = None, seed: int = 0,
+               features: np.ndarray | None = None) -> np.ndarray:
+        """The VLAD vector of a prepared (C, Y, X) scan (all pixels or a sample)."""
+        feats = pixel_features(scan) if features is None else features
+        flat = feats.reshape(-1, feats.shape[-1])
+        if n_pixels and n_pixels < len(flat):
+            flat = flat[np.random.default_rng(seed).choice(len(flat), n_pixels, replace=False)]
+        return vlad_encode((flat - self.feat_mean) / self.feat_std, self.centroids)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, K) of encoded vectors (N, F) (+ metadata columns)."""
+        # trees compare float32 features, as scikit-learn does
+        x = np.atleast_2d(np.asarray(x, dtype=np.float32)).astype(np.float64)
+        raw = np.tile(self.init_raw, (len(x), 1)).astype(np.float64)
+        n_trees = len(self.tree_offsets)
+        for t in range(n_trees):
+            node = np.full(len(x), self.tree_offsets[t])
+            while True:
+                leaf = self.left[node] < 0
+                if leaf.all():
+                    break
+                go_left = x[np.arange(len(x)), np.maximum(self.feature[node], 0)] <= self.threshold[node]
+                nxt = np.where(go_left, self.left[node], self.right[node]) + self.tree_offsets[t]
+                node = np.where(leaf, node, nxt)
+            raw[:, t % self.n_classes] += self.learning_rate * self.value[node]
+        raw -= raw.max(1, keepdims=True)
+        p = np.exp(raw)
+        return (p / p.sum(1, keepdims=True)).astype(np.float32)
+
+
+def fit_vlad(
+    scans: list[np.ndarray],
+    labels: np.ndarray,
+    *,
+    extra: np.ndarray | None = None,
+    n_classes: int = 5,
+    k: int = 16,
+    pixels_per_scan: int = 1500,
+    n_estimators: int = 100,
+    seed: int = 0,
+) -> VladModel:
+    """Fit the dictionary and the boosted trees on prepared scans.
+
+    Parameters
+    ----------
+    scans : list of (C, Y, X) ndarrays
+        Prepared scans (see ``classify.afm_scans.prepare_scan``).
+    labels : (N,) int ndarray
+    extra : (N, M) ndarray, optional
+        Metadata vectors appended to the VLAD vectors.
+    k : int
+        Dictionary size.
+    """
+    try:
+        from sklearn.cluster import MiniBatchKMeans
+        from sklearn.ensemble import GradientBoostingClassifier
+    except ImportError as exc:
+        raise ImportError("The VLAD classifier needs scikit-learn: pip install "
+                          "'napari-sciseg[ml]'.") from exc
+    rng = np.random.default_rng(seed)
+    feats = [pixel_features(s) for s in scans]
+    sample = np.concatenate([
+        f.reshape(-1, f.shape[-1])[rng.choice(f.shape[0] * f.shape[1], pixels_per_scan,
+                                              replace=False)]
+        for f in feats
+    ])
+    mean, std = sample.mean(0), sample.std(0) + 1e-6
+    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048)
+    km.fit((sample - mean) / std)
+    partial = VladModel(km.cluster_centers_.astype(np.float32), mean, std, np.zeros(n_classes),
+                        0.1, n_classes, *(np.zeros(1),) * 6)
+    x = np.stack([partial.encode(s, features=f, n_pixels=4 * pixels_per_scan, seed=i)
+                  for i, (s, f) in enumerate(zip(scans, feats))])
+    if extra is not None and extra.size:
+        x = np.concatenate([x, extra], axis=1)
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    gbm = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=3, learning_rate=0.1,
+                                     subsample=0.8, random_state=seed)
+    gbm.fit(x, labels)
+    return _export(partial, gbm, present, n_classes)
+
+
+def _export(partial: VladModel, gbm, present, n_classes: int) -> VladModel:
+    """Trees of a fitted GradientBoostingClassifier -> flat arrays (classes by index)."""
+    init = np.full(n_classes, -30.0)
+    raw0 = gbm._raw_predict_init(np.zeros((1, gbm.n_features_in_)))[0]
+    if len(present) == 2:  # binary: one tree per stage on the positive-class logit
+        init[present[1]] = raw0[0]
+        init[present[0]] = 0.0
+    else:
+        init[present] = raw0
+    left, right, feature, threshold, value, offsets = [], [], [], [], [], []
+    offset = 0
+    for stage in gbm.estimators_:
+        for j in range(n_classes):
+            cls_pos = np.flatnonzero(present == j)
+            if len(present) == 2:
+                tree = stage[0].tree_ if j == present[1] else None
+            else:
+                tree = stage[cls_pos[0]].tree_ if len(cls_pos) else None
+            if tree is None:  # a class absent from training: a constant zero tree
+                for arr, v in zip((left, right, feature, threshold, value), (-1, -1, 0, 0.0, 0.0)):
+                    arr.append([v])
+                n = 1
+            else:
+                left.append(tree.children_left)
+                right.append(tree.children_right)
+                feature.append(tree.feature)
+                threshold.append(tree.threshold)
+                value.append(tree.value[:, 0, 0])
+                n = tree.node_count
+            offsets.append(offset)
+            offset += n
+    return VladModel(
+        partial.centroids, partial.feat_mean.astype(np.float32), partial.feat_std.astype(np.float32),
+        init.astype(np.float64), float(gbm.learning_rate), n_classes,
+        np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64),
+        np.concatenate(feature).astype(np.int64), np.concatenate(threshold).astype(np.float64),
+        np.concatenate(value).astype(np.float64), np.array(offsets, np.int64),
+    )

@@ -1,0 +1,316 @@
+"""Synthetic tapping-mode AFM scans of crystallising polymer films, with ground truth.
+
+A scan holds spherulites (round crystals of radial lamellae grown from a
+nucleus) and lamellar crystals (needles) in a chosen number ratio, rendered in
+four physically linked channels:
+
+- ``height`` (nm): topography + a tilted sample plane, per-line offsets of the
+  scanner, a few scars and noise;
+- ``amplitude`` (V): the tip-tracking error, proportional to the slope of the
+  topography along the fast scan axis (x);
+- ``phase`` (deg): material contrast; crystalline material shifts the phase,
+  spherulites more than lamellae;
+- ``z-sensor`` (nm): the measured actuator motion: the topography, slightly
+  low-passed, without line offsets.
+
+Metadata correlate with the class the way film filtering does in the study:
+filtered films grow more spherulites.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io.calibration import CalibratedImage
+
+__all__ = ["afm_scan", "afm_dataset", "AfmTruth", "CHANNELS", "CHANNEL_UNITS"]
+
+logger = logging.getLogger(__name__)
+
+CHANNELS = ("height", "amplitude", "phase", "z-sensor")
+CHANNEL_UNITS = ("nm", "V", "deg", "nm")
+#: fraction intervals used to draw a fraction for a class (the class cut-offs
+#: of ``classify.afm_dataset`` with a margin, so labels are unambiguous).
+_DRAW = {
+    "Vast Majority Lamellar": (0.0, 0.16),
+    "Majority Lamellar": (0.24, 0.36),
+    "Equal": (0.44, 0.56),
+    "Majority Spherulite": (0.64, 0.76),
+    "Vast Majority Spherulite": (0.84, 1.0),
+}
+SCAN_SIZE_NM = 10_000.0
+
+
+@dataclass(frozen=True)
+class AfmTruth:
+    """Ground truth of a synthetic scan.
+
+    Attributes
+    ----------
+    crystals : (Y, X) int32 ndarray
+        0 = amorphous film, 1 = spherulite, 2 = lamellar crystal.
+    spherulite_centers, lamellar_centers : (N, 2) float ndarrays
+        Crystal centres in pixels (row, col), for point annotation.
+    fraction : float
+        Spherulite fraction S / (S + L) of the counts.
+    cls : str
+        The class of the counts with the default cut-offs.
+    """
+
+    crystals: np.ndarray
+    spherulite_centers: np.ndarray
+    lamellar_centers: np.ndarray
+    fraction: float
+    cls: str
+    metadata: dict = field(default_factory=dict)
+
+
+def _draw_counts(cls, rng) -> tuple[int, int, str]:
+    from ..classify.afm_dataset import CLASSES, class_from_fraction
+
+    total = int(rng.integers(20, 30))
+    if isinstance(cls, str):
+        if cls not in _DRAW:
+            raise ValueError(f"Unknown class {cls!r}; expected one of {list(CLASSES)!r} or a "
+                             "spherulite fraction in [0, 1].")
+        low, high = _DRAW[cls]
+        for _ in range(100):
+            s = int(round(rng.uniform(low, high) * total))
+            if low <= s / total <= high or (low == 0 and s == 0) or (high == 1 and s == total):
+                break
+    else:
+        f = float(cls)
+        if not 0.0 <= f <= 1.0:
+            raise ValueError(f"cls as a fraction must be in [0, 1]; got {f}.")
+        s = int(round(f * total))
+    return s, total - s, class_from_fraction(s / total)
+
+
+def _place(rng, n, shape, radius, taken):
+    """Centres at least ``radius`` from earlier ones (rejection sampling)."""
+    out = []
+    for _ in range(n):
+        for _attempt in range(200):
+            p = rng.uniform((radius * 0.5, radius * 0.5), (shape[0] - radius * 0.5, shape[1] - radius * 0.5))
+            if all(np.hypot(*(p - q)) > radius + r for q, r in taken):
+                break
+        taken.append((p, radius * 0.5))
+        out.append(p)
+    return np.array(out).reshape(-1, 2)
+
+
+def _render(shape, sph, lam, rng, px_nm):
+    height = np.zeros(shape)
+    kind = np.zeros(shape, np.int32)
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    for cy, cx in sph:
+        radius = rng.uniform(450, 650) / px_nm
+        arms = int(rng.integers(18, 30))
+        phi = rng.uniform(0, 2 * np.pi)
+        y0, y1 = int(max(cy - radius - 2, 0)), int(min(cy + radius + 3, shape[0]))
+        x0, x1 = int(max(cx - radius - 2, 0)), int(min(cx + radius + 3, shape[1]))
+        dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
+        r, theta = np.hypot(dy, dx), np.arctan2(dy, dx)
+        inside = r < radius
+        lamellae = 0.65 + 0.35 * np.cos(arms * theta + phi + 0.02 * r)
+        h = inside * (28.0 * lamellae * (1 - 0.5 * (r / radius) ** 2) + 12.0 * np.exp(-(r / 3.0) ** 2))
+        sub = height[y0:y1, x0:x1]
+        won = h > sub
+        sub[won] = h[won]
+        kind[y0:y1, x0:x1][won & inside] = 1
+    for cy, cx in lam:
+        length = rng.uniform(1300, 1900) / px_nm
+        width = rng.uniform(110, 160) / px_nm
+        angle = rng.uniform(0, np.pi)
+        ext = length / 2 + 3
+        y0, y1 = int(max(cy - ext, 0)), int(min(cy + ext + 1, shape[0]))
+        x0, x1 = int(max(cx - ext, 0)), int(min(cx + ext + 1, shape[1]))
+        dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
+        u = dx * np.cos(angle) + dy * np.sin(angle)
+        v = -dx * np.sin(angle) + dy * np.cos(angle)
+        across = np.clip(1 - (2 * v / max(width, 1.5)) ** 2, 0, None)
+        along = np.clip((length / 2 - np.abs(u)) / 3.0, 0, 1)
+        h = 34.0 * np.sqrt(across) * along
+        sub = height[y0:y1, x0:x1]
+        won = h > sub
+        sub[won] = h[won]
+        kind[y0:y1, x0:x1][won & (h > 4.0)] = 2
+    return height, kind
+
+
+def _metadata(rng, fraction, n_crystals, sample="S00", filtered=None, ageing=None) -> dict:
+    if filtered is None:
+        filtered = bool(rng.random() < 0.15 + 0.7 * fraction)
+    if ageing is None:
+        ageing = float(np.round(rng.uniform(1, 30), 1))
+    return {
+        "sample": sample,
+        "filtered": "yes" if filtered else "no",
+        "ageing_days": ageing,
+        "scan_rate_hz": float(np.round(rng.choice([0.5, 1.0, 1.5]), 2)),
+        "setpoint_v": float(np.round(rng.normal(0.25, 0.03), 3)),
+        "drive_amplitude_mv": float(np.round(rng.normal(120, 15), 1)),
+        "tip": str(rng.choice(["A", "B", "C"])),
+    }
+
+
+def afm_scan(
+    *,
+    cls: str | float = "Majority Spherulite",
+    shape: tuple[int, int] = (512, 512),
+    seed: int = 0,
+    return_truth: bool = False,
+    metadata: dict | None = None,
+):
+    """A synthetic four-channel AFM scan of a crystallising film.
+
+    Parameters
+    ----------
+    cls : str or float
+        One of the five classes, or a spherulite fraction S / (S + L) in [0, 1].
+    shape : (int, int)
+        Pixels; the scan is always 10 µm wide, so spacing = 10000 / shape[1] nm.
+    seed : int
+        Seed; the same seed gives the same scan.
+    return_truth : bool
+        Also return an :class:`AfmTruth`.
+    metadata : dict, optional
+        Fields to put in ``scan.metadata`` instead of random ones (e.g.
+        ``{"sample": "S01", "filtered": "yes"}``).
+
+    Returns
+    -------
+    scan : CalibratedImage
+        ``data`` (4, Y, X) float32, ``axes="CYX"``, channels ``CHANNELS`` in
+        ``CHANNEL_UNITS``; ``metadata`` holds the acquisition fields.
+    truth : AfmTruth
+        Only with ``return_truth=True``.
+
+    Examples
+    --------
+    >>> scan, truth = afm_scan(cls="Equal", shape=(128, 128), return_truth=True)
+    >>> scan.data.shape, scan.channel_names[0], truth.cls
+    ((4, 128, 128), 'height', 'Equal')
+    """
+    rng = np.random.default_rng(seed)
+    shape = (int(shape[0]), int(shape[1]))
+    if min(shape) < 32:
+        raise ValueError(f"shape must be at least (32, 32); got {shape}.")
+    px_nm = SCAN_SIZE_NM / shape[1]
+    n_s, n_l, label = _draw_counts(cls, rng)
+    taken: list = []
+    sph = _place(rng, n_s, shape, 560 / px_nm, taken)
+    lam = _place(rng, n_l, shape, 700 / px_nm, taken)
+    topo, kind = _render(shape, sph, lam, rng, px_nm)
+    from scipy import ndimage as ndi
+
+    yy, xx = np.mgrid[: shape[0], : shape[1]] / max(shape)
+    film = ndi.gaussian_filter(rng.normal(0, 1, shape), 6) * 6.0
+    topo = topo + film
+    plane = rng.uniform(-40, 40) * yy + rng.uniform(-40, 40) * xx + rng.uniform(-20, 20)
+    rows = np.cumsum(rng.normal(0, 0.3, shape[0]))[:, None]
+    height = topo + plane + rows + rng.normal(0, 0.6, shape)
+    for _ in range(int(rng.integers(0, 3))):  # scars: short line segments
+        r, c = int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1] // 2))
+        height[r, c: c + int(rng.integers(10, shape[1] // 3))] += rng.choice([-1, 1]) * 25
+    slope = np.gradient(ndi.gaussian_filter(topo, 0.7), axis=1) / px_nm
+    amplitude = 0.02 + 0.6 * slope + rng.normal(0, 0.003, shape)
+    phase = 5.0 + np.where(kind == 1, 12.0, 0.0) + np.where(kind == 2, 7.0, 0.0)
+    phase = ndi.gaussian_filter(phase, 1.0) + 2.0 * slope + rng.normal(0, 0.6, shape)
+    zsensor = 0.97 * ndi.gaussian_filter(topo + plane, 0.8) + rng.normal(0, 0.4, shape)
+    fraction = n_s / max(n_s + n_l, 1)
+    meta = _metadata(rng, fraction, n_s + n_l)
+    meta.update(metadata or {})
+    scan = CalibratedImage(
+        data=np.stack([height, amplitude, phase, zsensor]).astype(np.float32),
+        spacing=(px_nm, px_nm),
+        unit="nm",
+        axes="CYX",
+        calibrated=True,
+        source="synthetic",
+        channel_names=CHANNELS,
+        channel_units=CHANNEL_UNITS,
+        metadata=meta,
+    )
+    if not return_truth:
+        return scan
+    truth = AfmTruth(kind, sph, lam, fraction, label, meta)
+    return scan, truth
+
+
+def afm_dataset(
+    folder: str | Path,
+    *,
+    n_scans: int = 40,
+    n_samples: int = 8,
+    seed: int = 0,
+    shape: tuple[int, int] = (256, 256),
+) -> Path:
+    """Write a seeded synthetic data set: ``scan_XXX.tif`` files and ``dataset.csv``.
+
+    Each sample (film) is filtered or not and has an ageing time; filtered
+    samples favour the spherulite classes, so metadata carry some (not all) of
+    the class information, as in the study. Classes are drawn so every class
+    appears in every group of a few samples.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Created if needed.
+    n_scans, n_samples : int
+        Scans in total and samples (films) they come from.
+    seed : int
+        Seed of everything.
+    shape : (int, int)
+        Pixels per scan.
+
+    Returns
+    -------
+    Path
+        The CSV (columns ``file, sample, spherulite_count, lamellar_count,
+        nm_per_px`` and metadata columns).
+    """
+    from ..classify.afm_dataset import CLASSES
+    from ..io.tiff import write_tiff
+
+    if n_samples < 2 or n_scans < n_samples:
+        raise ValueError(f"Need n_samples >= 2 and n_scans >= n_samples; got {n_scans}, {n_samples}.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    samples = [
+        {"sample": f"S{i:02d}", "filtered": "yes" if i % 2 == 0 else "no",
+         "ageing_days": float(np.round(rng.uniform(2, 30), 1))}
+        for i in range(n_samples)
+    ]
+    rows = []
+    for i in range(n_scans):
+        sample = samples[i % n_samples]
+        weights = np.array([1.0, 2.0, 1.0, 2.0, 1.0])  # order of CLASSES below
+        sph = np.array([c.endswith("Spherulite") for c in CLASSES])
+        lam = np.array([c.endswith("Lamellar") for c in CLASSES])
+        weights = weights * np.where(sph, 2.0, 1.0) if sample["filtered"] == "yes" else weights * np.where(lam, 2.0, 1.0)
+        cls = CLASSES[(i // n_samples + (i % n_samples)) % 5] if rng.random() < 0.5 else \
+            str(rng.choice(CLASSES, p=weights / weights.sum()))
+        scan, truth = afm_scan(cls=cls, shape=shape, seed=seed * 100_003 + i, return_truth=True,
+                               metadata={"sample": sample["sample"], "filtered": sample["filtered"],
+                                         "ageing_days": sample["ageing_days"]})
+        name = f"scan_{i:03d}.tif"
+        write_tiff(folder / name, scan.data, spacing=scan.spacing, axes="CYX",
+                   channel_names=scan.channel_names)
+        n_s, n_l = len(truth.spherulite_centers), len(truth.lamellar_centers)
+        meta = {k: v for k, v in scan.metadata.items() if k != "sample"}
+        rows.append({"file": name, "sample": sample["sample"], "spherulite_count": n_s,
+                     "lamellar_count": n_l, "nm_per_px": round(scan.spacing[1], 4), **meta})
+    path = folder / "dataset.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    logger.info("wrote %d scans from %d samples to %s", n_scans, n_samples, folder)
+    return path

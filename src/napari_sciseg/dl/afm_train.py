@@ -1,0 +1,386 @@
+"""Training, prediction and saving of AFM crystal-class models (every fusion variant).
+
+Scans are prepared the same way for all variants (channels by name, resampled
+to one nm/pixel, levelled, normalised); networks train on random square tiles
+with flips and 90-degree rotations (crystal classes do not depend on
+orientation) and a tile carries its scan's label. A scan's prediction is the
+mean of its tiles' class probabilities; the tiles also give a coarse class map,
+which is an extrapolation of per-scan labels, not a per-region ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import zipfile
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..classify.afm_dataset import CLASSES, AfmDataset, MetadataEncoder
+from ..classify.afm_scans import CHANNEL_ROLES, extract_tiles, load_scan, prepare_scan
+
+__all__ = [
+    "AfmConfig",
+    "AfmModel",
+    "AfmProgress",
+    "ScanPrediction",
+    "iter_train_afm",
+    "train_afm",
+    "predict_scan",
+    "save_afm_model",
+    "load_afm_model",
+    "load_prepared",
+]
+
+logger = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AfmConfig:
+    """Everything needed to rebuild a model and prepare its inputs (saved as config.json)."""
+
+    fusion: str
+    use_metadata: bool
+    channels: tuple[str, ...]
+    tile: int
+    target_nm_per_px: float | None
+    encoder: dict
+    cutoffs: dict
+    class_names: tuple[str, ...] = CLASSES
+    net: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["channels"], d["class_names"] = list(self.channels), list(self.class_names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AfmConfig:
+        d = dict(d)
+        if int(d.get("format_version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"Model format {d['format_version']} is newer than this version "
+                             f"understands ({FORMAT_VERSION}); update napari-sciseg.")
+        d["channels"], d["class_names"] = tuple(d["channels"]), tuple(d["class_names"])
+        return cls(**d)
+
+
+@dataclass
+class AfmModel:
+    """A trained model: ``config`` plus a torch ``net`` or a ``vlad`` (arrays) classifier."""
+
+    config: AfmConfig
+    net: object = None
+    vlad: object = None
+
+    @property
+    def encoder(self) -> MetadataEncoder:
+        return MetadataEncoder.from_dict(self.config.encoder)
+
+    @property
+    def needs_metadata(self) -> bool:
+        return self.config.use_metadata or self.config.fusion in ("metadata", "maddi")
+
+
+@dataclass(frozen=True)
+class AfmProgress:
+    step: int
+    total_steps: int
+    loss: float
+    elapsed_s: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ScanPrediction:
+    """Prediction for one scan.
+
+    ``probabilities`` (K,) is the scan's class probabilities; ``tile_probabilities``
+    (N, K) those of its tiles, whose top-left ``corners`` and ``tile`` size are
+    in the pixels of the scan as given (before resampling).
+    """
+
+    probabilities: np.ndarray
+    tile_probabilities: np.ndarray
+    corners: tuple
+    tile: float
+
+    @property
+    def label(self) -> str:
+        return CLASSES[int(np.argmax(self.probabilities))]
+
+
+def _channels_for(fusion: str) -> tuple[str, ...]:
+    return ("height",) if fusion == "single" else () if fusion == "metadata" else CHANNEL_ROLES
+
+
+def load_prepared(dataset: AfmDataset, channels, target_nm_per_px):
+    """Load and prepare every scan of a data set; returns (scans, target nm/px)."""
+    raw = [load_scan(f, channels=channels or CHANNEL_ROLES, nm_per_px=nm)
+           for f, nm in zip(dataset.files, dataset.nm_per_px)]
+    if target_nm_per_px is None:
+        known = [nm for _, nm in raw if nm]
+        target_nm_per_px = float(np.median(known)) if known else None
+    shapes = {d.shape[1:] for d, _ in raw}
+    if len(shapes) > 1:
+        logger.info("scans of %d different sizes; all are tiled at %s nm/px", len(shapes),
+                    target_nm_per_px)
+    names = channels or CHANNEL_ROLES
+    scans = [prepare_scan(d, nm_per_px=nm, target_nm_per_px=target_nm_per_px, channel_names=names)
+             for d, nm in raw]
+    return scans, target_nm_per_px
+
+
+def iter_train_afm(
+    dataset: AfmDataset,
+    *,
+    fusion: str = "early",
+    use_metadata: bool = True,
+    tile: int = 128,
+    steps: int = 300,
+    batch: int = 16,
+    lr: float = 2e-3,
+    seed: int = 0,
+    target_nm_per_px: float | None = None,
+    width: int = 8,
+    cancel: threading.Event | None = None,
+    prepared: list[np.ndarray] | None = None,
+) -> Generator[AfmProgress, None, AfmModel]:
+    """Train one variant; yields :class:`AfmProgress`, returns an :class:`AfmModel`.
+
+    Parameters
+    ----------
+    dataset : AfmDataset
+        Labelled scans (``classify.afm_dataset.read_dataset``).
+    fusion : str
+        One of ``single, early, late, hybrid, metadata, maddi, vlad``.
+    use_metadata : bool
+        Feed the metadata columns too (always for ``metadata`` and ``maddi``).
+    tile, steps, batch, lr, seed, width
+        Tile size (pixels at the target nm/px), optimiser steps, tiles per step,
+        Adam learning rate, seed, backbone width.
+    target_nm_per_px : float, optional
+        Pixel size scans are resampled to; the data set's median by default.
+    cancel : threading.Event, optional
+        Set it to stop early; the model trained so far is returned.
+    prepared : list of ndarrays, optional
+        Scans already prepared with this target (saves reloading).
+    """
+    import torch
+
+    from .afm import FUSIONS, create_afm_net
+
+    if fusion not in FUSIONS:
+        raise ValueError(f"Unknown fusion {fusion!r}; expected one of {list(FUSIONS)}.")
+    if dataset.labels is None:
+        raise ValueError("The data set has no labels; training needs 'class' or counts.")
+    t0 = time.perf_counter()
+    labels = np.asarray(dataset.labels)
+    encoder = MetadataEncoder.fit(dataset.metadata)
+    meta_used = use_metadata or fusion in ("metadata", "maddi")
+    meta = encoder.transform(dataset.metadata) if meta_used else np.zeros((len(labels), 0), np.float32)
+    if meta_used and meta.shape[1] == 0:
+        raise ValueError(f"fusion {fusion!r} with metadata needs metadata columns; the CSV has "
+                         f"none usable (columns: {list(dataset.metadata_columns)}). Use --no-metadata.")
+    channels = _channels_for(fusion)
+    if prepared is None and channels:
+        prepared, target_nm_per_px = load_prepared(dataset, channels, target_nm_per_px)
+    recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "width": width}
+    config = AfmConfig(fusion, bool(meta_used), channels, tile, target_nm_per_px,
+                       encoder.to_dict() if meta_used else MetadataEncoder().to_dict(),
+                       dataset.cutoffs.to_dict(), recipe=recipe)
+    if fusion == "vlad":
+        from ..classify.afm_vlad import fit_vlad
+
+        yield AfmProgress(0, 1, float("nan"), time.perf_counter() - t0, "fitting VLAD dictionary")
+        vlad = fit_vlad(prepared, labels, extra=meta if use_metadata else None, seed=seed)
+        yield AfmProgress(1, 1, float("nan"), time.perf_counter() - t0, "done")
+        return AfmModel(config, vlad=vlad)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = create_afm_net(fusion, in_channels=max(len(channels), 1), n_meta=meta.shape[1],
+                         use_metadata=use_metadata, width=width)
+    config = AfmConfig(**{**config.__dict__, "net": net.config})
+    if prepared is not None:
+        too_small = [i for i, s in enumerate(prepared) if min(s.shape[1:]) < tile]
+        if too_small:
+            raise ValueError(f"{len(too_small)} scan(s) are smaller than the tile ({tile} px at "
+                             f"{target_nm_per_px} nm/px), e.g. {dataset.files[too_small[0]].name}; "
+                             "use a smaller --tile.")
+    counts = np.bincount(labels, minlength=len(CLASSES)).astype(float)
+    sample_p = 1.0 / counts[labels]
+    sample_p /= sample_p.sum()  # class-balanced sampling of scans
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    meta_t = torch.from_numpy(meta)
+    net.train()
+    for step in range(1, steps + 1):
+        if cancel is not None and cancel.is_set():
+            logger.info("training cancelled at step %d", step)
+            break
+        idx = rng.choice(len(labels), size=batch, p=sample_p)
+        if prepared is not None:
+            x = torch.from_numpy(np.stack([_random_tile(prepared[i], tile, rng) for i in idx]))
+        else:
+            x = torch.zeros(batch, 1, 1, 1)
+        logits = net(x, meta_t[idx] if meta_used else None)
+        loss = loss_fn(logits, torch.from_numpy(labels[idx]).long())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        yield AfmProgress(step, steps, loss.item(), time.perf_counter() - t0)
+    net.eval()
+    return AfmModel(config, net=net)
+
+
+def _random_tile(scan: np.ndarray, tile: int, rng) -> np.ndarray:
+    y = int(rng.integers(0, scan.shape[1] - tile + 1))
+    x = int(rng.integers(0, scan.shape[2] - tile + 1))
+    t = scan[:, y:y + tile, x:x + tile]
+    t = np.rot90(t, int(rng.integers(0, 4)), axes=(1, 2))
+    if rng.random() < 0.5:
+        t = t[:, :, ::-1]
+    return np.ascontiguousarray(t, dtype=np.float32)
+
+
+def train_afm(dataset: AfmDataset, **kwargs) -> AfmModel:
+    """Drain :func:`iter_train_afm` and return the model."""
+    gen = iter_train_afm(dataset, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def predict_scan(
+    model: AfmModel,
+    data: np.ndarray | None,
+    *,
+    nm_per_px: float | None = None,
+    metadata: dict | None = None,
+    prepared: bool = False,
+) -> ScanPrediction:
+    """Classify one scan (channels already selected in ``model.config.channels`` order).
+
+    Parameters
+    ----------
+    model : AfmModel
+    data : (C, Y, X) ndarray or None
+        The scan's channels (None for a metadata-only model).
+    nm_per_px : float, optional
+        The scan's pixel size, to resample to the model's.
+    metadata : dict, optional
+        The scan's metadata columns (required when the model uses metadata).
+    prepared : bool
+        ``data`` is already prepared (resampled, levelled, normalised).
+    """
+    cfg = model.config
+    meta = np.zeros((1, 0), np.float32)
+    if model.needs_metadata:
+        if metadata is None:
+            raise ValueError(f"This model ({cfg.fusion}, with metadata) needs the scan's metadata "
+                             f"columns {list(model.encoder.columns)}.")
+        meta = model.encoder.transform([metadata])
+    if cfg.fusion == "metadata" or data is None:
+        import torch
+
+        with torch.no_grad():
+            p = torch.softmax(model.net(torch.zeros(1, 1, 1, 1), torch.from_numpy(meta)), 1)
+        p = p.numpy()[0]
+        shape = () if data is None else np.shape(data)[1:]
+        return ScanPrediction(p, p[None], ((0, 0),), float(max(shape) if shape else 1))
+    original = np.shape(data)[1:]
+    x = data if prepared else prepare_scan(data, nm_per_px=nm_per_px,
+                                           target_nm_per_px=cfg.target_nm_per_px,
+                                           channel_names=cfg.channels)
+    factor = original[-1] / x.shape[-1]
+    tiles, corners = extract_tiles(x, cfg.tile, stride=cfg.tile // 2)
+    if model.vlad is not None:
+        feats = _vlad_features(x)
+        vecs = np.stack([model.vlad.encode(None, features=feats[y:y + cfg.tile, xx:xx + cfg.tile],
+                                           n_pixels=4000, seed=0) for y, xx in corners])
+        if cfg.use_metadata:
+            vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
+        tile_p = model.vlad.predict_proba(vecs)
+        whole = model.vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
+        if cfg.use_metadata:
+            whole = np.concatenate([whole, meta], axis=1)
+        scan_p = model.vlad.predict_proba(whole)[0]
+    else:
+        import torch
+
+        with torch.no_grad():
+            m = torch.from_numpy(np.repeat(meta, len(tiles), 0)) if meta.shape[1] else None
+            tile_p = torch.softmax(model.net(torch.from_numpy(tiles), m), 1).numpy()
+        scan_p = tile_p.mean(0)
+    corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
+    return ScanPrediction(scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig,
+                          cfg.tile * factor)
+
+
+def _vlad_features(x):
+    from ..classify.afm_vlad import pixel_features
+
+    return pixel_features(x)
+
+
+def save_afm_model(model: AfmModel, path: str | Path) -> Path:
+    """Save as a ``.sciseg`` zip: ``config.json`` + ``weights.safetensors`` (no pickle)."""
+    from safetensors.numpy import save as save_np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = model.config.to_dict()
+    if model.vlad is not None:
+        tensors = model.vlad.arrays()
+        cfg["vlad"] = {"learning_rate": model.vlad.learning_rate, "n_classes": model.vlad.n_classes}
+    else:
+        tensors = {k: v.detach().cpu().numpy() for k, v in model.net.state_dict().items()}
+    cfg["kind"] = "napari-sciseg afm classifier"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", json.dumps(cfg, indent=1))
+        zf.writestr("weights.safetensors", save_np({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+    return path
+
+
+def load_afm_model(path: str | Path) -> AfmModel:
+    """Load a model saved by :func:`save_afm_model`; never runs code from the file."""
+    from safetensors.numpy import load as load_np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such model file: {path}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            cfg = json.loads(zf.read("config.json"))
+            tensors = load_np(zf.read("weights.safetensors"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path.name} is not an AFM model saved by napari-sciseg ({exc}).") from exc
+    if cfg.pop("kind", None) != "napari-sciseg afm classifier":
+        raise ValueError(f"{path.name} is a napari-sciseg model but not an AFM classifier.")
+    vlad_cfg = cfg.pop("vlad", None)
+    config = AfmConfig.from_dict(cfg)
+    if vlad_cfg is not None:
+        from ..classify.afm_vlad import VladModel
+
+        return AfmModel(config, vlad=VladModel.from_arrays(tensors, **vlad_cfg))
+    import torch
+
+    from .afm import AfmNet
+
+    net = AfmNet(**config.net)
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+    net.eval()
+    return AfmModel(config, net=net)
+
