@@ -86,15 +86,31 @@ def axial_sign(vectors: np.ndarray) -> np.ndarray:
     return v * np.where(first < 0, -1.0, 1.0)
 
 
-def _texture(rng, shape, cell: int) -> np.ndarray:
-    """Smooth random field, zero mean, unit-ish amplitude, correlation length ~``cell``."""
-    from scipy import ndimage
+def _upsample_linear(coarse: np.ndarray, shape, cell: int, z0: int = 0) -> np.ndarray:
+    """Separable linear interpolation of ``coarse`` onto ``shape`` (one axis at a time).
 
-    coarse_shape = tuple(max(2, s // cell + 2) for s in shape)
-    coarse = rng.standard_normal(coarse_shape).astype(np.float32)
-    zoom = [(s + cell) / (c - 1) for s, c in zip(shape, coarse_shape)]
-    fine = ndimage.zoom(coarse, [max(z, 1.0) for z in zoom], order=1, prefilter=False)
-    return np.ascontiguousarray(fine[tuple(slice(0, s) for s in shape)])
+    ``z0`` offsets the first axis, so a volume can be made slab by slab.
+    """
+    out = coarse
+    for axis, n in enumerate(shape):
+        pos = (np.arange(n, dtype=np.float32) + (z0 if axis == 0 else 0)) / cell
+        i0 = np.minimum(pos.astype(np.intp), coarse.shape[axis] - 2)
+        w = (pos - i0).astype(np.float32)
+        bshape = [1] * 3
+        bshape[axis] = n
+        w = w.reshape(bshape)
+        a = np.take(out, i0, axis=axis)
+        b = np.take(out, i0 + 1, axis=axis)
+        b -= a
+        b *= w
+        a += b
+        out = a
+    return out
+
+
+def _coarse_noise(rng, shape, cell: int) -> np.ndarray:
+    """Coarse grid of a smooth random field with correlation length ~``cell``."""
+    return rng.standard_normal(tuple(s // cell + 2 for s in shape), dtype=np.float32)
 
 
 def _blob_box(center, radius, shape):
@@ -103,8 +119,13 @@ def _blob_box(center, radius, shape):
     if np.any(hi <= lo):
         return None, None
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    grids = np.ogrid[box]
-    return box, [g - c for g, c in zip(grids, center)]
+    grids = [
+        (np.arange(lo[k], hi[k], dtype=np.float32) - np.float32(center[k])).reshape(
+            [-1 if j == k else 1 for j in range(3)]
+        )
+        for k in range(3)
+    ]
+    return box, grids
 
 
 def _add_blobs(rng, shape, occupied, cover, n, rmin, rmax, bumpy):
@@ -112,13 +133,14 @@ def _add_blobs(rng, shape, occupied, cover, n, rmin, rmax, bumpy):
     for _ in range(n):
         radius = rng.uniform(rmin, rmax)
         center = rng.uniform(0, 1, 3) * (np.asarray(shape) - 1)
-        box, d = _blob_box(center, radius * (1.3 if bumpy else 1.0) + 1, np.asarray(shape))
+        box, d = _blob_box(center, radius * (1.15 if bumpy else 1.0) + 1, np.asarray(shape))
         if box is None:
             continue
         dist = np.sqrt(d[0] ** 2 + d[1] ** 2 + d[2] ** 2)
         if bumpy:  # radius modulated by two random quadratic forms of the direction
             u, w = rng.normal(size=(2, 3))
-            u, w = u / np.linalg.norm(u), w / np.linalg.norm(w)
+            u, w = (v / np.linalg.norm(v) for v in (u, w))
+            u, w = [float(x) for x in u], [float(x) for x in w]  # keep float32 maps
             safe = np.maximum(dist, 1e-6)
             cos_u = (d[0] * u[0] + d[1] * u[1] + d[2] * u[2]) / safe
             cos_w = (d[0] * w[0] + d[1] * w[1] + d[2] * w[2]) / safe
@@ -143,14 +165,27 @@ def _fiber_polyline(rng, length, bow):
     return (1 - u)[:, None] ** 2 * a + (2 * u * (1 - u))[:, None] * c + (u**2)[:, None] * b
 
 
+def _cross(a, b):
+    return np.array(
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    )
+
+
 def _rotation_to(direction):
     """Rotation matrix taking local +x (index 2) to ``direction`` (z, y, x)."""
     x = np.asarray(direction, dtype=float)
     helper = np.array([1.0, 0.0, 0.0]) if abs(x[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    y = np.cross(x, helper)
-    y /= np.linalg.norm(y)
-    z = np.cross(x, y)
+    y = _cross(x, helper)
+    y /= np.sqrt(y @ y)
+    z = _cross(x, y)
     return np.stack([z, y, x], axis=1)  # columns: images of local z, y, x
+
+
+def _resample(points, step):
+    """Points every ~``step`` along a polyline."""
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    at = np.linspace(0.0, cum[-1], max(2, int(np.ceil(cum[-1] / step)) + 1))
+    return np.stack([np.interp(at, cum, points[:, k]) for k in range(3)], axis=1)
 
 
 def _segment_distances(points, radius, shape):
@@ -168,26 +203,57 @@ def _segment_distances(points, radius, shape):
         a, b = points[i], points[i + 1]
         seg = b - a
         seg_len = float(np.linalg.norm(seg))
-        unit = seg / seg_len
+        unit = [float(x) for x in seg / seg_len]  # Python floats keep the maps float32
         lo = np.floor(np.minimum(a, b) - reach).astype(int)
         hi = np.ceil(np.maximum(a, b) + reach).astype(int) + 1
         box = tuple(slice(lo_, hi_) for lo_, hi_ in zip(lo, hi))
-        g = np.ogrid[box]
-        d = [g[k] - a[k] for k in range(3)]
+        d = [
+            (np.arange(lo[k], hi[k], dtype=np.float32) - np.float32(a[k])).reshape(
+                [-1 if j == k else 1 for j in range(3)]
+            )
+            for k in range(3)
+        ]
         t = d[0] * unit[0] + d[1] * unit[1] + d[2] * unit[2]
         tc = np.clip(t, 0.0, seg_len)
-        dist = np.sqrt(sum((d[k] - tc * unit[k]) ** 2 for k in range(3)))
+        dist = np.sqrt(
+            (d[0] - tc * unit[0]) ** 2 + (d[1] - tc * unit[1]) ** 2 + (d[2] - tc * unit[2]) ** 2
+        )
         if i == 0:
             dist = np.where(t < 0, np.inf, dist)
         if i == last:
             dist = np.where(t > seg_len, np.inf, dist)
-        pieces.append((box, dist.astype(np.float32)))
+        pieces.append((box, dist))
     return pieces
 
 
-def _scribble_slices(shape):
-    nz = shape[0]
-    return sorted({int(round(f * (nz - 1))) for f in (0.25, 0.5, 0.75)})
+class _Clock:
+    """Debug-log the time of each phase."""
+
+    def __init__(self):
+        import time
+
+        self._now = time.perf_counter
+        self._t = self._now()
+
+    def lap(self, what: str) -> None:
+        t = self._now()
+        logger.debug("fiber_volume: %s %.2f s", what, t - self._t)
+        self._t = t
+
+
+def _scribble_slices(labels):
+    """Three z-slices near 1/4, 1/2 and 3/4 of the depth, each moved (by up to 1/8 of
+    the depth) to the slice crossing the most fibers, as an annotator would pick."""
+    nz = labels.shape[0]
+    per_slice = np.array([np.unique(s[s > 0]).size for s in labels])
+    chosen = []
+    for f in (0.25, 0.5, 0.75):
+        lo, hi = int(f * nz - nz / 8), int(f * nz + nz / 8) + 1
+        window = np.arange(max(lo, 0), min(hi, nz))
+        best = int(window[np.argmax(per_slice[window])])
+        if best not in chosen:
+            chosen.append(best)
+    return sorted(chosen)
 
 
 def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, max_fibers_per_slice=6):
@@ -196,7 +262,7 @@ def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, max_fibers_per_sli
     from skimage.draw import line
 
     scribbles = np.zeros(shape, np.uint8)
-    for z in _scribble_slices(shape):
+    for z in _scribble_slices(truth_labels):
         lab = truth_labels[z]
         ids = np.unique(lab[lab > 0])
         rng.shuffle(ids)
@@ -242,7 +308,7 @@ def fiber_volume(
         Grey values around [0, 1]: matrix ~0.5, aggregates ~0.68, fibers ~0.24,
         pores ~0.08, plus noise (sigma 0.04).
     scribbles : (Z, Y, X) uint8 ndarray
-        Sparse labels on three z-slices (at 1/4, 1/2, 3/4 of the depth):
+        Sparse labels on three z-slices (near 1/4, 1/2, 3/4 of the depth):
         0 unlabeled, 1 matrix/background, 2 fiber.
     truth : FiberTruth
         Only with ``return_truth=True``.
@@ -275,6 +341,7 @@ def fiber_volume(
     if n_fibers < 0:
         raise ValueError(f"n_fibers must be >= 0; got {n_fibers}.")
 
+    clock = _Clock()
     occupied = np.zeros(shape, bool)
     agg_cover = np.zeros(shape, np.float32)
     pore_cover = np.zeros(shape, np.float32)
@@ -285,18 +352,30 @@ def fiber_volume(
     n_pore = int(round(0.006 * np.prod(shape) / (4 / 3 * np.pi * 2.75**3)))
     _add_blobs(rng, shape, occupied, pore_cover, n_pore, 1.5, 4.0, bumpy=False)
 
+    clock.lap("aggregates and pores")
     sigma = np.asarray(ORIENTATION_SIGMA)
     records = []
     tries = 0
-    while len(records) < n_fibers and tries < 60 * max(n_fibers, 1):
+    while len(records) < n_fibers and tries < 15 * max(n_fibers, 1):
         tries += 1
         length = rng.uniform(0.2, 0.5) * side
         radius = rng.uniform(1.5, 2.5)
         bow = rng.uniform(0.03, 0.08) if rng.random() < 1 / 3 else 0.0
         direction = rng.normal(size=3) * sigma
         direction /= np.linalg.norm(direction)
-        center = rng.uniform(0, 1, 3) * (np.asarray(shape) - 1)
+        # centre drawn where the whole fiber (and its margin) fits in the volume
+        half = np.abs(direction) * length / 2 + 2 * bow * length + radius + _GAP + 1.5
+        room = np.asarray(shape) - 1 - 2 * half
+        if np.any(room <= 0):
+            continue
+        center = half + rng.uniform(0, 1, 3) * room
         points = _fiber_polyline(rng, length, bow) @ _rotation_to(direction).T + center
+        # cheap test first: the centre line must run through free space
+        arc_pts = _resample(points, 1.0)
+        if np.any(arc_pts.min(0) < 0) or np.any(arc_pts.max(0) > np.asarray(shape) - 1):
+            continue
+        if occupied[tuple(np.rint(arc_pts).astype(np.intp).T)].any():
+            continue
         pieces = _segment_distances(points, radius, shape)
         if pieces is None or any(
             occupied[box][dist <= radius + _GAP].any() for box, dist in pieces
@@ -321,16 +400,23 @@ def fiber_volume(
     if len(records) < n_fibers:
         logger.info("placed %d of %d fibers (volume too crowded)", len(records), n_fibers)
 
-    matrix = MATRIX + 0.04 * _texture(rng, shape, 12)
-    agg = AGGREGATE + 0.05 * _texture(rng, shape, 3)
-    volume = matrix * (1 - agg_cover) + agg * agg_cover
-    volume = volume * (1 - pore_cover) + PORE * pore_cover
-    volume = volume * (1 - fiber_cover) + FIBER * fiber_cover
-    del matrix, agg, agg_cover, pore_cover, fiber_cover
-    volume += rng.standard_normal(shape, dtype=np.float32) * np.float32(0.04)
-    volume = volume.astype(np.float32, copy=False)
-
+    clock.lap(f"{len(records)} fibers in {tries} tries")
+    coarse_matrix, coarse_agg = _coarse_noise(rng, shape, 12), _coarse_noise(rng, shape, 3)
+    volume = np.empty(shape, np.float32)
+    for z0 in range(0, shape[0], 16):  # slab by slab: cache-friendly, little extra memory
+        z1 = min(z0 + 16, shape[0])
+        slab = (z1 - z0, *shape[1:])
+        grey = MATRIX + 0.04 * _upsample_linear(coarse_matrix, slab, 12, z0)
+        a, p, f = agg_cover[z0:z1], pore_cover[z0:z1], fiber_cover[z0:z1]
+        grey += a * (AGGREGATE + 0.05 * _upsample_linear(coarse_agg, slab, 3, z0) - grey)
+        grey += p * (PORE - grey)
+        grey += f * (FIBER - grey)
+        grey += rng.standard_normal(slab, dtype=np.float32) * np.float32(0.04)
+        volume[z0:z1] = grey
+    del agg_cover, pore_cover, fiber_cover
+    clock.lap("grey values")
     scribbles = _draw_scribbles(rng, labels, labels > 0, shape)
+    clock.lap("scribbles")
     if not return_truth:
         return volume, scribbles
     if records:
