@@ -91,8 +91,9 @@ def significant_objects(
 
     The same decision is applied to ``-signal`` (objects of the opposite
     polarity, which in a particle image can only be noise or support texture,
-    taken at least 3 noise sigma deep); an object of ``mask`` is kept when its
-    score ``mean / noise * sqrt(area)`` beats every mirrored object's score, and
+    taken at least 2 noise sigma deep); an object of ``mask`` is kept when its
+    score ``mean / noise * sqrt(area)`` beats every mirrored object's score (far
+    outliers among those, beyond Tukey's outer fence, excluded), and
     its area is at least ``min_area`` pixels and ``min_fraction`` of the median
     kept object. An image with no particles thus gives an empty mask instead of
     a mask of noise blobs.
@@ -125,10 +126,14 @@ def significant_objects(
     """
     noise = max(float(noise), 1e-12)
     eight = np.ones((3, 3))
-    neg_labels, n_neg = ndi.label(-signal > np.maximum(np.abs(threshold), 3 * noise), eight)
+    neg_labels, n_neg = ndi.label(-signal > np.maximum(np.abs(threshold), 2 * noise), eight)
     bar = 0.0
     if n_neg:
-        bar = max(float(_scores(neg_labels, n_neg, -signal, noise)[1][1:].max()), 0.0)
+        neg = _scores(neg_labels, n_neg, -signal, noise)[1][1:]
+        if neg.size >= 8:  # a large support feature (a hole, a thin patch) is not noise
+            q1, q3 = np.percentile(neg, [25, 75])
+            neg = neg[neg <= q3 + 3 * (q3 - q1)]
+        bar = max(float(neg.max()), 0.0)
     labels, n = ndi.label(mask, eight)
     if n == 0:
         return np.zeros(mask.shape, bool)

@@ -117,6 +117,22 @@ def _upsample_matrix(n_out: int, n_in: int, f: int) -> np.ndarray:
     return w
 
 
+def _robust_plane(small: np.ndarray) -> np.ndarray:
+    """Coefficients (c, cy, cx) of a plane through ``small``, refitted without outliers."""
+    yy, xx = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
+    design = np.stack([np.ones(small.size), yy.ravel(), xx.ravel()], axis=1)
+    values = small.ravel().astype(float)
+    keep = np.ones(values.size, bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        res = values - design @ coef
+        mad = np.median(np.abs(res[keep] - np.median(res[keep]))) + 1e-12
+        keep = np.abs(res - np.median(res[keep])) < 3 * 1.4826 * mad
+        if keep.sum() < 3:
+            break
+    return coef
+
+
 def _background(img: np.ndarray, scale: float) -> np.ndarray:
     """Support level at scales above ``scale`` px: coarse median, smoothed, bilinear up."""
     h, w = img.shape
@@ -125,8 +141,15 @@ def _background(img: np.ndarray, scale: float) -> np.ndarray:
     small = img[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3))
     size = int(np.clip(round(scale / f), 3, max(hs, ws)))
     size += 1 - size % 2
-    bg = ndi.uniform_filter(ndi.median_filter(small, size, mode="reflect"), size, mode="reflect")
-    return _upsample_matrix(h, hs, f) @ bg.astype(np.float32) @ _upsample_matrix(w, ws, f).T
+    # a tilt would be bent by the filters' edge handling: fit it, filter the rest
+    coef = _robust_plane(small)
+    yy, xx = np.mgrid[0:hs, 0:ws]
+    rest = small - (coef[0] + coef[1] * yy + coef[2] * xx)
+    bg = ndi.uniform_filter(ndi.median_filter(rest, size, mode="reflect"), size, mode="reflect")
+    bg = _upsample_matrix(h, hs, f) @ bg.astype(np.float32) @ _upsample_matrix(w, ws, f).T
+    rows = ((np.arange(h) + 0.5) / f - 0.5).astype(np.float32)[:, None]
+    cols = ((np.arange(w) + 0.5) / f - 0.5).astype(np.float32)[None, :]
+    return bg + np.float32(coef[0]) + np.float32(coef[1]) * rows + np.float32(coef[2]) * cols
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -318,6 +341,11 @@ def threshold_local(
     return _finish(prep, prep.signal > t, t, min_fraction)
 
 
+def _seed_level(prep: PreparedImage) -> float:
+    """Level above which a pixel is confidently particle (for the local class means)."""
+    return max(3 * prep.noise, 0.75 * prep.global_threshold)
+
+
 def hybrid_threshold(
     image: np.ndarray,
     *,
@@ -373,7 +401,7 @@ def hybrid_threshold(
     # window statistics vary on the window's scale: compute them on a grid of
     # blocks ~w/8 px (box of ~8 blocks) and interpolate the threshold back
     f = max(1, w // 8)
-    seed = (s > min(prep.global_threshold, 3 * prep.noise)).astype(np.float32)
+    seed = (s > _seed_level(prep)).astype(np.float32)
     stats = [s, s * s, seed, s * seed]
     if f > 1:
         stats = [_block_mean(a, f) for a in stats]
@@ -381,7 +409,7 @@ def hybrid_threshold(
     wb += 1 - wb % 2
     mean, sq, frac, fg_sum = (ndi.uniform_filter(a, wb, mode="reflect") for a in stats)
     std = np.sqrt(np.maximum(sq - mean * mean, 0))
-    # class means inside the window, from a generous seed (3 sigma above the support)
+    # class means inside the window: confident particle pixels vs. the rest
     both = (frac > 0.02) & (frac < 0.98)
     fg_mean = fg_sum / np.maximum(frac, 1e-6)
     bg_mean = (mean - fg_sum) / np.maximum(1 - frac, 1e-6)
