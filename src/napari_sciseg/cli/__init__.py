@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "fibers",
     "particles",
     "predict",
+    "train",
 )
 
 

@@ -60,13 +60,8 @@ def _gray(img, name: str, notes: list) -> tuple:
 
     data = np.asarray(img.data)
     axes = img.axes
-    if "C" in axes and data.shape[axes.index("C")] in (3, 4) and data.ndim == 3:
-        from skimage.color import rgb2gray
-
-        rgb = np.moveaxis(data, axes.index("C"), -1)[..., :3]
-        data = rgb2gray(rgb).astype(np.float32)
-        notes.append("RGB converted to gray (luminance)")
-    elif data.ndim == 3 and data.shape[-1] in (3, 4) and "C" not in axes:
+    # interleaved samples (Y, X, 3|4) are colour; planes (3, Y, X) are a stack
+    if data.ndim == 3 and data.shape[-1] in (3, 4) and axes[-1] in "CS":
         from skimage.color import rgb2gray
 
         data = rgb2gray(data[..., :3]).astype(np.float32)
