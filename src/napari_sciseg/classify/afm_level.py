@@ -139,8 +139,12 @@ def remove_scars(
     neighbours = 0.5 * (image[:-2] + image[2:])
     diff = image[1:-1] - neighbours
     mad = np.median(np.abs(diff - np.median(diff))) * 1.4826 + 1e-12
+    # a scar also shifts the "neighbour mean" of the rows next to it (by half): keep only
+    # rows whose deviation is the largest of their column's three rows
+    absd = np.pad(np.abs(diff), ((1, 1), (0, 0)))
+    peak = (absd[1:-1] >= absd[:-2]) & (absd[1:-1] >= absd[2:])
     for sign in (1, -1):
-        bad = sign * diff > threshold * mad
+        bad = (sign * diff > threshold * mad) & peak
         for r in np.flatnonzero(bad.any(axis=1)):
             row = np.concatenate([[False], bad[r], [False]]).astype(np.int8)
             edges = np.flatnonzero(np.diff(row))

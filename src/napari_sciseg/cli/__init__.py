@@ -20,6 +20,7 @@ __all__ = ["main", "build_parser"]
 
 #: subcommand modules, in the order ``sciseg --help`` lists them.
 SUBCOMMANDS = (
+    "afm",
     "demo",
     "fibers",
     "particles",

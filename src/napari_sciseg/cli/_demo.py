@@ -17,6 +17,7 @@ from pathlib import Path
 HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("samples", "napari_sciseg.data.demo:write_samples"),
     ("particles", "napari_sciseg.cli._particles:demo"),
+    ("afm", "napari_sciseg.cli._afm:demo"),
 )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "save_afm_model",
     "load_afm_model",
     "load_prepared",
+    "tile_maps",
 ]
 
 logger = logging.getLogger(__name__)
@@ -270,6 +271,7 @@ def predict_scan(
     nm_per_px: float | None = None,
     metadata: dict | None = None,
     prepared: bool = False,
+    map_tile: int | None = None,
 ) -> ScanPrediction:
     """Classify one scan (channels already selected in ``model.config.channels`` order).
 
@@ -284,6 +286,10 @@ def predict_scan(
         The scan's metadata columns (required when the model uses metadata).
     prepared : bool
         ``data`` is already prepared (resampled, levelled, normalised).
+    map_tile : int, optional
+        Tile size (pixels at the model's nm/px) of the class map; half the
+        model's tile by default. The scan's probabilities always come from
+        tiles of the model's size (overlapping by half), averaged.
     """
     cfg = model.config
     meta = np.zeros((1, 0), np.float32)
@@ -305,28 +311,67 @@ def predict_scan(
                                            target_nm_per_px=cfg.target_nm_per_px,
                                            channel_names=cfg.channels)
     factor = original[-1] / x.shape[-1]
-    tiles, corners = extract_tiles(x, cfg.tile, stride=cfg.tile // 2)
+    tile = min(cfg.tile, *x.shape[1:])
+    map_tile = map_tile or max(16, cfg.tile // 2)
+    map_tile = min(map_tile, *x.shape[1:])
+    _, corners = extract_tiles(x[:1], map_tile)
     if model.vlad is not None:
         feats = _vlad_features(x)
-        vecs = np.stack([model.vlad.encode(None, features=feats[y:y + cfg.tile, xx:xx + cfg.tile],
+        vecs = np.stack([model.vlad.encode(None, features=feats[y:y + map_tile, xx:xx + map_tile],
                                            n_pixels=4000, seed=0) for y, xx in corners])
-        if cfg.use_metadata:
-            vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
-        tile_p = model.vlad.predict_proba(vecs)
         whole = model.vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
         if cfg.use_metadata:
+            vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
             whole = np.concatenate([whole, meta], axis=1)
+        tile_p = model.vlad.predict_proba(vecs)
         scan_p = model.vlad.predict_proba(whole)[0]
     else:
-        import torch
-
-        with torch.no_grad():
-            m = torch.from_numpy(np.repeat(meta, len(tiles), 0)) if meta.shape[1] else None
-            tile_p = torch.softmax(model.net(torch.from_numpy(tiles), m), 1).numpy()
-        scan_p = tile_p.mean(0)
+        tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
+        scan_p = _net_proba(model.net, tiles, meta).mean(0)
+        map_tiles, _ = extract_tiles(x, map_tile)
+        tile_p = _net_proba(model.net, map_tiles, meta)
     corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
     return ScanPrediction(scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig,
-                          cfg.tile * factor)
+                          map_tile * factor)
+
+
+def _net_proba(net, tiles: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        m = torch.from_numpy(np.repeat(meta, len(tiles), 0)) if meta.shape[1] else None
+        return torch.softmax(net(torch.from_numpy(np.ascontiguousarray(tiles)), m), 1).numpy()
+
+
+def tile_maps(prediction: ScanPrediction, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Paint tile predictions onto the scan's pixel grid.
+
+    Returns
+    -------
+    classes : (Y, X) uint8 ndarray
+        1 + the index in :data:`CLASSES` of the most probable class (0 nowhere).
+    probabilities : (K, Y, X) float32 ndarray
+        Per-class probability; overlapping tiles are averaged.
+
+    Examples
+    --------
+    >>> p = ScanPrediction(np.eye(5)[0], np.eye(5)[[0, 3]], ((0, 0), (0, 2)), 2.0)
+    >>> tile_maps(p, (2, 4))[0].tolist()
+    [[1, 1, 4, 4], [1, 1, 4, 4]]
+    """
+    shape = tuple(int(s) for s in shape)
+    k = prediction.tile_probabilities.shape[1]
+    acc = np.zeros((k, *shape), np.float64)
+    weight = np.zeros(shape, np.float64)
+    size = int(round(prediction.tile))
+    for (y, x), p in zip(prediction.corners, prediction.tile_probabilities):
+        y0, x0 = int(round(y)), int(round(x))
+        acc[:, y0:y0 + size, x0:x0 + size] += p[:, None, None]
+        weight[y0:y0 + size, x0:x0 + size] += 1
+    covered = weight > 0
+    acc[:, covered] /= weight[covered]
+    classes = np.where(covered, acc.argmax(0) + 1, 0).astype(np.uint8)
+    return classes, acc.astype(np.float32)
 
 
 def _vlad_features(x):
