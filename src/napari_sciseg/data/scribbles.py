@@ -32,7 +32,7 @@ def disks_and_lines(
     Examples
     --------
     >>> image, truth = disks_and_lines((64, 64), seed=1)
-    >>> image.dtype, 0.05 < truth.mean() < 0.5
+    >>> image.dtype, bool(0.05 < truth.mean() < 0.5)
     (dtype('float32'), True)
     """
     rng = np.random.default_rng(seed)

@@ -104,7 +104,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
                loss: str = "ce", seed: int = 0, device: str = "auto",
                channel_axis: int | None = None, class_names=None, class_colors=None,
                model_kwargs: dict | None = None, crop: int = 64, batch: int = 2,
-               lr: float = 5e-3, weight_decay: float = 1e-4, class_weights="balanced",
+               lr: float | None = None, weight_decay: float = 1e-4, class_weights="balanced",
                val_fraction: float = 0.2, val_every: int | None = None,
                early_stopping: int | None = 5, grad_clip: float = 1.0, cancel=None,
                init: TrainedModel | None = None,
@@ -138,7 +138,9 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         validation loss improved for ``early_stopping`` validations (None: never).
         Each member keeps its weights from its best validation.
     lr, weight_decay, grad_clip : float
-        AdamW, warm-up + cosine schedule, per-member gradient-norm clipping.
+        AdamW, warm-up + cosine schedule, per-member gradient-norm clipping. The
+        default lr is 0.05 for the normalisation-free graph networks (SMSNet,
+        MSDNet) and 0.001 for the TUNet.
     cancel : threading.Event, optional
         Checked every step; when set, training stops and the model is returned.
     init : TrainedModel, optional
@@ -226,6 +228,8 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
             raise ValueError(f"class_weights needs {k} values (one per class); got {weights}.")
     weights = weights.to(dev)
 
+    if lr is None:
+        lr = 1e-3 if arch == "tunet" else 5e-2
     torch.manual_seed(seed)
     stack = stack_members(nets).to(dev)
     opt = torch.optim.AdamW(stack.parameters(), lr=lr, weight_decay=weight_decay)
