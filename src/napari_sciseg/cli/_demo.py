@@ -18,6 +18,7 @@ HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("samples", "napari_sciseg.data.demo:write_samples"),
     ("particles", "napari_sciseg.cli._particles:demo"),
     ("afm", "napari_sciseg.cli._afm:demo"),
+    ("predict", "napari_sciseg.dl.demo_predict:run_demo"),
 )
 
 
