@@ -5,16 +5,17 @@ ones cut by the image border, touching or aggregated with others (low solidity
 or convexity, elongated), or far from the population's size are kept in the
 table with the reason they were rejected (``SCIENCE.md`` section 2).
 
-Shape measures are computed for all particles at once (``bincount``) except the
-convex hull, which is one small qhull call per particle:
+Shape measures are computed for all particles at once (``bincount``, support
+functions of the row extremes), without a Python loop over particles:
 
 - area-equivalent diameter ``2 * sqrt(area / pi)``;
 - perimeter by the Cauchy-Crofton formula on 4 line directions (exact on
   average for any orientation, anisotropic spacing included);
-- solidity against the pixels inside the hull of the pixel centres (Pick's
-  theorem, so a digitally convex particle has solidity 1) and convexity against
-  the hull perimeter grown by half a pixel;
-- Feret min/max over 90 directions of the hull, pixel extent included;
+- solidity against the pixels inside the hull of the pixel centres (rows
+  intersected with 180 support half-planes, so a digitally convex particle has
+  solidity 1) and convexity against the hull perimeter (Cauchy's formula)
+  grown by half a pixel;
+- Feret min/max over 90 directions, pixel extent included;
 - aspect ratio from the second moments (equivalent-ellipse axes).
 """
 
@@ -176,53 +177,81 @@ def _transitions(labels: np.ndarray, n: int, spacing):
     return perimeter[1:], touching[1:]
 
 
-def _hull_measures(labels: np.ndarray, n: int, spacing):
-    """Per label: pixels in the convex hull, convex perimeter, Feret min/max.
+def _row_extremes(lab: np.ndarray, yi: np.ndarray, xi: np.ndarray):
+    """First and last pixel of every (label, row) run: all the convex hull needs.
 
-    The hull is that of the pixel centres (the row extremes suffice); Pick's
-    theorem turns its area and boundary lattice points into the number of pixels
-    it holds, so a digitally convex particle has solidity exactly 1.
+    ``lab``, ``yi``, ``xi`` list the foreground pixels in raster order. Returns
+    the label, row, first and last column of each (label, row) group, sorted by
+    label then row.
     """
-    from scipy.spatial import ConvexHull, QhullError
+    order = np.argsort(lab, kind="stable")  # keeps raster order inside a label
+    lab, yi, xi = lab[order], yi[order], xi[order]
+    new = np.ones(lab.size, bool)
+    new[1:] = (lab[1:] != lab[:-1]) | (yi[1:] != yi[:-1])
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], lab.size) - 1
+    return lab[starts], yi[starts], xi[starts], xi[ends]
 
+
+def _chunks(glab: np.ndarray, n: int, max_groups: int = 20000):
+    """Slices of the label-sorted groups holding whole labels, ~max_groups each."""
+    first = np.searchsorted(glab, np.arange(1, n + 2))  # group index where label i starts
+    lo = 1
+    while lo <= n:
+        hi = int(np.searchsorted(first, first[lo - 1] + max_groups, side="right"))
+        hi = min(max(hi - 1, lo), n)
+        yield lo, hi, first[lo - 1 : hi] - first[lo - 1], slice(first[lo - 1], first[hi])
+        lo = hi + 1
+
+
+def _hull_measures(lab, yi, xi, n: int, spacing):
+    """Per label: pixels inside the convex hull, convex perimeter, Feret min/max.
+
+    Vectorised over all particles through support functions of the row extremes:
+    the hull's pixel count comes from intersecting each row with 180 support
+    half-planes (so a digitally convex particle has solidity 1), the Feret
+    widths and the hull perimeter (Cauchy: integral of the width) from 90
+    physical directions.
+    """
     sy, sx = spacing
-    theta = np.linspace(0, np.pi, 90, endpoint=False)
-    u = np.stack([np.sin(theta) * sy, np.cos(theta) * sx])  # projections of (row, col) steps
-    extent = np.abs(np.sin(theta)) * sy + np.abs(np.cos(theta)) * sx
-    hull_pixels = np.ones(n)
+    if n == 0:
+        return np.zeros(0), np.zeros(0), np.zeros((0, 2))
+    glab, gy, gx0, gx1 = _row_extremes(lab, yi, xi)
+    # pixel-space half-planes u . (x, y) <= h over the full circle
+    th = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+    ux, uy = np.cos(th), np.sin(th)
+    right, left = ux > 1e-9, ux < -1e-9
+    # physical directions for widths over half a circle
+    ph = np.linspace(0, np.pi, 90, endpoint=False)
+    px, py = np.cos(ph) * sx, np.sin(ph) * sy
+    extent = np.abs(np.cos(ph)) * sx + np.abs(np.sin(ph)) * sy
+    hull_pixels = np.zeros(n)
     hull_perim = np.zeros(n)
     feret = np.zeros((n, 2))
-    for i, sl in enumerate(ndi.find_objects(labels, max_label=n)):
-        if sl is None:
-            continue
-        sub = labels[sl] == i + 1
-        rows = np.flatnonzero(sub.any(axis=1))
-        inner = sub[rows]
-        first = inner.argmax(axis=1)
-        last = sub.shape[1] - 1 - inner[:, ::-1].argmax(axis=1)
-        pts = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)])
-        try:
-            verts = pts[ConvexHull(pts.astype(float)).vertices]  # counter-clockwise
-            edges = np.roll(verts, -1, axis=0) - verts
-            area2 = abs(
-                float(
-                    np.sum(
-                        verts[:, 1] * np.roll(verts[:, 0], -1)
-                        - verts[:, 0] * np.roll(verts[:, 1], -1)
-                    )
-                )
-            )
-            boundary = int(np.gcd(np.abs(edges[:, 0]), np.abs(edges[:, 1])).sum())
-            hull_pixels[i] = area2 / 2 + boundary / 2 + 1
-            perim = float(np.hypot(edges[:, 0] * sy, edges[:, 1] * sx).sum())
-        except (QhullError, ValueError):  # all pixels on one line
-            verts = pts
-            span = np.ptp(pts, axis=0)
-            hull_pixels[i] = int(np.gcd(*span)) + 1
-            perim = 2 * float(np.hypot(span[0] * sy, span[1] * sx))
-        hull_perim[i] = perim + math.pi * 0.5 * (sy + sx)
-        width = np.ptp(verts @ u, axis=0) + extent
-        feret[i] = width.min(), width.max()
+    for lo, hi, starts, sl in _chunks(glab, n):
+        y = np.concatenate([gy[sl], gy[sl]]).astype(np.float64)
+        x = np.concatenate([gx0[sl], gx1[sl]]).astype(np.float64)
+        pl = np.concatenate([glab[sl], glab[sl]]) - lo
+        order = np.argsort(pl, kind="stable")
+        y, x, pl = y[order], x[order], pl[order]
+        pstarts = np.searchsorted(pl, np.arange(hi - lo + 1))
+        support = np.maximum.reduceat(np.outer(x, ux) + np.outer(y, uy), pstarts, axis=0)
+        # each row of each particle: x range inside every half-plane
+        rows = gy[sl].astype(np.float64)
+        h = support[glab[sl] - lo]
+        bound = (h - rows[:, None] * uy) / np.where(right | left, ux, 1.0)
+        xr = np.min(np.where(right, bound, np.inf), axis=1)
+        xl = np.max(np.where(left, bound, -np.inf), axis=1)
+        inside = np.maximum(np.floor(xr + 1e-6) - np.ceil(xl - 1e-6) + 1, 0)
+        hull_pixels[lo - 1 : hi] = np.add.reduceat(inside, starts)
+        proj = np.outer(x, px) + np.outer(y, py)
+        width = np.maximum.reduceat(proj, pstarts, axis=0) - np.minimum.reduceat(
+            proj, pstarts, axis=0
+        )
+        hull_perim[lo - 1 : hi] = width.sum(axis=1) * (np.pi / len(ph))
+        full = width + extent
+        feret[lo - 1 : hi] = np.stack([full.min(axis=1), full.max(axis=1)], axis=1)
+    hull_perim += np.pi * 0.5 * (sy + sx)
     return hull_pixels, hull_perim, feret
 
 
@@ -299,8 +328,8 @@ def particles(
     flat = labels.ravel()
     idx = np.flatnonzero(flat)
     lab = flat[idx]
-    y = (idx // labels.shape[1]).astype(float)
-    x = (idx % labels.shape[1]).astype(float)
+    yi, xi = np.divmod(idx, labels.shape[1])
+    y, x = yi.astype(float), xi.astype(float)
     count = np.bincount(lab, minlength=n + 1)[1:].astype(float)
     safe = np.maximum(count, 1)
 
@@ -316,7 +345,7 @@ def particles(
     area = count * sy * sx
     diameter = 2 * np.sqrt(area / np.pi)
     perimeter, touching = _transitions(labels, n, (sy, sx))
-    hull_pixels, hull_perim, feret = _hull_measures(labels, n, (sy, sx))
+    hull_pixels, hull_perim, feret = _hull_measures(lab, yi, xi, n, (sy, sx))
     solidity = np.minimum(count / hull_pixels, 1.0)
     convexity = np.minimum(hull_perim / np.maximum(perimeter, 1e-12), 1.0)
     circularity = np.minimum(4 * np.pi * area / np.maximum(perimeter, 1e-12) ** 2, 1.0)
