@@ -68,6 +68,35 @@ def shot_overview() -> Path:
     return save(viewer, "overview")
 
 
+def shot_train_predict() -> Path:
+    """Train & predict on the 2D scribble sample: trained through the widget, then predicted."""
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "scribbles_2d")
+    widget = dock(viewer, "Train & predict")
+    widget.options.members_spin.setValue(3)
+    widget.options.steps_spin.setValue(150)
+    widget.run.train_button.click()
+    wait_for(lambda: widget.run.worker is None and widget.model is not None)
+    widget.prediction.target_combo.setCurrentText("whole image")
+    widget.prediction.predict_button.click()
+    wait_for(lambda: widget.prediction.runs > 0)
+    for name in ("probability", "segmentation"):
+        viewer.layers[f"disks and lines {name}"].visible = False
+    return save(viewer, "train_predict")
+
+
+def shot_size_particles() -> Path:
+    """Size particles on the bright-field TEM sample: one click, layers and PSD plot."""
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "tem_bf")
+    widget = dock(viewer, "Size particles")
+    widget.run_button.click()
+    wait_for(lambda: widget.result is not None and widget.run_button.isEnabled())
+    name = widget.image_combo.currentText()
+    viewer.layers[f"{name} particle mask"].visible = False
+    return save(viewer, "size_particles")
+
+
 SHOTS = {name[5:]: obj for name, obj in dict(globals()).items() if name.startswith("shot_")}
 
 
