@@ -61,26 +61,32 @@ def _engine_defaults() -> dict:
     try:
         from napari_sciseg.dl import iter_train
     except (ImportError, AttributeError):
-        return dict(_FALLBACK)
+        return {name: (value, value is None) for name, value in _FALLBACK.items()}
     params = inspect.signature(iter_train).parameters.values()
     return {
-        p.name: p.default
+        p.name: (p.default, "None" in str(p.annotation))
         for p in params
         if p.kind == p.KEYWORD_ONLY and p.name not in _MAIN and p.default is not p.empty
     }
 
 
 class _Field:
-    """One editor for one engine parameter, typed after its default."""
+    """One editor for one engine parameter, typed after its default.
 
-    def __init__(self, default):
+    An optional integer (``int | None``) shows "none" below 0.
+    """
+
+    def __init__(self, default, optional: bool = False):
         self.default = default
+        self.optional = optional
         if isinstance(default, bool):
             self.widget = QCheckBox()
             self.widget.setChecked(default)
         elif isinstance(default, int):
             self.widget = QSpinBox()
-            self.widget.setRange(-1, 1_000_000)
+            self.widget.setRange(-1 if optional else 0, 1_000_000)
+            if optional:
+                self.widget.setSpecialValueText("none")
             self.widget.setValue(default)
         elif isinstance(default, float) and default >= 0.01:
             self.widget = QDoubleSpinBox()
@@ -94,12 +100,19 @@ class _Field:
         w = self.widget
         if isinstance(w, QCheckBox):
             return w.isChecked()
+        if isinstance(w, QSpinBox) and self.optional and w.value() < 0:
+            return None
         if isinstance(w, (QSpinBox, QDoubleSpinBox)):
             return w.value()
         text = w.text().strip()
-        if isinstance(self.default, str):
-            return text
-        return ast.literal_eval(text) if text else None
+        try:  # numbers, None, lists, dicts; a plain word stays a string ("balanced")
+            return ast.literal_eval(text) if text else None
+        except (ValueError, SyntaxError) as exc:
+            if isinstance(self.default, str):
+                return text
+            raise ValueError(
+                f"{text!r} is not a valid value (expected e.g. {self.default!r})"
+            ) from exc
 
 
 class TrainingOptions(QWidget):
@@ -133,8 +146,8 @@ class TrainingOptions(QWidget):
         adv = QWidget()
         adv_form = QFormLayout(adv)
         self.fields: dict[str, _Field] = {}
-        for name, default in _engine_defaults().items():
-            field = _Field(default)
+        for name, (default, optional) in _engine_defaults().items():
+            field = _Field(default, optional)
             self.fields[name] = field
             adv_form.addRow(name.replace("_", " "), field.widget)
         adv_form.addRow("CPU threads", self.threads_spin)
@@ -212,6 +225,6 @@ class TrainingOptions(QWidget):
             if isinstance(w, QCheckBox):
                 w.setChecked(bool(value))
             elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                w.setValue(value)
+                w.setValue(-1 if value is None else value)
             else:
                 w.setText(value if isinstance(value, str) else repr(value))

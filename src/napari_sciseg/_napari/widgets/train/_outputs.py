@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._layers import add_or_update, output_kwargs
-from ._scribbles import PALETTE, class_colormap
+from ._scribbles import PALETTE, class_colormap, to_hex
 
 __all__ = ["Region", "visible_region", "write_prediction", "output_names"]
 
@@ -94,7 +94,8 @@ def write_prediction(viewer, image, prediction, config, region: Region, shape, m
     seg = np.asarray(prediction.segmentation)
     n = len(shape)
     k = mean.shape[0]
-    colors = list(config.class_colors or PALETTE[:k])
+    colors = [to_hex(c, PALETTE[i % len(PALETTE)])
+              for i, c in enumerate(config.class_colors or [None] * k)]
     names = output_names(image.name)
     meta = {"sciseg": metadata}
     prob_kwargs = output_kwargs(image, names[0], ndim=n, colormap="viridis", metadata=meta,

@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 from ..._layers import output_kwargs
 from ._layer_combo import LayerCombo
 
-__all__ = ["ScribblesPanel", "DEFAULT_CLASSES", "PALETTE", "class_colormap"]
+__all__ = ["ScribblesPanel", "DEFAULT_CLASSES", "PALETTE", "class_colormap", "hex_to_rgb", "to_hex"]
 
 PALETTE = ("#3d85c6", "#e69138", "#6aa84f", "#cc0000", "#8e7cc3", "#f1c232", "#45818e", "#c27ba0")
 DEFAULT_CLASSES = (("background", PALETTE[0]), ("foreground", PALETTE[1]))
@@ -113,7 +113,7 @@ class ScribblesPanel(QWidget):
         names = [str(n) for n in names]
         if colors is None or len(colors) != len(names):
             colors = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
-        colors = [QColor(c).name() if isinstance(c, str) else _to_hex(c) for c in colors]
+        colors = [to_hex(c, PALETTE[i % len(PALETTE)]) for i, c in enumerate(colors)]
         layer = self.scribbles
         if layer is not None:
             layer.metadata = {**layer.metadata, META_KEY: {"names": names, "colors": colors}}
@@ -211,6 +211,20 @@ class ScribblesPanel(QWidget):
                 self.set_class_color(row, color.name())
 
 
-def _to_hex(color) -> str:
+def to_hex(color, default: str = PALETTE[0]) -> str:
+    """``"#rrggbb"`` from a colour name/hex string or an RGB(A) sequence in 0..1."""
+    if color is None:
+        return default
+    if not isinstance(color, str) and all(isinstance(c, str) for c in color):
+        color = "".join(color)  # a string that went through tuple()
+    if isinstance(color, str):
+        q = QColor(color)
+        return q.name() if q.isValid() else default
     rgb = np.clip(np.asarray(color, dtype=float)[:3], 0, 1)
     return "#" + "".join(f"{int(round(v * 255)):02x}" for v in rgb)
+
+
+def hex_to_rgb(color: str) -> tuple[float, float, float]:
+    """``(r, g, b)`` in 0..1 from ``"#rrggbb"`` (how model files store colours)."""
+    q = QColor(color)
+    return (q.redF(), q.greenF(), q.blueF())

@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidge
 
 from ..._workers import start_job
 from ._checks import image_problem, model_problem, scribbles_problem
+from ._scribbles import hex_to_rgb
 
 __all__ = ["TrainingRun", "training_job"]
 
@@ -83,7 +84,8 @@ class TrainingRun(QWidget):
             return None
         data = np.asarray(image.data[0] if image.multiscale else image.data)
         kwargs.update(overrides)
-        kwargs.update(class_names=names, class_colors=panel.class_colors(), init=init)
+        colors = [hex_to_rgb(c) for c in panel.class_colors()]
+        kwargs.update(class_names=names, class_colors=colors, init=init)
         if rgb and image.rgb:
             kwargs["channel_axis"] = data.ndim - 1
         labels = np.array(scribbles.data, copy=True)  # painting during training is safe
@@ -113,6 +115,7 @@ class TrainingRun(QWidget):
             on_yield=host.record_progress,
             on_return=self._done,
             on_finish=lambda: self._set_running(False),
+            min_interval=0.2,  # <= 5 plot redraws a second keep the GUI thread free
         )
         return self.worker
 
