@@ -158,24 +158,40 @@ print(json.dumps({"time_s": statistics.median(times), "times": times,
 """
 
 
-def _subprocess(args: list[str], python: str = sys.executable) -> dict:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+def _subprocess(args: list[str], python: str = sys.executable, extra_env=None) -> dict:
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **(extra_env or {}))
     proc = subprocess.run([python, *args], capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"{args[:2]} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _torchvision_stub(folder: Path) -> None:
+    """DLSIA imports torchvision at import time; none of its SMSNet code uses it (and
+    the PyPI wheel is a CUDA build that does not load here): a stand-in package."""
+    pkg = folder / "torchvision"
+    (pkg / "transforms").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from . import transforms, utils, datasets\n")
+    (pkg / "transforms" / "__init__.py").write_text("from . import functional\n")
+    (pkg / "transforms" / "functional.py").write_text("")
+    (pkg / "utils.py").write_text("def save_image(*a, **k):\n    raise NotImplementedError\n")
+    (pkg / "datasets.py").write_text("ImageFolder = None\n")
+
+
 def _dlsia(size: int, repeat: int) -> tuple[dict, str]:
     if not DLSIA_PYTHON.exists():
         return dict(SCIENCE_DLSIA), "SCIENCE.md (no .venv-dlsia here)"
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
-        fh.write(_DLSIA_JOB)
-    try:
-        args = [fh.name, str(size), str(repeat), str(MEMBERS), str(CLASSES), str(DEPTH)]
-        return _subprocess(args, str(DLSIA_PYTHON)), "measured"
-    finally:
-        os.unlink(fh.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp) / "dlsia_job.py"
+        job.write_text(_DLSIA_JOB)
+        probe = subprocess.run([str(DLSIA_PYTHON), "-c", "import torchvision"],
+                               capture_output=True)
+        env = {}
+        if probe.returncode != 0:
+            _torchvision_stub(Path(tmp) / "stub")
+            env["PYTHONPATH"] = str(Path(tmp) / "stub")
+        args = [str(job), str(size), str(repeat), str(MEMBERS), str(CLASSES), str(DEPTH)]
+        return _subprocess(args, str(DLSIA_PYTHON), env), "measured"
 
 
 def main(argv=None) -> int:

@@ -147,5 +147,7 @@ def test_bad_inputs(model2d, model3d):
         predict(model2d, image, tile=8)
     with pytest.raises(TypeError, match="Expected a TrainedModel"):
         predict(object(), image)
+    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
+        predict(model2d, image, device="tpu")
     with pytest.raises(ValueError, match="k must be a finite"):
         predict(model2d, image, k=float("nan"))

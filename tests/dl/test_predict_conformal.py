@@ -66,3 +66,25 @@ def test_threshold_rank_and_errors():
     cal = ConformalCalibration(alpha=0.1, thresholds=(0.5, 0.5), n_calibration=10)
     with pytest.raises(ValueError, match="mean has 3 classes"):
         cal.prediction_sets(np.full((3, 2, 2), 1 / 3))
+
+
+def test_trained_ensemble_calibrate_suggest_and_reload(tmp_path):
+    """Real training (seconds): calibration re-draws the validation split; save -> load -> same."""
+    pytest.importorskip("torch")
+    from napari_sciseg.data import scribbles_2d
+    from napari_sciseg.dl import calibrate, load_model, predict, save_model, train
+    from napari_sciseg.uncertainty import suggest_regions
+
+    image, scribbles = scribbles_2d(shape=(80, 80))
+    trained = train(image, scribbles, members=2, steps=4, crop=32, seed=0, device="cpu",
+                    model_kwargs={"depth": 3, "dilations": (1, 2)})
+    result = predict(trained, image, tile=40)
+    assert result.mean.shape == (2, 80, 80) and float(result.std.max()) > 0
+    cal = calibrate(trained, image, scribbles, alpha=0.2, prediction=result)
+    assert 0 < cal.n_calibration < np.count_nonzero(scribbles)
+    assert cal.prediction_sets(result.mean).any(axis=0).mean() > 0.5
+    suggestions = suggest_regions(result, n=3, size=32, labels=scribbles)
+    assert 1 <= len(suggestions) <= 3
+    save_model(trained, tmp_path / "m.sciseg")
+    again = predict(load_model(tmp_path / "m.sciseg"), image)
+    np.testing.assert_allclose(again.mean, result.mean, atol=1e-5)

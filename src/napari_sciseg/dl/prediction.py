@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..tiling import Tile, tile_grid
+from .device import resolve_device
 
 __all__ = ["PredictProgress", "Prediction", "iter_predict", "predict", "confident_segmentation"]
 
@@ -209,17 +210,6 @@ def _normalizer(trained):
     return lambda x: np.asarray(x, np.float32)
 
 
-def _resolve_device(device: str):
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _network_on(network, device):
     """The network on ``device``; a copy when it lives elsewhere (training may still use it)."""
     params = list(network.parameters())
@@ -348,7 +338,7 @@ def iter_predict(
     grid = tile_grid(plan.spatial_shape, tile=plan.tile, halo=halo)
     n_classes = int(_get(trained.config, "n_classes", 0) or trained.network.out_channels)
     arrays = _allocate(out, n_classes, plan.spatial_shape, grid.core_shape, k)
-    device = _resolve_device(device)
+    device, device_msg = resolve_device(device)
     network = _network_on(trained.network, device)
     normalize = _normalizer(trained)
     if batch_size is None:
@@ -357,8 +347,8 @@ def iter_predict(
         raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
     total = grid.n_tiles
     logger.info(
-        "predicting %s in %d tiles of %s (halo %s, batch %d) on %s",
-        plan.spatial_shape, total, grid.window_shape, halo, batch_size, device,
+        "predicting %s in %d tiles of %s (halo %s, batch %d); %s",
+        plan.spatial_shape, total, grid.window_shape, halo, batch_size, device_msg,
     )
     done = 0
     pending: list[Tile] = []
