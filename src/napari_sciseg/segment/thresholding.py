@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._validation import check_choice, check_ndim, check_not_rgb
+from .background import background, block_mean, upsample
 from .postprocess import fill_holes, significant_objects
 
 __all__ = [
@@ -106,52 +107,6 @@ def _sample(arr: np.ndarray, n: int = 1 << 18) -> np.ndarray:
     return arr[::step, ::step].ravel()
 
 
-def _upsample_matrix(n_out: int, n_in: int, f: int) -> np.ndarray:
-    pos = np.clip((np.arange(n_out) + 0.5) / f - 0.5, 0, n_in - 1)
-    i0 = np.minimum(pos.astype(int), max(n_in - 2, 0))
-    t = (pos - i0).astype(np.float32)
-    w = np.zeros((n_out, n_in), np.float32)
-    w[np.arange(n_out), i0] = 1 - t
-    if n_in > 1:
-        w[np.arange(n_out), i0 + 1] += t
-    return w
-
-
-def _robust_plane(small: np.ndarray) -> np.ndarray:
-    """Coefficients (c, cy, cx) of a plane through ``small``, refitted without outliers."""
-    yy, xx = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
-    design = np.stack([np.ones(small.size), yy.ravel(), xx.ravel()], axis=1)
-    values = small.ravel().astype(float)
-    keep = np.ones(values.size, bool)
-    for _ in range(3):
-        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        res = values - design @ coef
-        mad = np.median(np.abs(res[keep] - np.median(res[keep]))) + 1e-12
-        keep = np.abs(res - np.median(res[keep])) < 3 * 1.4826 * mad
-        if keep.sum() < 3:
-            break
-    return coef
-
-
-def _background(img: np.ndarray, scale: float) -> np.ndarray:
-    """Support level at scales above ``scale`` px: coarse median, smoothed, bilinear up."""
-    h, w = img.shape
-    f = max(1, int(scale / 7), int(np.ceil(max(h, w) / 256)))
-    hs, ws = max(h // f, 1), max(w // f, 1)
-    small = img[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3))
-    size = int(np.clip(round(scale / f), 3, max(hs, ws)))
-    size += 1 - size % 2
-    # a tilt would be bent by the filters' edge handling: fit it, filter the rest
-    coef = _robust_plane(small)
-    yy, xx = np.mgrid[0:hs, 0:ws]
-    rest = small - (coef[0] + coef[1] * yy + coef[2] * xx)
-    bg = ndi.uniform_filter(ndi.median_filter(rest, size, mode="reflect"), size, mode="reflect")
-    bg = _upsample_matrix(h, hs, f) @ bg.astype(np.float32) @ _upsample_matrix(w, ws, f).T
-    rows = ((np.arange(h) + 0.5) / f - 0.5).astype(np.float32)[:, None]
-    cols = ((np.arange(w) + 0.5) / f - 0.5).astype(np.float32)[None, :]
-    return bg + np.float32(coef[0]) + np.float32(coef[1]) * rows + np.float32(coef[2]) * cols
-
-
 def _otsu(values: np.ndarray) -> float:
     from skimage.filters import threshold_otsu
 
@@ -185,7 +140,7 @@ def detect_polarity(image: np.ndarray) -> str:
     ('dark', 'bright')
     """
     img = ndi.gaussian_filter(_as_image(image), 1.0)
-    return _polarity_of(img - _background(img, max(img.shape) / 6))
+    return _polarity_of(img - background(img, max(img.shape) / 6))
 
 
 def _diameter_from_mask(mask: np.ndarray) -> float:
@@ -242,9 +197,9 @@ def prepare_image(
     img = (img - lo) / np.float32(hi - lo)
     # first pass (polarity, particle size) at half resolution on large images
     f0 = 2 if max(img.shape) > 1024 else 1
-    coarse = _block_mean(img, f0) if f0 > 1 else img
+    coarse = block_mean(img, f0) if f0 > 1 else img
     smooth = ndi.gaussian_filter(coarse, 1.0)
-    resid = smooth - _background(smooth, max(coarse.shape) / 6)
+    resid = smooth - background(smooth, max(coarse.shape) / 6)
     if polarity == "auto":
         polarity = _polarity_of(resid)
         logger.info("auto polarity: %s particles", polarity)
@@ -259,7 +214,7 @@ def prepare_image(
         logger.info("estimated particle diameter: %.1f px", size)
     sigma = float(np.clip(size / 20, 0.7, 2.0)) if denoise is None else float(denoise)
     den = ndi.gaussian_filter(img, sigma) if sigma > 0 else img
-    bg = _background(den, max(4 * size, 32))
+    bg = background(den, max(4 * size, 32))
     signal = (sign * (den - bg)).astype(np.float32)
     sample = _sample(signal)
     t_glob = _otsu(sample)
@@ -279,11 +234,6 @@ def _finish(prep: PreparedImage, mask: np.ndarray, threshold, min_fraction: floa
     return significant_objects(
         fill_holes(mask), prep.signal, prep.noise, threshold, min_fraction=min_fraction
     )
-
-
-def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
-    hs, ws = max(a.shape[0] // f, 1), max(a.shape[1] // f, 1)
-    return a[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3), dtype=np.float32)
 
 
 def threshold_global(
@@ -408,7 +358,7 @@ def hybrid_threshold(
     seed = (s > _seed_level(prep)).astype(np.float32)
     stats = [s, s * s, seed, s * seed]
     if f > 1:
-        stats = [_block_mean(a, f) for a in stats]
+        stats = [block_mean(a, f) for a in stats]
     wb = max(3, int(round(w / f)))
     wb += 1 - wb % 2
     mean, sq, frac, fg_sum = (ndi.uniform_filter(a, wb, mode="reflect") for a in stats)
@@ -421,9 +371,7 @@ def hybrid_threshold(
     edge = both & (std > edge_factor * prep.noise)
     t = np.where(edge, local, np.float32(max(prep.global_threshold, 2 * prep.noise)))
     if f > 1:
-        h, wd = s.shape
-        hs, ws = t.shape
-        t = _upsample_matrix(h, hs, f) @ t.astype(np.float32) @ _upsample_matrix(wd, ws, f).T
+        t = upsample(t, s.shape, f)
     logger.debug("hybrid: window %d px, %.1f%% of pixels decided locally", w, 100 * edge.mean())
     return _finish(prep, s > t, t, min_fraction)
 
