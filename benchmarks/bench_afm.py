@@ -17,9 +17,18 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = [
-    ("single", False), ("single", True), ("early", False), ("early", True),
-    ("late", False), ("late", True), ("hybrid", False), ("hybrid", True),
-    ("metadata", True), ("maddi", True), ("vlad", False), ("vlad", True),
+    ("single", False),
+    ("single", True),
+    ("early", False),
+    ("early", True),
+    ("late", False),
+    ("late", True),
+    ("hybrid", False),
+    ("hybrid", True),
+    ("metadata", True),
+    ("maddi", True),
+    ("vlad", False),
+    ("vlad", True),
 ]
 
 
@@ -48,31 +57,53 @@ def main() -> None:
     train_idx, test_idx = grouped_split(data.groups, data.labels, test_fraction=0.3, seed=0)
     train, test = data.subset(train_idx), data.subset(test_idx)
     assert not set(train.groups) & set(test.groups)
-    print(f"data set: {len(train)} train / {len(test)} test scans, samples "
-          f"{sorted(set(test.groups))} held out ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"data set: {len(train)} train / {len(test)} test scans, samples "
+        f"{sorted(set(test.groups))} held out ({time.perf_counter() - t0:.0f} s)"
+    )
     prepared = {}
     for ch in (("height",), ("height", "amplitude", "phase", "z-sensor")):
-        prepared[ch] = (load_prepared(train, ch, args.nm_per_px)[0],
-                        load_prepared(test, ch, args.nm_per_px)[0])
+        prepared[ch] = (
+            load_prepared(train, ch, args.nm_per_px)[0],
+            load_prepared(test, ch, args.nm_per_px)[0],
+        )
     results, timing_model = [], None
     for fusion, meta in VARIANTS:
         if args.only and fusion not in args.only:
             continue
-        channels = ("height",) if fusion == "single" else () if fusion == "metadata" else \
-            ("height", "amplitude", "phase", "z-sensor")
+        channels = (
+            ("height",)
+            if fusion == "single"
+            else ()
+            if fusion == "metadata"
+            else ("height", "amplitude", "phase", "z-sensor")
+        )
         tr_scans, te_scans = prepared.get(channels, (None, [None] * len(test)))
         t1 = time.perf_counter()
-        model = train_afm(train, fusion=fusion, use_metadata=meta, steps=args.steps,
-                          tile=args.tile, target_nm_per_px=args.nm_per_px, prepared=tr_scans)
+        model = train_afm(
+            train,
+            fusion=fusion,
+            use_metadata=meta,
+            steps=args.steps,
+            tile=args.tile,
+            target_nm_per_px=args.nm_per_px,
+            prepared=tr_scans,
+        )
         train_s = time.perf_counter() - t1
-        proba = np.stack([predict_scan(model, s, metadata=m, prepared=True).probabilities
-                          for s, m in zip(te_scans, test.metadata)])
+        proba = np.stack(
+            [
+                predict_scan(model, s, metadata=m, prepared=True).probabilities
+                for s, m in zip(te_scans, test.metadata)
+            ]
+        )
         rep = classification_report(test.labels, proba, n_classes=len(CLASSES))
         name = fusion + (" + metadata" if meta and fusion not in ("metadata", "maddi") else "")
         results.append((name, rep, train_s))
-        print(f"{name:20s} acc {rep.accuracy:.3f} P {rep.macro_precision:.3f} "
-              f"R {rep.macro_recall:.3f} F1 {rep.macro_f1:.3f} AUC {rep.roc_auc:.3f} "
-              f"({train_s:.0f} s)")
+        print(
+            f"{name:20s} acc {rep.accuracy:.3f} P {rep.macro_precision:.3f} "
+            f"R {rep.macro_recall:.3f} F1 {rep.macro_f1:.3f} AUC {rep.roc_auc:.3f} "
+            f"({train_s:.0f} s)"
+        )
         if fusion == "early" and meta:
             timing_model = model
     timing = ""
@@ -83,10 +114,12 @@ def main() -> None:
             t1 = time.perf_counter()
             predict_scan(timing_model, scan.data, nm_per_px=scan.spacing[1], metadata=scan.metadata)
             times.append(time.perf_counter() - t1)
-        timing = (f"Classifying one 512x512 four-channel scan (early fusion + metadata, "
-                  f"resampling, levelling, tiles and class map included): median "
-                  f"{np.median(times):.3f} s over 7 runs on the CPU ({torch.get_num_threads()} "
-                  "threads).")
+        timing = (
+            f"Classifying one 512x512 four-channel scan (early fusion + metadata, "
+            f"resampling, levelling, tiles and class map included): median "
+            f"{np.median(times):.3f} s over 7 runs on the CPU ({torch.get_num_threads()} "
+            "threads)."
+        )
         print(timing)
     _write(args, results, timing, len(train), len(test), CLASSES)
 
@@ -105,13 +138,25 @@ def _write(args, results, timing, n_train, n_test, classes) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for name, rep, s in results:
-        lines.append(f"| {name} | {rep.accuracy:.3f} | {rep.macro_precision:.3f} | "
-                     f"{rep.macro_recall:.3f} | {rep.macro_f1:.3f} | {rep.roc_auc:.3f} | {s:.0f} |")
-    lines += ["", timing, "", "## Confusion matrices (rows: true, columns: predicted)", "",
-              "Class order: " + ", ".join(classes) + ".", ""]
+        lines.append(
+            f"| {name} | {rep.accuracy:.3f} | {rep.macro_precision:.3f} | "
+            f"{rep.macro_recall:.3f} | {rep.macro_f1:.3f} | {rep.roc_auc:.3f} | {s:.0f} |"
+        )
+    lines += [
+        "",
+        timing,
+        "",
+        "## Confusion matrices (rows: true, columns: predicted)",
+        "",
+        "Class order: " + ", ".join(classes) + ".",
+        "",
+    ]
     for name, rep, _ in results:
-        lines += [f"**{name}**", "", "```"] + [" ".join(f"{v:3d}" for v in row)
-                                               for row in rep.confusion] + ["```", ""]
+        lines += (
+            [f"**{name}**", "", "```"]
+            + [" ".join(f"{v:3d}" for v in row) for row in rep.confusion]
+            + ["```", ""]
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")

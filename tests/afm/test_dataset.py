@@ -5,9 +5,15 @@ import csv
 import numpy as np
 import pytest
 
-from napari_sciseg.classify.afm_dataset import (CLASSES, ClassCutoffs, MetadataEncoder,
-                                                class_from_counts, class_from_fraction,
-                                                grouped_split, read_dataset)
+from napari_sciseg.classify.afm_dataset import (
+    CLASSES,
+    ClassCutoffs,
+    MetadataEncoder,
+    class_from_counts,
+    class_from_fraction,
+    grouped_split,
+    read_dataset,
+)
 from napari_sciseg.classify.afm_metrics import classification_report
 from napari_sciseg.classify.afm_scans import select_channels, tile_grid
 
@@ -25,10 +31,18 @@ def _write(folder, rows, files=None):
 
 @pytest.mark.parametrize(
     ("f", "cls"),
-    [(0.4, "Equal"), (0.6, "Equal"), (0.61, "Majority Spherulite"), (0.8, "Majority Spherulite"),
-     (0.81, "Vast Majority Spherulite"), (0.39, "Majority Lamellar"), (0.2, "Majority Lamellar"),
-     (0.19, "Vast Majority Lamellar"), (0.0, "Vast Majority Lamellar"),
-     (1.0, "Vast Majority Spherulite")],
+    [
+        (0.4, "Equal"),
+        (0.6, "Equal"),
+        (0.61, "Majority Spherulite"),
+        (0.8, "Majority Spherulite"),
+        (0.81, "Vast Majority Spherulite"),
+        (0.39, "Majority Lamellar"),
+        (0.2, "Majority Lamellar"),
+        (0.19, "Vast Majority Lamellar"),
+        (0.0, "Vast Majority Lamellar"),
+        (1.0, "Vast Majority Spherulite"),
+    ],
 )
 def test_default_cutoffs(f, cls):
     assert class_from_fraction(f) == cls
@@ -47,14 +61,26 @@ def test_configurable_cutoffs_and_counts():
 
 
 def test_read_counts_csv_with_metadata(tmp_path):
-    rows = [{"file": f"s{i}.tif", "sample": f"S{i // 2}", "spherulite_count": str(9 - 2 * i),
-             "lamellar_count": str(1 + 2 * i), "filtered": "yes" if i % 2 else "no",
-             "ageing_days": str(3 * i)} for i in range(5)]
+    rows = [
+        {
+            "file": f"s{i}.tif",
+            "sample": f"S{i // 2}",
+            "spherulite_count": str(9 - 2 * i),
+            "lamellar_count": str(1 + 2 * i),
+            "filtered": "yes" if i % 2 else "no",
+            "ageing_days": str(3 * i),
+        }
+        for i in range(5)
+    ]
     data = read_dataset(_write(tmp_path, rows))
     assert len(data) == 5 and data.groups[:2] == ("S0", "S0")
     assert [CLASSES[k] for k in data.labels] == [
-        "Vast Majority Spherulite", "Majority Spherulite", "Equal", "Majority Lamellar",
-        "Vast Majority Lamellar"]
+        "Vast Majority Spherulite",
+        "Majority Spherulite",
+        "Equal",
+        "Majority Lamellar",
+        "Vast Majority Lamellar",
+    ]
     assert data.metadata_columns == ("filtered", "ageing_days")
 
 
@@ -68,18 +94,21 @@ def test_bad_csvs(tmp_path):
     with pytest.raises(ValueError, match="has no labels"):
         read_dataset(_write(tmp_path, [{"file": "a.tif", "sample": "x"}]))
     with pytest.raises(ValueError, match="row 2.*undefined"):
-        read_dataset(_write(tmp_path, [{"file": "a.tif", "spherulite_count": "0",
-                                        "lamellar_count": "0"}]))
+        read_dataset(
+            _write(tmp_path, [{"file": "a.tif", "spherulite_count": "0", "lamellar_count": "0"}])
+        )
     # prediction: labels optional
     data = read_dataset(_write(tmp_path, [{"file": "a.tif", "tip": "A"}]), require_labels=False)
     assert data.labels is None
 
 
 def test_metadata_encoder_onehot_standardise_unseen_and_missing():
-    train = [{"filtered": "yes", "age": "2", "tip": "A", "id": "x1"},
-             {"filtered": "no", "age": "4", "tip": "B", "id": "x2"},
-             {"filtered": "yes", "age": "6", "tip": "C", "id": "x3"},
-             {"filtered": "no", "age": "8", "tip": "A", "id": "x4"}]
+    train = [
+        {"filtered": "yes", "age": "2", "tip": "A", "id": "x1"},
+        {"filtered": "no", "age": "4", "tip": "B", "id": "x2"},
+        {"filtered": "yes", "age": "6", "tip": "C", "id": "x3"},
+        {"filtered": "no", "age": "8", "tip": "A", "id": "x4"},
+    ]
     enc = MetadataEncoder.fit(train)
     assert enc.columns == ("age", "filtered", "tip")  # 'id' has 4 categories: dropped
     x = enc.transform([{"filtered": "yes", "age": "5", "tip": "Z", "id": "?"}])
@@ -103,10 +132,14 @@ def test_grouped_split_never_shares_a_sample(rng):
 
 def test_missing_channels_named_with_present_ones():
     with pytest.raises(ValueError, match=r"missing channel\(s\) \['phase'\]; present: \['Height'"):
-        select_channels(np.zeros((2, 8, 8)), ("Height", "Amplitude Error"),
-                        channels=("height", "phase"))
-    out = select_channels(np.arange(3)[:, None, None] * np.ones((3, 4, 4)),
-                          ("Phase", "Height Sensor", "Height"), channels=("height", "z-sensor"))
+        select_channels(
+            np.zeros((2, 8, 8)), ("Height", "Amplitude Error"), channels=("height", "phase")
+        )
+    out = select_channels(
+        np.arange(3)[:, None, None] * np.ones((3, 4, 4)),
+        ("Phase", "Height Sensor", "Height"),
+        channels=("height", "z-sensor"),
+    )
     np.testing.assert_array_equal(out[:, 0, 0], [2, 1])
 
 

@@ -24,8 +24,12 @@ def _rows_aligned(a):
 def test_bruker_di_channels_units_spacing_and_orientation():
     img = read_afm(DATA / "di-3.di")
     assert img.axes == "CYX" and img.data.shape == (4, 256, 256)
-    assert img.channel_names == ("Height Sensor", "Amplitude Error (retrace)", "Phase (retrace)",
-                                 "Height (retrace)")
+    assert img.channel_names == (
+        "Height Sensor",
+        "Amplitude Error (retrace)",
+        "Phase (retrace)",
+        "Height (retrace)",
+    )
     assert img.channel_units == ("nm", "V", "deg", "nm")
     assert img.calibrated and img.unit == "nm"
     np.testing.assert_allclose(img.spacing, (10000 / 256, 10000 / 256))
@@ -94,8 +98,13 @@ def test_gwy_non_square_keeps_rows_and_converts_units(tmp_path):
     from gwyfile.objects import GwyContainer, GwyDataField, GwySIUnit
 
     data = np.arange(6 * 10, dtype=float).reshape(6, 10) * 1e-9  # metres
-    field = GwyDataField(data, xreal=10e-6, yreal=6e-6, si_unit_xy=GwySIUnit(unitstr="m"),
-                         si_unit_z=GwySIUnit(unitstr="m"))
+    field = GwyDataField(
+        data,
+        xreal=10e-6,
+        yreal=6e-6,
+        si_unit_xy=GwySIUnit(unitstr="m"),
+        si_unit_z=GwySIUnit(unitstr="m"),
+    )
     obj = GwyContainer()
     obj["/0/data"] = field
     obj["/0/data/title"] = "Height"

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from napari_sciseg.classify.afm_level import (align_rows, level_scan, normalize_robust,
-                                              remove_polynomial, remove_scars)
+from napari_sciseg.classify.afm_level import (
+    align_rows,
+    level_scan,
+    normalize_robust,
+    remove_polynomial,
+    remove_scars,
+)
 
 
 def test_plane_removed_exactly(rng):

@@ -105,8 +105,10 @@ def class_from_counts(spherulites: int, lamellae: int, cutoffs: ClassCutoffs | N
     if s < 0 or n_l < 0 or not np.isfinite(s + n_l):
         raise ValueError(f"Counts must be non-negative numbers; got S={spherulites}, L={lamellae}.")
     if s + n_l == 0:
-        raise ValueError("No crystals counted (S = L = 0): the class is undefined. "
-                         "Give a 'class' or non-zero counts.")
+        raise ValueError(
+            "No crystals counted (S = L = 0): the class is undefined. "
+            "Give a 'class' or non-zero counts."
+        )
     return class_from_fraction(s / (s + n_l), cutoffs)
 
 
@@ -202,8 +204,10 @@ def read_dataset(
         if "class" in columns:
             unknown = sorted({r["class"] for r in rows} - set(CLASSES))
             if unknown:
-                raise ValueError(f"Unknown class name(s) {unknown} in {csv_path.name}; "
-                                 f"expected one of {list(CLASSES)}.")
+                raise ValueError(
+                    f"Unknown class name(s) {unknown} in {csv_path.name}; "
+                    f"expected one of {list(CLASSES)}."
+                )
             labels = np.array([CLASSES.index(r["class"]) for r in rows])
         elif has_counts:
             out = []
@@ -307,13 +311,16 @@ class MetadataEncoder:
         return out
 
     def to_dict(self) -> dict:
-        return {"numeric": {k: list(v) for k, v in self.numeric.items()},
-                "categorical": dict(self.categorical)}
+        return {
+            "numeric": {k: list(v) for k, v in self.numeric.items()},
+            "categorical": dict(self.categorical),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> MetadataEncoder:
-        return cls({k: tuple(v) for k, v in d.get("numeric", {}).items()},
-                   dict(d.get("categorical", {})))
+        return cls(
+            {k: tuple(v) for k, v in d.get("numeric", {}).items()}, dict(d.get("categorical", {}))
+        )
 
 
 def grouped_split(

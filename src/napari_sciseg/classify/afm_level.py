@@ -104,9 +104,7 @@ def remove_polynomial(
     return (b - a @ coef).reshape(image.shape)
 
 
-def remove_scars(
-    image: np.ndarray, *, threshold: float = 4.0, min_length: int = 8
-) -> np.ndarray:
+def remove_scars(image: np.ndarray, *, threshold: float = 4.0, min_length: int = 8) -> np.ndarray:
     """Replace scars (runs along a row that jump away from both neighbour rows).
 
     A pixel is a scar when it differs from the mean of the rows above and
@@ -154,9 +152,7 @@ def remove_scars(
     return out
 
 
-def normalize_robust(
-    image: np.ndarray, *, low: float = 1.0, high: float = 99.0
-) -> np.ndarray:
+def normalize_robust(image: np.ndarray, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:
     """Scale so the ``low`` and ``high`` percentiles map to 0 and 1 (not clipped).
 
     Examples
@@ -205,7 +201,8 @@ def level_scan(
     Examples
     --------
     >>> yy, xx = np.mgrid[:16, :16]
-    >>> out = level_scan(np.stack([0.5 * yy + 0.1 * xx, xx * 1.0]), channel_names=("height", "phase"))
+    >>> scan = np.stack([0.5 * yy + 0.1 * xx, xx * 1.0])
+    >>> out = level_scan(scan, channel_names=("height", "phase"))
     >>> float(np.abs(out[0]).max()) < 1e-5
     True
     """

@@ -29,7 +29,9 @@ class ClassificationReport:
     confusion: np.ndarray
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        return {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()
+        }
 
 
 def _auc(score, positive) -> float:
@@ -77,8 +79,9 @@ def classification_report(y_true, proba, *, n_classes: int | None = None) -> Cla
     predicted, actual = confusion.sum(0), confusion.sum(1)
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k),
-                   where=precision + recall > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0
+    )
     present = (actual + predicted) > 0
     return ClassificationReport(
         accuracy=float(tp.sum() / max(len(y_true), 1)),

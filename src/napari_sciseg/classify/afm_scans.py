@@ -29,8 +29,15 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_ROLES = ("height", "amplitude", "phase", "z-sensor")
 _ALIASES = {
-    "z-sensor": ("z-sensor", "zsensor", "height sensor", "z sensor", "measuredheight",
-                 "height (measured)", "zsensor"),
+    "z-sensor": (
+        "z-sensor",
+        "zsensor",
+        "height sensor",
+        "z sensor",
+        "measuredheight",
+        "height (measured)",
+        "zsensor",
+    ),
     "height": ("height", "z height", "topography", "heighttrace", "height trace"),
     "amplitude": ("amplitude", "amplitude error", "error", "amplitudetrace", "lock-in amplitude"),
     "phase": ("phase", "phase error", "phasetrace", "lock-in phase"),
@@ -112,8 +119,9 @@ def prepare_scan(
 
         factor = nm_per_px / target_nm_per_px
         shape = tuple(max(8, int(round(s * factor))) for s in data.shape[1:])
-        data = np.stack([resize(c, shape, order=1, anti_aliasing=factor < 1, preserve_range=True)
-                         for c in data]).astype(np.float32)
+        data = np.stack(
+            [resize(c, shape, order=1, anti_aliasing=factor < 1, preserve_range=True) for c in data]
+        ).astype(np.float32)
     return level_scan(data, channel_names=tuple(channel_names), normalize=True, scars=False)
 
 
@@ -144,7 +152,7 @@ def tile_grid(shape, tile: int, *, stride: int | None = None) -> list[tuple[int,
 def extract_tiles(data: np.ndarray, tile: int, *, stride: int | None = None):
     """(N, C, tile, tile) tiles and their corners."""
     corners = tile_grid(data.shape[-2:], tile, stride=stride)
-    tiles = np.stack([data[:, y:y + tile, x:x + tile] for y, x in corners])
+    tiles = np.stack([data[:, y : y + tile, x : x + tile] for y, x in corners])
     return tiles, corners
 
 

@@ -53,8 +53,13 @@ def pixel_features(scan: np.ndarray, *, sigmas=SIGMAS) -> np.ndarray:
             _, hxx = np.gradient(gx)
             tr, det = hyy + hxx, hyy * hxx - hyx**2
             disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
-            feats += [g, np.hypot(gy, gx) * s, tr * s**2, (tr / 2 + disc) * s**2,
-                      (tr / 2 - disc) * s**2]
+            feats += [
+                g,
+                np.hypot(gy, gx) * s,
+                tr * s**2,
+                (tr / 2 + disc) * s**2,
+                (tr / 2 - disc) * s**2,
+            ]
     return np.stack(feats, axis=-1).astype(np.float32)
 
 
@@ -110,16 +115,28 @@ class VladModel:
     tree_offsets: np.ndarray
 
     def arrays(self) -> dict:
-        return {k: np.asarray(v) for k, v in self.__dict__.items()
-                if k not in ("learning_rate", "n_classes")}
+        return {
+            k: np.asarray(v)
+            for k, v in self.__dict__.items()
+            if k not in ("learning_rate", "n_classes")
+        }
 
     @classmethod
     def from_arrays(cls, arrays: dict, *, learning_rate: float, n_classes: int) -> VladModel:
-        return cls(learning_rate=learning_rate, n_classes=n_classes,
-                   **{k: np.asarray(v) for k, v in arrays.items()})
+        return cls(
+            learning_rate=learning_rate,
+            n_classes=n_classes,
+            **{k: np.asarray(v) for k, v in arrays.items()},
+        )
 
-    def encode(self, scan: np.ndarray, *, n_pixels: int | None = None, seed: int = 0,
-               features: np.ndarray | None = None) -> np.ndarray:
+    def encode(
+        self,
+        scan: np.ndarray,
+        *,
+        n_pixels: int | None = None,
+        seed: int = 0,
+        features: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The VLAD vector of a prepared (C, Y, X) scan (all pixels or a sample)."""
         feats = pixel_features(scan) if features is None else features
         flat = feats.reshape(-1, feats.shape[-1])
@@ -139,7 +156,9 @@ class VladModel:
                 leaf = self.left[node] < 0
                 if leaf.all():
                     break
-                go_left = x[np.arange(len(x)), np.maximum(self.feature[node], 0)] <= self.threshold[node]
+                go_left = (
+                    x[np.arange(len(x)), np.maximum(self.feature[node], 0)] <= self.threshold[node]
+                )
                 nxt = np.where(go_left, self.left[node], self.right[node]) + self.tree_offsets[t]
                 node = np.where(leaf, node, nxt)
             raw[:, t % self.n_classes] += self.learning_rate * self.value[node]
@@ -155,8 +174,8 @@ def fit_vlad(
     extra: np.ndarray | None = None,
     n_classes: int = 5,
     k: int = 16,
-    pixels_per_scan: int = 1500,
-    n_estimators: int = 100,
+    pixels_per_scan: int = 1000,
+    n_estimators: int = 60,
     seed: int = 0,
 ) -> VladModel:
     """Fit the dictionary and the boosted trees on prepared scans.
@@ -175,28 +194,44 @@ def fit_vlad(
         from sklearn.cluster import MiniBatchKMeans
         from sklearn.ensemble import GradientBoostingClassifier
     except ImportError as exc:
-        raise ImportError("The VLAD classifier needs scikit-learn: pip install "
-                          "'napari-sciseg[ml]'.") from exc
+        raise ImportError(
+            "The VLAD classifier needs scikit-learn: pip install 'napari-sciseg[ml]'."
+        ) from exc
     rng = np.random.default_rng(seed)
     feats = [pixel_features(s) for s in scans]
-    sample = np.concatenate([
-        f.reshape(-1, f.shape[-1])[rng.choice(f.shape[0] * f.shape[1], pixels_per_scan,
-                                              replace=False)]
-        for f in feats
-    ])
+    sample = np.concatenate(
+        [
+            f.reshape(-1, f.shape[-1])[
+                rng.choice(f.shape[0] * f.shape[1], pixels_per_scan, replace=False)
+            ]
+            for f in feats
+        ]
+    )
     mean, std = sample.mean(0), sample.std(0) + 1e-6
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048)
     km.fit((sample - mean) / std)
-    partial = VladModel(km.cluster_centers_.astype(np.float32), mean, std, np.zeros(n_classes),
-                        0.1, n_classes, *(np.zeros(1),) * 6)
-    x = np.stack([partial.encode(s, features=f, n_pixels=4 * pixels_per_scan, seed=i)
-                  for i, (s, f) in enumerate(zip(scans, feats))])
+    partial = VladModel(
+        km.cluster_centers_.astype(np.float32),
+        mean,
+        std,
+        np.zeros(n_classes),
+        0.1,
+        n_classes,
+        *(np.zeros(1),) * 6,
+    )
+    x = np.stack(
+        [
+            partial.encode(s, features=f, n_pixels=4 * pixels_per_scan, seed=i)
+            for i, (s, f) in enumerate(zip(scans, feats))
+        ]
+    )
     if extra is not None and extra.size:
         x = np.concatenate([x, extra], axis=1)
     labels = np.asarray(labels)
     present = np.unique(labels)
-    gbm = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=3, learning_rate=0.1,
-                                     subsample=0.8, random_state=seed)
+    gbm = GradientBoostingClassifier(
+        n_estimators=n_estimators, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
+    )
     gbm.fit(x, labels)
     return _export(partial, gbm, present, n_classes)
 
@@ -233,9 +268,16 @@ def _export(partial: VladModel, gbm, present, n_classes: int) -> VladModel:
             offsets.append(offset)
             offset += n
     return VladModel(
-        partial.centroids, partial.feat_mean.astype(np.float32), partial.feat_std.astype(np.float32),
-        init.astype(np.float64), float(gbm.learning_rate), n_classes,
-        np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64),
-        np.concatenate(feature).astype(np.int64), np.concatenate(threshold).astype(np.float64),
-        np.concatenate(value).astype(np.float64), np.array(offsets, np.int64),
+        partial.centroids,
+        partial.feat_mean.astype(np.float32),
+        partial.feat_std.astype(np.float32),
+        init.astype(np.float64),
+        float(gbm.learning_rate),
+        n_classes,
+        np.concatenate(left).astype(np.int64),
+        np.concatenate(right).astype(np.int64),
+        np.concatenate(feature).astype(np.int64),
+        np.concatenate(threshold).astype(np.float64),
+        np.concatenate(value).astype(np.float64),
+        np.array(offsets, np.int64),
     )

@@ -20,21 +20,32 @@ FUSION_CHOICES = ("early", "late", "hybrid", "single", "metadata", "maddi", "vla
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("afm", help="AFM crystal classes: train, predict, level",
-                       description=__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "afm",
+        help="AFM crystal classes: train, predict, level",
+        description=__doc__.split("\n\n")[0],
+    )
     asub = p.add_subparsers(dest="afm_command", metavar="ACTION", required=True)
     t = asub.add_parser("train", help="train a crystal-class model on a data-set CSV")
     t.add_argument("dataset", type=Path, help="CSV with file, class or counts, sample, metadata")
     t.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
     t.add_argument("--fusion", choices=FUSION_CHOICES, default="early")
-    t.add_argument("--metadata", action=argparse.BooleanOptionalAction, default=True,
-                   help="use the metadata columns (default: yes)")
+    t.add_argument(
+        "--metadata",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="use the metadata columns (default: yes)",
+    )
     t.add_argument("--split-column", default="sample", help="grouping column of the split")
     t.add_argument("--test-fraction", type=float, default=0.25)
     t.add_argument("--steps", type=int, default=300)
     t.add_argument("--tile", type=int, default=128, help="tile size in pixels at --nm-per-px")
-    t.add_argument("--nm-per-px", type=float, default=None,
-                   help="resample scans to this pixel size (default: the data set's median)")
+    t.add_argument(
+        "--nm-per-px",
+        type=float,
+        default=None,
+        help="resample scans to this pixel size (default: the data set's median)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-test", action="store_true", help="train on all scans (no held-out set)")
     pr = asub.add_parser("predict", help="classify scans with a trained model")
@@ -59,20 +70,35 @@ def _train(args) -> int:
 
     from ..classify.afm_dataset import CLASSES, grouped_split, read_dataset
     from ..classify.afm_metrics import classification_report
-    from ..dl.afm_train import (AfmConfig, iter_train_afm, load_prepared, predict_scan,
-                                save_afm_model)
+    from ..dl.afm_train import (
+        AfmConfig,
+        iter_train_afm,
+        load_prepared,
+        predict_scan,
+        save_afm_model,
+    )
 
     data = read_dataset(args.dataset, group_column=args.split_column)
     if args.no_test:
         train_idx, test_idx = np.arange(len(data)), np.array([], int)
     else:
-        train_idx, test_idx = grouped_split(data.groups, data.labels,
-                                            test_fraction=args.test_fraction, seed=args.seed)
+        train_idx, test_idx = grouped_split(
+            data.groups, data.labels, test_fraction=args.test_fraction, seed=args.seed
+        )
     train, test = data.subset(train_idx), data.subset(test_idx)
-    print(f"training {args.fusion} (metadata: {args.metadata}) on {len(train)} scans, "
-          f"testing on {len(test)} scans of other samples")
-    gen = iter_train_afm(train, fusion=args.fusion, use_metadata=args.metadata, tile=args.tile,
-                         steps=args.steps, seed=args.seed, target_nm_per_px=args.nm_per_px)
+    print(
+        f"training {args.fusion} (metadata: {args.metadata}) on {len(train)} scans, "
+        f"testing on {len(test)} scans of other samples"
+    )
+    gen = iter_train_afm(
+        train,
+        fusion=args.fusion,
+        use_metadata=args.metadata,
+        tile=args.tile,
+        steps=args.steps,
+        seed=args.seed,
+        target_nm_per_px=args.nm_per_px,
+    )
     with tqdm(total=args.steps, disable=not sys.stderr.isatty()) as bar:
         while True:
             try:
@@ -86,14 +112,23 @@ def _train(args) -> int:
     metrics = {}
     if len(test):
         cfg = model.config
-        scans = (load_prepared(test, cfg.channels, cfg.target_nm_per_px)[0] if cfg.channels
-                 else [None] * len(test))
-        proba = np.stack([predict_scan(model, s, metadata=m, prepared=True).probabilities
-                          for s, m in zip(scans, test.metadata)])
+        scans = (
+            load_prepared(test, cfg.channels, cfg.target_nm_per_px)[0]
+            if cfg.channels
+            else [None] * len(test)
+        )
+        proba = np.stack(
+            [
+                predict_scan(model, s, metadata=m, prepared=True).probabilities
+                for s, m in zip(scans, test.metadata)
+            ]
+        )
         report = classification_report(test.labels, proba, n_classes=len(CLASSES))
         metrics = report.to_dict()
-        print(f"held-out: accuracy {report.accuracy:.3f}, macro F1 {report.macro_f1:.3f}, "
-              f"ROC AUC {report.roc_auc:.3f}")
+        print(
+            f"held-out: accuracy {report.accuracy:.3f}, macro F1 {report.macro_f1:.3f}, "
+            f"ROC AUC {report.roc_auc:.3f}"
+        )
     model.config = AfmConfig(**{**model.config.__dict__, "metrics": metrics})
     save_afm_model(model, args.output)
     print(f"saved {args.output}")
@@ -107,8 +142,9 @@ def _scan_inputs(inputs):
     suffixes = supported_suffixes()
     for p in inputs:
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.suffix.lower() in suffixes
-                            or f.suffix[1:].isdigit())
+            files += sorted(
+                f for f in p.iterdir() if f.suffix.lower() in suffixes or f.suffix[1:].isdigit()
+            )
         elif p.is_file():
             files.append(p)
         else:
@@ -144,8 +180,13 @@ def _predict(args) -> int:
         else:
             data_, nm_px = None, None
         pred = predict_scan(model, data_, nm_per_px=nm_px, metadata=meta)
-        rows.append({"file": str(path), "class": pred.label,
-                     **{f"p_{c}": f"{p:.4f}" for c, p in zip(CLASSES, pred.probabilities)}})
+        rows.append(
+            {
+                "file": str(path),
+                "class": pred.label,
+                **{f"p_{c}": f"{p:.4f}" for c, p in zip(CLASSES, pred.probabilities)},
+            }
+        )
         print(f"{Path(path).name}: {pred.label} ({pred.probabilities.max():.2f})")
     out = args.output / "predictions.csv"
     with open(out, "w", newline="") as fh:
@@ -169,8 +210,9 @@ def _level(args) -> int:
         names = img.channel_names or tuple(f"channel {i}" for i in range(len(data)))
         levelled = level_scan(data, channel_names=names, order=args.order, scars=args.scars)
         out = args.output / (path.stem + "_levelled.tif")
-        write_tiff(out, levelled, spacing=img.spacing, unit=img.unit, axes="CYX",
-                   channel_names=names)
+        write_tiff(
+            out, levelled, spacing=img.spacing, unit=img.unit, axes="CYX", channel_names=names
+        )
         print(f"{path.name} -> {out}")
     return 0
 
@@ -182,10 +224,28 @@ def demo(outdir: Path) -> str:
     outdir = Path(outdir)
     csv_path = afm_dataset(outdir / "dataset", n_scans=16, n_samples=4, seed=0, shape=(128, 128))
     ns = argparse.Namespace
-    _train(ns(dataset=csv_path, output=outdir / "afm_vlad.sciseg", fusion="vlad", metadata=False,
-              split_column="sample", test_fraction=0.25, steps=1, tile=64, nm_per_px=None,
-              seed=0, no_test=False))
+    _train(
+        ns(
+            dataset=csv_path,
+            output=outdir / "afm_vlad.sciseg",
+            fusion="vlad",
+            metadata=False,
+            split_column="sample",
+            test_fraction=0.25,
+            steps=1,
+            tile=64,
+            nm_per_px=None,
+            seed=0,
+            no_test=False,
+        )
+    )
     _predict(ns(model=outdir / "afm_vlad.sciseg", inputs=[csv_path], output=outdir / "predictions"))
-    _level(ns(inputs=[outdir / "dataset" / "scan_000.tif"], output=outdir / "levelled", order=1,
-              scars=True))
+    _level(
+        ns(
+            inputs=[outdir / "dataset" / "scan_000.tif"],
+            output=outdir / "levelled",
+            order=1,
+            scars=True,
+        )
+    )
     return "trained a VLAD crystal-class model on 12 synthetic scans, predicted 16, levelled 1"

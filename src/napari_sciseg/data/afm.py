@@ -76,8 +76,10 @@ def _draw_counts(cls, rng) -> tuple[int, int, str]:
     total = int(rng.integers(20, 30))
     if isinstance(cls, str):
         if cls not in _DRAW:
-            raise ValueError(f"Unknown class {cls!r}; expected one of {list(CLASSES)!r} or a "
-                             "spherulite fraction in [0, 1].")
+            raise ValueError(
+                f"Unknown class {cls!r}; expected one of {list(CLASSES)!r} or a "
+                "spherulite fraction in [0, 1]."
+            )
         low, high = _DRAW[cls]
         for _ in range(100):
             s = int(round(rng.uniform(low, high) * total))
@@ -96,7 +98,9 @@ def _place(rng, n, shape, radius, taken):
     out = []
     for _ in range(n):
         for _attempt in range(200):
-            p = rng.uniform((radius * 0.5, radius * 0.5), (shape[0] - radius * 0.5, shape[1] - radius * 0.5))
+            p = rng.uniform(
+                (radius * 0.5, radius * 0.5), (shape[0] - radius * 0.5, shape[1] - radius * 0.5)
+            )
             if all(np.hypot(*(p - q)) > radius + r for q, r in taken):
                 break
         taken.append((p, radius * 0.5))
@@ -118,7 +122,9 @@ def _render(shape, sph, lam, rng, px_nm):
         r, theta = np.hypot(dy, dx), np.arctan2(dy, dx)
         inside = r < radius
         lamellae = 0.65 + 0.35 * np.cos(arms * theta + phi + 0.02 * r)
-        h = inside * (28.0 * lamellae * (1 - 0.5 * (r / radius) ** 2) + 12.0 * np.exp(-(r / 3.0) ** 2))
+        h = inside * (
+            28.0 * lamellae * (1 - 0.5 * (r / radius) ** 2) + 12.0 * np.exp(-((r / 3.0) ** 2))
+        )
         sub = height[y0:y1, x0:x1]
         won = h > sub
         sub[won] = h[won]
@@ -217,7 +223,7 @@ def afm_scan(
     height = topo + plane + rows + rng.normal(0, 0.6, shape)
     for _ in range(int(rng.integers(0, 3))):  # scars: short line segments
         r, c = int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1] // 2))
-        height[r, c: c + int(rng.integers(10, shape[1] // 3))] += rng.choice([-1, 1]) * 25
+        height[r, c : c + int(rng.integers(10, shape[1] // 3))] += rng.choice([-1, 1]) * 25
     slope = np.gradient(ndi.gaussian_filter(topo, 0.7), axis=1) / px_nm
     amplitude = 0.02 + 0.6 * slope + rng.normal(0, 0.003, shape)
     phase = 5.0 + np.where(kind == 1, 12.0, 0.0) + np.where(kind == 2, 7.0, 0.0)
@@ -279,13 +285,18 @@ def afm_dataset(
     from ..io.tiff import write_tiff
 
     if n_samples < 2 or n_scans < n_samples:
-        raise ValueError(f"Need n_samples >= 2 and n_scans >= n_samples; got {n_scans}, {n_samples}.")
+        raise ValueError(
+            f"Need n_samples >= 2 and n_scans >= n_samples; got {n_scans}, {n_samples}."
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     samples = [
-        {"sample": f"S{i:02d}", "filtered": "yes" if i % 2 == 0 else "no",
-         "ageing_days": float(np.round(rng.uniform(2, 30), 1))}
+        {
+            "sample": f"S{i:02d}",
+            "filtered": "yes" if i % 2 == 0 else "no",
+            "ageing_days": float(np.round(rng.uniform(2, 30), 1)),
+        }
         for i in range(n_samples)
     ]
     rows = []
@@ -294,19 +305,47 @@ def afm_dataset(
         weights = np.array([1.0, 2.0, 1.0, 2.0, 1.0])  # order of CLASSES below
         sph = np.array([c.endswith("Spherulite") for c in CLASSES])
         lam = np.array([c.endswith("Lamellar") for c in CLASSES])
-        weights = weights * np.where(sph, 2.0, 1.0) if sample["filtered"] == "yes" else weights * np.where(lam, 2.0, 1.0)
-        cls = CLASSES[(i // n_samples + (i % n_samples)) % 5] if rng.random() < 0.5 else \
-            str(rng.choice(CLASSES, p=weights / weights.sum()))
-        scan, truth = afm_scan(cls=cls, shape=shape, seed=seed * 100_003 + i, return_truth=True,
-                               metadata={"sample": sample["sample"], "filtered": sample["filtered"],
-                                         "ageing_days": sample["ageing_days"]})
+        weights = (
+            weights * np.where(sph, 2.0, 1.0)
+            if sample["filtered"] == "yes"
+            else weights * np.where(lam, 2.0, 1.0)
+        )
+        cls = (
+            CLASSES[(i // n_samples + (i % n_samples)) % 5]
+            if rng.random() < 0.5
+            else str(rng.choice(CLASSES, p=weights / weights.sum()))
+        )
+        scan, truth = afm_scan(
+            cls=cls,
+            shape=shape,
+            seed=seed * 100_003 + i,
+            return_truth=True,
+            metadata={
+                "sample": sample["sample"],
+                "filtered": sample["filtered"],
+                "ageing_days": sample["ageing_days"],
+            },
+        )
         name = f"scan_{i:03d}.tif"
-        write_tiff(folder / name, scan.data, spacing=scan.spacing, axes="CYX",
-                   channel_names=scan.channel_names)
+        write_tiff(
+            folder / name,
+            scan.data,
+            spacing=scan.spacing,
+            axes="CYX",
+            channel_names=scan.channel_names,
+        )
         n_s, n_l = len(truth.spherulite_centers), len(truth.lamellar_centers)
         meta = {k: v for k, v in scan.metadata.items() if k != "sample"}
-        rows.append({"file": name, "sample": sample["sample"], "spherulite_count": n_s,
-                     "lamellar_count": n_l, "nm_per_px": round(scan.spacing[1], 4), **meta})
+        rows.append(
+            {
+                "file": name,
+                "sample": sample["sample"],
+                "spherulite_count": n_s,
+                "lamellar_count": n_l,
+                "nm_per_px": round(scan.spacing[1], 4),
+                **meta,
+            }
+        )
     path = folder / "dataset.csv"
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

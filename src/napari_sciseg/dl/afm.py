@@ -18,7 +18,9 @@ fusion         architecture
 
 With ``use_metadata`` the metadata vector (through a small dense layer) is
 concatenated to the image features before the head (for ``late``, a metadata
-head adds its logits to the average). The backbones are small (four 3x3
+head adds its logits to the average). In training, the metadata of half the tiles
+is zeroed (modality dropout), so the image path cannot lean on sample-specific
+metadata that do not generalise to new samples. The backbones are small (four 3x3
 convolution blocks, global average pooling, about 60k parameters) so they train
 from scratch on a CPU in seconds; average pooling makes the features areal
 fractions of textures, which is what a class defined by crystal counts needs.
@@ -57,8 +59,9 @@ class Backbone(nn.Module):
         layers: list[nn.Module] = []
         for i in range(4):
             layers += [
-                nn.Conv2d(chans[i], chans[i + 1], 3, stride=2 if i < 3 else 1, padding=1,
-                          bias=False),
+                nn.Conv2d(
+                    chans[i], chans[i + 1], 3, stride=2 if i < 3 else 1, padding=1, bias=False
+                ),
                 nn.BatchNorm2d(chans[i + 1]),
                 nn.ReLU(inplace=True),
             ]
@@ -70,8 +73,9 @@ class Backbone(nn.Module):
 
 
 def _head(n_in: int, n_classes: int, dropout: float) -> nn.Module:
-    return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, 64), nn.ReLU(inplace=True),
-                         nn.Linear(64, n_classes))
+    return nn.Sequential(
+        nn.Dropout(dropout), nn.Linear(n_in, 64), nn.ReLU(inplace=True), nn.Linear(64, n_classes)
+    )
 
 
 class _MetaNet(nn.Module):
@@ -80,9 +84,14 @@ class _MetaNet(nn.Module):
     def __init__(self, n_meta: int, width: int = 16, dropout: float = 0.3):
         super().__init__()
         # small and dropped out: a few dozen scans are easily memorised through metadata
-        self.net = nn.Sequential(nn.Linear(n_meta, width), nn.ReLU(inplace=True),
-                                 nn.BatchNorm1d(width), nn.Dropout(dropout),
-                                 nn.Linear(width, width), nn.ReLU(inplace=True))
+        self.net = nn.Sequential(
+            nn.Linear(n_meta, width),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(width),
+            nn.Dropout(dropout),
+            nn.Linear(width, width),
+            nn.ReLU(inplace=True),
+        )
         self.out_features = width
 
     def forward(self, m):
@@ -92,19 +101,36 @@ class _MetaNet(nn.Module):
 class AfmNet(nn.Module):
     """One fusion variant; ``config`` holds what is needed to rebuild it."""
 
-    def __init__(self, *, fusion: str, in_channels: int, n_meta: int, n_classes: int = 5,
-                 use_metadata: bool = False, width: int = 8, dropout: float = 0.2):
+    def __init__(
+        self,
+        *,
+        fusion: str,
+        in_channels: int,
+        n_meta: int,
+        n_classes: int = 5,
+        use_metadata: bool = False,
+        width: int = 8,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         fusion = Fusion(fusion)
         if fusion is Fusion.VLAD:
             raise ValueError("fusion 'vlad' is not a network; use classify.afm_vlad.")
         needs_meta = use_metadata or fusion in (Fusion.METADATA, Fusion.MADDI)
         if needs_meta and n_meta == 0:
-            raise ValueError(f"fusion {fusion.value!r} with metadata needs metadata columns; "
-                             "the data set has none. Use --no-metadata.")
-        self.config = {"fusion": fusion.value, "in_channels": in_channels, "n_meta": n_meta,
-                       "n_classes": n_classes, "use_metadata": bool(use_metadata),
-                       "width": width, "dropout": dropout}
+            raise ValueError(
+                f"fusion {fusion.value!r} with metadata needs metadata columns; "
+                "the data set has none. Use --no-metadata."
+            )
+        self.config = {
+            "fusion": fusion.value,
+            "in_channels": in_channels,
+            "n_meta": n_meta,
+            "n_classes": n_classes,
+            "use_metadata": bool(use_metadata),
+            "width": width,
+            "dropout": dropout,
+        }
         self.fusion = fusion
         self.use_metadata = use_metadata and fusion not in (Fusion.METADATA, Fusion.MADDI)
         meta_width = 0
@@ -118,34 +144,44 @@ class AfmNet(nn.Module):
                 self.joint = nn.Sequential(nn.Linear(feat + meta_width, 64), nn.ReLU(inplace=True))
                 self.head = _head(64 + feat + meta_width, n_classes, dropout)
             else:
-                self.head = _head(feat + (meta_width if self.use_metadata else 0), n_classes, dropout)
+                self.head = _head(
+                    feat + (meta_width if self.use_metadata else 0), n_classes, dropout
+                )
         elif fusion is Fusion.HYBRID:
             self.branches = nn.ModuleList(Backbone(1, width) for _ in range(in_channels))
             feat = sum(b.out_features for b in self.branches)
             self.head = _head(feat + (meta_width if self.use_metadata else 0), n_classes, dropout)
         elif fusion is Fusion.LATE:
             self.branches = nn.ModuleList(Backbone(1, width) for _ in range(in_channels))
-            self.heads = nn.ModuleList(_head(b.out_features, n_classes, dropout)
-                                       for b in self.branches)
+            self.heads = nn.ModuleList(
+                _head(b.out_features, n_classes, dropout) for b in self.branches
+            )
             if self.use_metadata:
                 self.meta_head = nn.Linear(meta_width, n_classes)
         else:  # metadata only
-            self.head = nn.Sequential(nn.Linear(meta_width, 32), nn.ReLU(inplace=True),
-                                      nn.Linear(32, n_classes))
+            self.head = nn.Sequential(
+                nn.Linear(meta_width, 32), nn.ReLU(inplace=True), nn.Linear(32, n_classes)
+            )
 
     def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
         f = self.fusion
+        if self.training and meta is not None and f is not Fusion.METADATA:
+            # modality dropout: hide the metadata of half the training tiles so the image
+            # path learns to classify alone and sample-specific metadata cannot be memorised
+            keep = (torch.rand(meta.shape[0], 1, device=meta.device) >= 0.5).to(meta.dtype)
+            meta = meta * keep
         if f is Fusion.METADATA:
             return self.head(self.meta(meta))
         if f is Fusion.LATE:
-            logits = torch.stack([h(b(x[:, i:i + 1]))
-                                  for i, (b, h) in enumerate(zip(self.branches, self.heads))])
+            logits = torch.stack(
+                [h(b(x[:, i : i + 1])) for i, (b, h) in enumerate(zip(self.branches, self.heads))]
+            )
             out = logits.mean(0)
             if self.use_metadata:
                 out = out + self.meta_head(self.meta(meta))
             return out
         if f is Fusion.HYBRID:
-            feats = torch.cat([b(x[:, i:i + 1]) for i, b in enumerate(self.branches)], dim=1)
+            feats = torch.cat([b(x[:, i : i + 1]) for i, b in enumerate(self.branches)], dim=1)
         else:
             feats = self.backbone(x)
         if f is Fusion.MADDI:

@@ -68,8 +68,10 @@ class AfmConfig:
     def from_dict(cls, d: dict) -> AfmConfig:
         d = dict(d)
         if int(d.get("format_version", 0)) > FORMAT_VERSION:
-            raise ValueError(f"Model format {d['format_version']} is newer than this version "
-                             f"understands ({FORMAT_VERSION}); update napari-sciseg.")
+            raise ValueError(
+                f"Model format {d['format_version']} is newer than this version "
+                f"understands ({FORMAT_VERSION}); update napari-sciseg."
+            )
         d["channels"], d["class_names"] = tuple(d["channels"]), tuple(d["class_names"])
         return cls(**d)
 
@@ -125,18 +127,23 @@ def _channels_for(fusion: str) -> tuple[str, ...]:
 
 def load_prepared(dataset: AfmDataset, channels, target_nm_per_px):
     """Load and prepare every scan of a data set; returns (scans, target nm/px)."""
-    raw = [load_scan(f, channels=channels or CHANNEL_ROLES, nm_per_px=nm)
-           for f, nm in zip(dataset.files, dataset.nm_per_px)]
+    raw = [
+        load_scan(f, channels=channels or CHANNEL_ROLES, nm_per_px=nm)
+        for f, nm in zip(dataset.files, dataset.nm_per_px)
+    ]
     if target_nm_per_px is None:
         known = [nm for _, nm in raw if nm]
         target_nm_per_px = float(np.median(known)) if known else None
     shapes = {d.shape[1:] for d, _ in raw}
     if len(shapes) > 1:
-        logger.info("scans of %d different sizes; all are tiled at %s nm/px", len(shapes),
-                    target_nm_per_px)
+        logger.info(
+            "scans of %d different sizes; all are tiled at %s nm/px", len(shapes), target_nm_per_px
+        )
     names = channels or CHANNEL_ROLES
-    scans = [prepare_scan(d, nm_per_px=nm, target_nm_per_px=target_nm_per_px, channel_names=names)
-             for d, nm in raw]
+    scans = [
+        prepare_scan(d, nm_per_px=nm, target_nm_per_px=target_nm_per_px, channel_names=names)
+        for d, nm in raw
+    ]
     return scans, target_nm_per_px
 
 
@@ -154,6 +161,7 @@ def iter_train_afm(
     width: int = 8,
     cancel: threading.Event | None = None,
     prepared: list[np.ndarray] | None = None,
+    vlad_options: dict | None = None,
 ) -> Generator[AfmProgress, None, AfmModel]:
     """Train one variant; yields :class:`AfmProgress`, returns an :class:`AfmModel`.
 
@@ -174,6 +182,9 @@ def iter_train_afm(
         Set it to stop early; the model trained so far is returned.
     prepared : list of ndarrays, optional
         Scans already prepared with this target (saves reloading).
+    vlad_options : dict, optional
+        Passed to :func:`napari_sciseg.classify.afm_vlad.fit_vlad` (``k``,
+        ``n_estimators``, ``pixels_per_scan``) for ``fusion="vlad"``.
     """
     import torch
 
@@ -187,35 +198,59 @@ def iter_train_afm(
     labels = np.asarray(dataset.labels)
     encoder = MetadataEncoder.fit(dataset.metadata)
     meta_used = use_metadata or fusion in ("metadata", "maddi")
-    meta = encoder.transform(dataset.metadata) if meta_used else np.zeros((len(labels), 0), np.float32)
+    meta = (
+        encoder.transform(dataset.metadata) if meta_used else np.zeros((len(labels), 0), np.float32)
+    )
     if meta_used and meta.shape[1] == 0:
-        raise ValueError(f"fusion {fusion!r} with metadata needs metadata columns; the CSV has "
-                         f"none usable (columns: {list(dataset.metadata_columns)}). Use --no-metadata.")
+        raise ValueError(
+            f"fusion {fusion!r} with metadata needs metadata columns; the CSV has "
+            f"none usable (columns: {list(dataset.metadata_columns)}). Use --no-metadata."
+        )
     channels = _channels_for(fusion)
     if prepared is None and channels:
         prepared, target_nm_per_px = load_prepared(dataset, channels, target_nm_per_px)
     recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "width": width}
-    config = AfmConfig(fusion, bool(meta_used), channels, tile, target_nm_per_px,
-                       encoder.to_dict() if meta_used else MetadataEncoder().to_dict(),
-                       dataset.cutoffs.to_dict(), recipe=recipe)
+    config = AfmConfig(
+        fusion,
+        bool(meta_used),
+        channels,
+        tile,
+        target_nm_per_px,
+        encoder.to_dict() if meta_used else MetadataEncoder().to_dict(),
+        dataset.cutoffs.to_dict(),
+        recipe=recipe,
+    )
     if fusion == "vlad":
         from ..classify.afm_vlad import fit_vlad
 
         yield AfmProgress(0, 1, float("nan"), time.perf_counter() - t0, "fitting VLAD dictionary")
-        vlad = fit_vlad(prepared, labels, extra=meta if use_metadata else None, seed=seed)
+        vlad = fit_vlad(
+            prepared,
+            labels,
+            extra=meta if use_metadata else None,
+            seed=seed,
+            **(vlad_options or {}),
+        )
         yield AfmProgress(1, 1, float("nan"), time.perf_counter() - t0, "done")
         return AfmModel(config, vlad=vlad)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = create_afm_net(fusion, in_channels=max(len(channels), 1), n_meta=meta.shape[1],
-                         use_metadata=use_metadata, width=width)
+    net = create_afm_net(
+        fusion,
+        in_channels=max(len(channels), 1),
+        n_meta=meta.shape[1],
+        use_metadata=use_metadata,
+        width=width,
+    )
     config = AfmConfig(**{**config.__dict__, "net": net.config})
     if prepared is not None:
         too_small = [i for i, s in enumerate(prepared) if min(s.shape[1:]) < tile]
         if too_small:
-            raise ValueError(f"{len(too_small)} scan(s) are smaller than the tile ({tile} px at "
-                             f"{target_nm_per_px} nm/px), e.g. {dataset.files[too_small[0]].name}; "
-                             "use a smaller --tile.")
+            raise ValueError(
+                f"{len(too_small)} scan(s) are smaller than the tile ({tile} px at "
+                f"{target_nm_per_px} nm/px), e.g. {dataset.files[too_small[0]].name}; "
+                "use a smaller --tile."
+            )
     counts = np.bincount(labels, minlength=len(CLASSES)).astype(float)
     sample_p = 1.0 / counts[labels]
     sample_p /= sample_p.sum()  # class-balanced sampling of scans
@@ -247,7 +282,7 @@ def iter_train_afm(
 def _random_tile(scan: np.ndarray, tile: int, rng) -> np.ndarray:
     y = int(rng.integers(0, scan.shape[1] - tile + 1))
     x = int(rng.integers(0, scan.shape[2] - tile + 1))
-    t = scan[:, y:y + tile, x:x + tile]
+    t = scan[:, y : y + tile, x : x + tile]
     t = np.rot90(t, int(rng.integers(0, 4)), axes=(1, 2))
     if rng.random() < 0.5:
         t = t[:, :, ::-1]
@@ -295,8 +330,10 @@ def predict_scan(
     meta = np.zeros((1, 0), np.float32)
     if model.needs_metadata:
         if metadata is None:
-            raise ValueError(f"This model ({cfg.fusion}, with metadata) needs the scan's metadata "
-                             f"columns {list(model.encoder.columns)}.")
+            raise ValueError(
+                f"This model ({cfg.fusion}, with metadata) needs the scan's metadata "
+                f"columns {list(model.encoder.columns)}."
+            )
         meta = model.encoder.transform([metadata])
     if cfg.fusion == "metadata" or data is None:
         import torch
@@ -307,9 +344,16 @@ def predict_scan(
         shape = () if data is None else np.shape(data)[1:]
         return ScanPrediction(p, p[None], ((0, 0),), float(max(shape) if shape else 1))
     original = np.shape(data)[1:]
-    x = data if prepared else prepare_scan(data, nm_per_px=nm_per_px,
-                                           target_nm_per_px=cfg.target_nm_per_px,
-                                           channel_names=cfg.channels)
+    x = (
+        data
+        if prepared
+        else prepare_scan(
+            data,
+            nm_per_px=nm_per_px,
+            target_nm_per_px=cfg.target_nm_per_px,
+            channel_names=cfg.channels,
+        )
+    )
     factor = original[-1] / x.shape[-1]
     tile = min(cfg.tile, *x.shape[1:])
     map_tile = map_tile or max(16, cfg.tile // 2)
@@ -317,8 +361,17 @@ def predict_scan(
     _, corners = extract_tiles(x[:1], map_tile)
     if model.vlad is not None:
         feats = _vlad_features(x)
-        vecs = np.stack([model.vlad.encode(None, features=feats[y:y + map_tile, xx:xx + map_tile],
-                                           n_pixels=4000, seed=0) for y, xx in corners])
+        vecs = np.stack(
+            [
+                model.vlad.encode(
+                    None,
+                    features=feats[y : y + map_tile, xx : xx + map_tile],
+                    n_pixels=4000,
+                    seed=0,
+                )
+                for y, xx in corners
+            ]
+        )
         whole = model.vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
         if cfg.use_metadata:
             vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
@@ -331,8 +384,9 @@ def predict_scan(
         map_tiles, _ = extract_tiles(x, map_tile)
         tile_p = _net_proba(model.net, map_tiles, meta)
     corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
-    return ScanPrediction(scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig,
-                          map_tile * factor)
+    return ScanPrediction(
+        scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig, map_tile * factor
+    )
 
 
 def _net_proba(net, tiles: np.ndarray, meta: np.ndarray) -> np.ndarray:
@@ -366,8 +420,8 @@ def tile_maps(prediction: ScanPrediction, shape) -> tuple[np.ndarray, np.ndarray
     size = int(round(prediction.tile))
     for (y, x), p in zip(prediction.corners, prediction.tile_probabilities):
         y0, x0 = int(round(y)), int(round(x))
-        acc[:, y0:y0 + size, x0:x0 + size] += p[:, None, None]
-        weight[y0:y0 + size, x0:x0 + size] += 1
+        acc[:, y0 : y0 + size, x0 : x0 + size] += p[:, None, None]
+        weight[y0 : y0 + size, x0 : x0 + size] += 1
     covered = weight > 0
     acc[:, covered] /= weight[covered]
     classes = np.where(covered, acc.argmax(0) + 1, 0).astype(np.uint8)
@@ -395,7 +449,9 @@ def save_afm_model(model: AfmModel, path: str | Path) -> Path:
     cfg["kind"] = "napari-sciseg afm classifier"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("config.json", json.dumps(cfg, indent=1))
-        zf.writestr("weights.safetensors", save_np({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+        zf.writestr(
+            "weights.safetensors", save_np({k: np.ascontiguousarray(v) for k, v in tensors.items()})
+        )
     return path
 
 
@@ -411,7 +467,9 @@ def load_afm_model(path: str | Path) -> AfmModel:
             cfg = json.loads(zf.read("config.json"))
             tensors = load_np(zf.read("weights.safetensors"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path.name} is not an AFM model saved by napari-sciseg ({exc}).") from exc
+        raise ValueError(
+            f"{path.name} is not an AFM model saved by napari-sciseg ({exc})."
+        ) from exc
     if cfg.pop("kind", None) != "napari-sciseg afm classifier":
         raise ValueError(f"{path.name} is a napari-sciseg model but not an AFM classifier.")
     vlad_cfg = cfg.pop("vlad", None)
@@ -428,4 +486,3 @@ def load_afm_model(path: str | Path) -> AfmModel:
     net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
     net.eval()
     return AfmModel(config, net=net)
-

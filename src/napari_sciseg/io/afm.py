@@ -190,7 +190,7 @@ def _bruker_sections(text: str) -> list[tuple[str, dict[str, str]]]:
         elif line.startswith("\\") and sections:
             body = line[1:]
             prefix = body[:3] if re.match(r"@\d:", body) else ""
-            key, _, value = body[len(prefix):].partition(":")
+            key, _, value = body[len(prefix) :].partition(":")
             sections[-1][1].setdefault((prefix + key).strip().lower(), value.strip())
     return sections
 
@@ -251,7 +251,9 @@ def _read_bruker(path: Path) -> CalibratedImage:
         full, hard_unit = _bruker_value_unit(zscale)
         soft = re.search(r"\[([^\]]*)\]", zscale)
         factor, unit = full / 2.0 ** (8 * bpp), hard_unit
-        sens_value = sens.get("sens. " + soft.group(1).lower().removeprefix("sens. ")) if soft else None
+        sens_value = (
+            sens.get("sens. " + soft.group(1).lower().removeprefix("sens. ")) if soft else None
+        )
         if sens_value is not None:
             s_val, s_unit = _bruker_value_unit(sens_value)
             if "/" in s_unit:  # e.g. nm/V: multiply volts by the sensitivity
@@ -271,13 +273,20 @@ def _read_bruker(path: Path) -> CalibratedImage:
                 raise ValueError(f"cannot parse scan size {sec.get('scan size')!r}")
             spacing = (sy / ny, sx / nx)
     version = next((s.get("version", "") for t, s in sections if t.lower() == "file list"), "")
-    return _stack(path, names, units, arrays, spacing, "Bruker NanoScope header",
-                  {"vendor": "Bruker", "version": version})
+    return _stack(
+        path,
+        names,
+        units,
+        arrays,
+        spacing,
+        "Bruker NanoScope header",
+        {"vendor": "Bruker", "version": version},
+    )
 
 
 # ----------------------------------------------------------------------- Park
 def _utf16(buf: bytes, offset: int, n: int) -> str:
-    return buf[offset:offset + 2 * n].decode("utf-16-le").split("\x00")[0]
+    return buf[offset : offset + 2 * n].decode("utf-16-le").split("\x00")[0]
 
 
 def _read_park(path: Path) -> CalibratedImage:
@@ -300,9 +309,15 @@ def _read_park(path: Path) -> CalibratedImage:
     values = np.frombuffer(data, dtype=dtype, count=nx * ny).reshape(ny, nx).astype(np.float64)
     values = gain * ((scale or 1.0) * values + offset)
     values, unit = _physical_any(values, unit)
-    return _stack(path, [name], [unit], [values[::-1]],
-                  (yreal * 1e3 / ny, xreal * 1e3 / nx), "Park Systems header",
-                  {"vendor": "Park Systems", "mode": mode})
+    return _stack(
+        path,
+        [name],
+        [unit],
+        [values[::-1]],
+        (yreal * 1e3 / ny, xreal * 1e3 / nx),
+        "Park Systems header",
+        {"vendor": "Park Systems", "mode": mode},
+    )
 
 
 def _physical_any(values: np.ndarray, unit: str) -> tuple[np.ndarray, str]:
@@ -338,8 +353,9 @@ def _read_jpk(path: Path) -> CalibratedImage:
             units.append(unit)
             arrays.append(values)
     ny, nx = arrays[0].shape
-    return _stack(path, names, units, arrays, (sy / ny, sx / nx), "JPK TIFF tags",
-                  {"vendor": "JPK"})
+    return _stack(
+        path, names, units, arrays, (sy / ny, sx / nx), "JPK TIFF tags", {"vendor": "JPK"}
+    )
 
 
 # -------------------------------------------------------------------- Gwyddion
@@ -369,8 +385,7 @@ def _read_gwy(path: Path) -> CalibratedImage:
                 logger.warning("%s: no lateral unit; using 1 pixel spacing.", path.name)
             else:
                 spacing = (sy / ny, sx / nx)
-    img = _stack(path, names, units, arrays, spacing, "Gwyddion data field",
-                 {"vendor": "Gwyddion"})
+    img = _stack(path, names, units, arrays, spacing, "Gwyddion data field", {"vendor": "Gwyddion"})
     if not calibrated:
         img = CalibratedImage(**{**img.__dict__, "unit": "pixel", "calibrated": False})
     return img
@@ -394,8 +409,10 @@ def _read_ibw(path: Path) -> CalibratedImage:
     if data.ndim == 2:
         data = data[:, :, None]
     labels = wave.get("labels") or []
-    layer_labels = [x.decode("latin-1") if isinstance(x, bytes) else str(x)
-                    for x in (labels[2] if len(labels) > 2 else [])]
+    layer_labels = [
+        x.decode("latin-1") if isinstance(x, bytes) else str(x)
+        for x in (labels[2] if len(labels) > 2 else [])
+    ]
     layer_labels = [x for x in layer_labels if x]
     names, units, arrays = [], [], []
     for k in range(data.shape[2]):
@@ -417,5 +434,6 @@ def _read_ibw(path: Path) -> CalibratedImage:
     if dim_unit is not None and len(dim_unit) and bytes(dim_unit[0]).strip(b"\x00"):
         xy_unit = bytes(dim_unit[0]).strip(b"\x00").decode("latin-1")
     spacing = (length_to_nm(float(sfa[1]), xy_unit), length_to_nm(float(sfa[0]), xy_unit))
-    return _stack(path, names, units, arrays, spacing, "Igor wave scaling",
-                  {"vendor": "Asylum Research"})
+    return _stack(
+        path, names, units, arrays, spacing, "Igor wave scaling", {"vendor": "Asylum Research"}
+    )

@@ -1,0 +1,90 @@
+"""``sciseg afm train / predict / level`` end to end on a small synthetic data set."""
+
+import csv
+
+import pytest
+
+from napari_sciseg.cli import main
+
+DATA = __import__("pathlib").Path(__file__).parents[1] / "data" / "afm"
+
+
+def test_train_predict_level_end_to_end(afm_csv, tmp_path, capsys):
+    model = tmp_path / "m.sciseg"
+    assert (
+        main(
+            [
+                "afm",
+                "train",
+                str(afm_csv),
+                "-o",
+                str(model),
+                "--fusion",
+                "vlad",
+                "--no-metadata",
+                "--split-column",
+                "sample",
+            ]
+        )
+        == 0
+    )
+    assert "held-out: accuracy" in capsys.readouterr().out
+    out = tmp_path / "pred"
+    assert main(["afm", "predict", str(model), str(afm_csv), "-o", str(out)]) == 0
+    with open(out / "predictions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 20
+    assert list(rows[0]) == [
+        "file",
+        "class",
+        "p_Equal",
+        "p_Majority Spherulite",
+        "p_Majority Lamellar",
+        "p_Vast Majority Spherulite",
+        "p_Vast Majority Lamellar",
+    ]
+    assert abs(sum(float(v) for k, v in rows[0].items() if k.startswith("p_")) - 1) < 1e-3
+    # a folder of scans works too (model without metadata)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for name in ("scan_000.tif", "scan_001.tif"):
+        (folder / name).write_bytes((afm_csv.parent / name).read_bytes())
+    assert main(["afm", "predict", str(model), str(folder), "-o", str(out)]) == 0
+    # levelling a real vendor file
+    assert main(["afm", "level", str(DATA / "old_bruker.002"), "-o", str(tmp_path / "lv")]) == 0
+    assert (tmp_path / "lv" / "old_bruker_levelled.tif").is_file()
+
+
+def test_cli_errors_are_clear(afm_csv, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,class\nnope.tif,Equal\n")
+    assert main(["afm", "train", str(bad), "-o", str(tmp_path / "m.sciseg")]) == 2
+    assert "do not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["afm", "train", str(afm_csv), "-o", "m.sciseg", "--fusion", "mid"])
+    # a scan missing channels: the error names the channels that are there
+    model = tmp_path / "v.sciseg"
+    main(
+        [
+            "afm",
+            "train",
+            str(afm_csv),
+            "-o",
+            str(model),
+            "--fusion",
+            "vlad",
+            "--no-metadata",
+            "--no-test",
+        ]
+    )
+    capsys.readouterr()
+    assert (
+        main(
+            ["afm", "predict", str(model), str(DATA / "old_bruker.002"), "-o", str(tmp_path / "p")]
+        )
+        == 2
+    )
+    assert (
+        "missing channel(s) ['amplitude', 'phase', 'z-sensor']; present: ['Height']"
+        in capsys.readouterr().err
+    )

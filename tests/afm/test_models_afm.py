@@ -1,0 +1,95 @@
+"""Fusion networks, training, prediction, save/load and the VLAD classifier."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sciseg.classify.afm_dataset import CLASSES, grouped_split, read_dataset
+from napari_sciseg.classify.afm_metrics import classification_report
+from napari_sciseg.dl.afm import FUSIONS, create_afm_net
+from napari_sciseg.dl.afm_train import (
+    load_afm_model,
+    load_prepared,
+    predict_scan,
+    save_afm_model,
+    tile_maps,
+    train_afm,
+)
+
+
+@pytest.mark.parametrize("fusion", [f for f in FUSIONS if f != "vlad"])
+@pytest.mark.parametrize("meta", [False, True])
+def test_every_variant_maps_tiles_to_class_logits(fusion, meta):
+    net = create_afm_net(fusion, in_channels=4, n_meta=6, use_metadata=meta).eval()
+    out = net(torch.randn(3, 4, 64, 64), torch.randn(3, 6))
+    assert out.shape == (3, 5) and torch.isfinite(out).all()
+
+
+def test_unknown_fusion_and_missing_metadata():
+    with pytest.raises(ValueError, match="Unknown fusion 'mid'.*'early'"):
+        create_afm_net("mid", in_channels=4, n_meta=0)
+    with pytest.raises(ValueError, match="needs metadata columns"):
+        create_afm_net("maddi", in_channels=4, n_meta=0)
+
+
+@pytest.fixture(scope="module")
+def split(afm_csv):
+    data = read_dataset(afm_csv)
+    tr, te = grouped_split(data.groups, data.labels, test_fraction=0.3, seed=0)
+    return data.subset(tr), data.subset(te)
+
+
+def test_vlad_beats_chance_on_held_out_samples(split, tmp_path):
+    train, test = split
+    assert not set(train.groups) & set(test.groups)
+    model = train_afm(
+        train,
+        fusion="vlad",
+        use_metadata=False,
+        vlad_options={"k": 8, "n_estimators": 40, "pixels_per_scan": 800},
+    )
+    scans, _ = load_prepared(test, model.config.channels, model.config.target_nm_per_px)
+    proba = np.stack([predict_scan(model, s, prepared=True).probabilities for s in scans])
+    report = classification_report(test.labels, proba, n_classes=5)
+    assert report.macro_f1 > 0.5 and report.accuracy > 0.5  # chance: 0.2
+    loaded = load_afm_model(save_afm_model(model, tmp_path / "vlad.sciseg"))
+    again = predict_scan(loaded, scans[0], prepared=True).probabilities
+    np.testing.assert_allclose(again, proba[0], atol=1e-6)
+
+
+def test_cnn_training_smoke_save_load_and_tile_maps(split, tmp_path):
+    train, _ = split
+    losses = []
+    from napari_sciseg.dl.afm_train import iter_train_afm
+
+    gen = iter_train_afm(train, fusion="early", use_metadata=True, steps=12, batch=4, tile=64)
+    while True:
+        try:
+            losses.append(next(gen).loss)
+        except StopIteration as stop:
+            model = stop.value
+            break
+    assert len(losses) == 12 and np.isfinite(losses).all()
+    raw = np.random.default_rng(0).normal(size=(4, 128, 128)).astype(np.float32)
+    pred = predict_scan(
+        model, raw, nm_per_px=model.config.target_nm_per_px, metadata=train.metadata[0]
+    )
+    assert pred.probabilities.shape == (5,) and abs(pred.probabilities.sum() - 1) < 1e-5
+    assert pred.label in CLASSES
+    loaded = load_afm_model(save_afm_model(model, tmp_path / "early.sciseg"))
+    again = predict_scan(
+        loaded, raw, nm_per_px=model.config.target_nm_per_px, metadata=train.metadata[0]
+    )
+    np.testing.assert_allclose(again.tile_probabilities, pred.tile_probabilities, atol=1e-5)
+    classes, probs = tile_maps(pred, (128, 128))
+    assert classes.shape == (128, 128) and classes.min() >= 1
+    np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="needs the scan's metadata"):
+        predict_scan(model, raw, nm_per_px=78.125)
+
+
+def test_foreign_file_is_refused(tmp_path):
+    path = tmp_path / "x.sciseg"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not an AFM model"):
+        load_afm_model(path)

@@ -1,0 +1,60 @@
+"""GUI: the AFM classification widget and the crystal-count widget with real layers and workers."""
+
+import csv
+
+import numpy as np
+
+from napari_sciseg._napari.widgets.afm import AfmWidget
+from napari_sciseg._napari.widgets.afm_annotate import CrystalCountWidget
+from napari_sciseg.classify.afm_dataset import read_dataset
+from napari_sciseg.dl.afm_train import train_afm
+
+
+def test_classify_widget_overlays(make_napari_viewer, qtbot, afm_csv):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-sciseg", "afm_scan")
+    widget = AfmWidget(viewer)
+    assert widget.channel_combos["phase"].currentText() == "AFM scan phase"
+    widget.level()
+    assert "AFM scan height levelled" in viewer.layers
+    model = train_afm(
+        read_dataset(afm_csv),
+        fusion="vlad",
+        use_metadata=False,
+        vlad_options={"k": 6, "n_estimators": 20, "pixels_per_scan": 500},
+    )
+    widget.set_model(model)
+    widget.classify()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: widget.classify_button.isEnabled(), timeout=10_000)
+    height = viewer.layers["AFM scan height"]
+    assert height.metadata["afm_class"] == widget.result.label
+    assert widget.result.label in widget.summary.text()
+    tiles = viewer.layers["AFM tile classes (extrapolated)"]
+    np.testing.assert_allclose(tiles.scale, height.scale)
+    assert "p_Equal" in tiles.features and len(tiles.features) == tiles.data.max() + 1
+    prob = viewer.layers["AFM p(Equal)"]
+    assert prob.data.shape == height.data.shape
+    assert tiles.metadata["note"] == "tile-wise extrapolation of per-scan labels"
+
+
+def test_crystal_counts_give_class_and_csv(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64)), name="scan height", scale=(20, 20))
+    widget = CrystalCountWidget(viewer)
+    points = widget.new_layer()
+    np.testing.assert_allclose(points.scale, (20, 20))
+    for i in range(3):
+        points.add([[10.0 * i, 5.0]])
+    widget.kind_combo.setCurrentText("lamellar")
+    points.add([[50.0, 50.0]])
+    assert widget.counts() == (3, 1)
+    assert "Majority Spherulite" in widget.counts_label.text()
+    widget.csv_edit.setText(str(tmp_path / "train.csv"))
+    widget.sample_edit.setText("S7")
+    path = widget.add_to_csv()
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows == [
+        {"file": "scan height", "sample": "S7", "spherulite_count": "3", "lamellar_count": "1"}
+    ]
