@@ -51,16 +51,17 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _ensemble(ndim: int = 2):
-    """Our 5-member SMSNet ensemble and a TrainedModel-like wrapper."""
+def _ensemble(ndim: int = 2, members: int = MEMBERS, depth: int = DEPTH):
+    """Our SMSNet ensemble (default: the benchmark's 5 x depth 5) and a TrainedModel-like
+    wrapper."""
     from types import SimpleNamespace
 
     from napari_sciseg.dl import Ensemble, create_model
 
     members = [
-        create_model("smsnet", ndim=ndim, in_channels=1, out_channels=CLASSES, depth=DEPTH,
+        create_model("smsnet", ndim=ndim, in_channels=1, out_channels=CLASSES, depth=depth,
                      seed=s, dilations=(1, 2, 3, 4), width=3 * CLASSES)
-        for s in range(MEMBERS)
+        for s in range(members)
     ]
     net = Ensemble(members).eval()
     cfg = SimpleNamespace(in_channels=1, n_classes=CLASSES, model_ndim=ndim, dim="2.5",
@@ -107,13 +108,13 @@ def job_matmul() -> dict:
     return {"gflops": 2 * n**3 / statistics.median(times) / 1e9}
 
 
-def job_volume(size: int, device: str) -> dict:
+def job_volume(size: int, device: str, members: int, depth: int) -> dict:
     import numpy as np
     import zarr
 
     from napari_sciseg.dl.prediction import iter_predict
 
-    trained, _ = _ensemble()
+    trained, _ = _ensemble(members=members, depth=depth)
     with tempfile.TemporaryDirectory() as tmp:
         vol = zarr.create_array(f"{tmp}/in.zarr", shape=(size,) * 3, chunks=(64, 64, 64),
                                 dtype="uint8")
@@ -129,7 +130,7 @@ def job_volume(size: int, device: str) -> dict:
         out = zarr.open_group(f"{tmp}/out.zarr", mode="r")
         assert out["mean"].shape == (CLASSES, size, size, size)
     return {"time_s": elapsed, "voxels_per_s": size**3 / elapsed, "peak_rss_mb": _rss_mb(),
-            "rss_before_mb": base, "size": size}
+            "rss_before_mb": base, "size": size, "members": members, "depth": depth}
 
 
 _DLSIA_JOB = r"""
@@ -200,12 +201,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--volume", type=int, default=512, help="edge of the zarr volume (0: skip)")
     p.add_argument("--device", default="cpu", help="device for the volume run")
+    p.add_argument("--volume-members", type=int, default=1,
+                   help="ensemble size for the volume run (activations per tile are what "
+                   "memory depends on; a light ensemble keeps the run to minutes on 2 cores)")
+    p.add_argument("--volume-depth", type=int, default=1)
     p.add_argument("--job", help=argparse.SUPPRESS)
     p.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = p.parse_args(argv)
     if args.job:  # inside a subprocess
         result = {"ours": lambda: job_ours(args.size, args.repeat), "matmul": job_matmul,
-                  "volume": lambda: job_volume(args.volume, args.device)}[args.job]()
+                  "volume": lambda: job_volume(args.volume, args.device, args.volume_members,
+                                             args.volume_depth)}[args.job]()
         print(json.dumps(result))
         return 0
     me = [str(Path(__file__).resolve())]
@@ -216,7 +222,9 @@ def main(argv=None) -> int:
     volume = None
     if args.volume:
         volume = _subprocess(me + ["--job", "volume", "--volume", str(args.volume),
-                                   "--device", args.device])
+                                   "--device", args.device,
+                                   "--volume-members", str(args.volume_members),
+                                   "--volume-depth", str(args.volume_depth)])
     gflops = ours["flops"] / ours["time_s"] / 1e9
     lines = [
         "# Prediction benchmark (`python benchmarks/bench_predict.py`)",
@@ -244,7 +252,8 @@ def main(argv=None) -> int:
         lines += [
             "",
             f"{volume['size']}^3 uint8 zarr volume (64^3 chunks) -> zarr group, 2.5D ensemble "
-            f"(same members, slice by slice), {args.device}: {volume['time_s']:.1f} s, "
+            f"of {volume['members']} SMSNets of depth {volume['depth']} (slice by slice), "
+            f"{args.device}: {volume['time_s']:.1f} s, "
             f"{volume['voxels_per_s'] / 1e6:.2f} Mvoxel/s, peak RSS {volume['peak_rss_mb']:.0f} MB "
             "(target < 2048 MB).",
         ]

@@ -102,6 +102,19 @@ def test_dask_and_zarr_inputs_and_zarr_output(model2d, tmp_path):
     assert group["mean"].chunks == (1, 21 - 2 * 8, 21 - 2 * 8)
 
 
+def test_slice_by_slice_from_zarr_reads_slabs(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    trained = _trained(2, cin=3, members=2)
+    volume = np.random.default_rng(6).normal(10, 50, (7, 3, 41, 30)).astype(np.float32)
+    z = zarr.create_array(str(tmp_path / "v.zarr"), shape=volume.shape, chunks=(3, 3, 10, 10),
+                          dtype="f4")
+    z[:] = volume
+    ref = predict(trained, volume, channel_axis=1, slice_axis=0, tile=24, device="cpu")
+    lazy = predict(trained, z, channel_axis=1, slice_axis=0, tile=24, device="cpu")
+    np.testing.assert_array_equal(lazy.mean, ref.mean)
+    np.testing.assert_array_equal(lazy.segmentation, ref.segmentation)
+
+
 def test_identical_members_have_zero_std():
     trained = _trained(2, members=3, identical=True)
     image = np.random.default_rng(4).normal(10, 50, (30, 30)).astype(np.float32)

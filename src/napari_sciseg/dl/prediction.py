@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,54 @@ def _read(image, plan: _Plan, window: tuple[slice, ...]) -> np.ndarray:
     return np.moveaxis(block, plan.channel_axis, 0)
 
 
+class _SlabReader:
+    """Reads windows; for slice-by-slice prediction, a slab of slices at a time.
+
+    Lazy stores (zarr, dask) are chunked along the slice axis too: reading one slice
+    decodes whole chunks, so consecutive slices are read together (one slab of
+    ``slab`` slices, a few MB) and served from memory.
+    """
+
+    def __init__(self, image, plan: _Plan, slab: int):
+        self.image, self.plan, self.slab = image, plan, max(1, int(slab))
+        self.box: tuple[slice, ...] | None = None
+        self.block: np.ndarray | None = None
+
+    def __call__(self, window: tuple[slice, ...]) -> np.ndarray:
+        axis = self.plan.slice_axis
+        if axis is None or isinstance(self.image, np.ndarray) or self.slab == 1:
+            return _read(self.image, self.plan, window)
+        inside = self.box is not None and all(
+            b.start <= w.start and w.stop <= b.stop for b, w in zip(self.box, window)
+        )
+        if not inside:
+            start = window[axis].start
+            stop = min(start + self.slab, self.plan.spatial_shape[axis])
+            self.box = tuple(slice(start, stop) if d == axis else w for d, w in enumerate(window))
+            self.block = _read(self.image, self.plan, self.box)
+        local = tuple(slice(None) if d == axis else slice(w.start - b.start, w.stop - b.start)
+                      for d, (w, b) in enumerate(zip(window, self.box)))
+        z = window[axis].start - self.box[axis].start
+        local = local[:axis] + (slice(z, z + 1),) + local[axis + 1:]
+        return self.block[(slice(None), *local)]
+
+
+def _slab_depth(image, plan: _Plan) -> int:
+    """Slices per read: the store's chunk depth along the slice axis (at most 64)."""
+    if plan.slice_axis is None:
+        return 1
+    chunks = getattr(image, "chunks", None)
+    axis = plan.slice_axis
+    if plan.channel_axis is not None and axis >= plan.channel_axis:
+        axis += 1
+    try:
+        depth = chunks[axis]
+        depth = max(depth) if isinstance(depth, tuple) else int(depth)
+    except (TypeError, IndexError):
+        depth = 16
+    return int(min(max(depth, 1), 64))
+
+
 def _normalizer(trained):
     for owner in (trained, trained.config):
         fn = getattr(owner, "normalize", None)
@@ -265,6 +314,11 @@ def _write(arrays, tile: Tile, mean: np.ndarray, std: np.ndarray, k: float) -> N
     arrays["std"][(slice(None), *tile.core)] = s
     arrays["segmentation"][tile.core] = confident_segmentation(m, s, k)
     arrays["uncertainty"][tile.core] = _uncertainty(m, s)
+
+
+def _write_batch(arrays, tiles: list[Tile], mean: np.ndarray, std: np.ndarray, k: float):
+    for i, t in enumerate(tiles):
+        _write(arrays, t, mean[i], std[i], k)
 
 
 def _as_trained(trained):
@@ -350,19 +404,34 @@ def iter_predict(
         "predicting %s in %d tiles of %s (halo %s, batch %d); %s",
         plan.spatial_shape, total, grid.window_shape, halo, batch_size, device_msg,
     )
+    read = _SlabReader(image, plan, _slab_depth(image, plan))
     done = 0
-    pending: list[Tile] = []
     tiles = iter(grid)
-    while done < total:
-        pending = [t for _, t in zip(range(int(batch_size)), tiles)]
-        batch = np.stack(
-            [np.asarray(normalize(_read(image, plan, t.window)), np.float32) for t in pending]
-        )
-        mean, std = _run_batch(network, device, batch, plan)
-        for i, t in enumerate(pending):
-            _write(arrays, t, mean[i], std[i], k)
-        done += len(pending)
-        yield PredictProgress(done=done, total=total, message=f"tile {done}/{total}")
+    if plan.slice_axis is not None:  # slices innermost: consecutive tiles share a slab read
+        ax = plan.slice_axis
+        tiles = iter(sorted(grid, key=lambda t: t.index[:ax] + t.index[ax + 1 :] + t.index[ax:]))
+    # Writing to a store (compression, file I/O) runs in one background thread, at most
+    # two batches behind the network, so memory stays bounded.
+    writer = ThreadPoolExecutor(max_workers=1) if out is not None else None
+    inflight: list[Future] = []
+    try:
+        while done < total:
+            pending = [t for _, t in zip(range(int(batch_size)), tiles)]
+            batch = np.stack([np.asarray(normalize(read(t.window)), np.float32) for t in pending])
+            mean, std = _run_batch(network, device, batch, plan)
+            if writer is None:
+                _write_batch(arrays, pending, mean, std, k)
+            else:
+                inflight.append(writer.submit(_write_batch, arrays, pending, mean, std, k))
+                while len(inflight) > 2:
+                    inflight.pop(0).result()
+            done += len(pending)
+            yield PredictProgress(done=done, total=total, message=f"tile {done}/{total}")
+        for fut in inflight:
+            fut.result()
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
     return Prediction(k=float(k), **arrays)
 
 
