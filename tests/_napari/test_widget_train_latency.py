@@ -14,10 +14,10 @@ from qtpy.QtCore import QTimer
 from napari_sciseg._napari.widgets.train import TrainPredictWidget
 
 TICK_MS = 10
-TRAIN_FOR_S = 4.0
+TRAIN_FOR_S = 3.0
 
 
-def idle_latency(qtbot, seconds=2.0):
+def idle_latency(qtbot, seconds=1.0):
     """Tick lateness (ms) of the idle viewer: the machine's own noise floor."""
     late, last = [], [time.perf_counter()]
 

@@ -7,7 +7,8 @@ import pytest
 
 from napari_sciseg._napari._workers import progress_of, throttle
 from napari_sciseg._napari.widgets.train import TrainPredictWidget
-from napari_sciseg._napari.widgets.train._options import PRESETS
+from napari_sciseg._napari.widgets.train._loss_plot import LossPlot
+from napari_sciseg._napari.widgets.train._options import PRESETS, TrainingOptions
 
 
 @pytest.fixture
@@ -42,6 +43,24 @@ def test_new_scribbles_2d_same_shape_and_calibration(widget):
     orange = [0xE6 / 255, 0x91 / 255, 0x38 / 255]
     assert np.allclose(layer.colormap.map(np.array([2]))[0][:3], orange)
     assert widget.options.dim == "2"
+    # classes: add, rename, remove; they travel with the layer
+    panel = widget.scribbles
+    panel.add_class("pores", "#00ff00")
+    panel.rename_class(1, "fibre")
+    assert panel.class_names() == ["background", "fibre", "pores"]
+    assert layer.metadata["sciseg_classes"]["names"] == ["background", "fibre", "pores"]
+    assert panel.class_table.rowCount() == 3 and panel.class_table.item(2, 0).text() == "pores"
+    panel.class_table.item(0, 0).setText("matrix")  # edit in the table
+    assert panel.class_names()[0] == "matrix"
+    data = np.zeros((30, 40), np.uint8)
+    data[:, 0], data[:, 1], data[:, 2] = 1, 2, 3
+    layer.data = data
+    panel.remove_class(1)  # strokes of class 2 are erased, class 3 becomes 2
+    assert panel.class_names() == ["matrix", "pores"]
+    assert set(np.unique(layer.data)) == {0, 1, 2}
+    assert (layer.data[:, 1] == 0).all() and (layer.data[:, 2] == 2).all()
+    panel.remove_class(0)  # at least two classes stay
+    assert len(panel.class_names()) == 2
 
 
 def test_new_scribbles_3d_paint_on_any_axis(widget):
@@ -57,31 +76,9 @@ def test_new_scribbles_3d_paint_on_any_axis(widget):
     assert (layer.data[:, :, 5] == 2).sum() > 0 and (layer.data[:, :, 4] == 2).sum() == 0
 
 
-def test_classes_add_rename_remove_travel_with_the_layer(widget):
-    viewer = widget.viewer
-    viewer.add_image(np.zeros((10, 10), np.float32), name="img")
-    layer = widget.scribbles.new_scribbles()
-    panel = widget.scribbles
-    panel.add_class("pores", "#00ff00")
-    panel.rename_class(1, "fibre")
-    assert panel.class_names() == ["background", "fibre", "pores"]
-    assert layer.metadata["sciseg_classes"]["names"] == ["background", "fibre", "pores"]
-    assert panel.class_table.rowCount() == 3 and panel.class_table.item(2, 0).text() == "pores"
-    panel.class_table.item(0, 0).setText("matrix")  # edit in the table
-    assert panel.class_names()[0] == "matrix"
-    data = np.zeros((10, 10), np.uint8)
-    data[:, 0], data[:, 1], data[:, 2] = 1, 2, 3
-    layer.data = data
-    panel.remove_class(1)  # strokes of class 2 are erased, class 3 becomes 2
-    assert panel.class_names() == ["matrix", "pores"]
-    assert set(np.unique(layer.data)) == {0, 1, 2}
-    assert (layer.data[:, 1] == 0).all() and (layer.data[:, 2] == 2).all()
-    panel.remove_class(0)  # at least two classes stay
-    assert len(panel.class_names()) == 2
-
-
-def test_presets_and_kwargs(widget):
-    opts = widget.options
+def test_presets_and_kwargs(qtbot):
+    opts = TrainingOptions()
+    qtbot.addWidget(opts)
     for name, values in PRESETS.items():
         opts.preset_combo.setCurrentText(name)
         kw = opts.train_kwargs()
@@ -98,8 +95,9 @@ def test_presets_and_kwargs(widget):
     assert labels[0] == "auto" and any(t.startswith("cpu") for t in labels)
 
 
-def test_loss_plot_extends_across_runs(widget):
-    plot = widget.plot
+def test_loss_plot_extends_across_runs(qtbot):
+    plot = LossPlot(redraw_ms=0)
+    qtbot.addWidget(plot)
     rec = lambda s, v=None: SimpleNamespace(step=s, total_steps=10, loss=1.0 / s, val_loss=v)  # noqa: E731
     for s in (1, 2, 3):
         plot.add(rec(s, 0.5 if s == 3 else None))
@@ -108,6 +106,8 @@ def test_loss_plot_extends_across_runs(widget):
     plot.new_run()
     plot.add(rec(2))
     assert plot.steps[-1] == 6
+    plot.flush()
+    assert list(plot.train_line.get_xdata()) == plot.steps
     plot.clear()
     assert plot.steps == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
 __all__ = ["LossPlot"]
@@ -15,11 +16,19 @@ class LossPlot(FigureCanvasQTAgg):
     The x axis counts training steps across runs: a step counter that restarts
     (a new run, or the next ensemble member when members train one by one) is
     appended after the previous points.
+
+    A matplotlib redraw costs 50-150 ms of GUI-thread time on a busy 2-core machine,
+    so points are collected as they come and drawn at most once per ``redraw_ms``.
     """
 
-    def __init__(self, parent=None):
-        figure = Figure(figsize=(3.2, 2.0), layout="constrained")
+    def __init__(self, parent=None, *, redraw_ms: int = 1000):
+        figure = Figure(figsize=(3.2, 2.0))
+        figure.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.88)
         super().__init__(figure)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(redraw_ms)
+        self._timer.timeout.connect(self._redraw)
         self.setParent(parent)
         self.setMinimumHeight(150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -63,6 +72,12 @@ class LossPlot(FigureCanvasQTAgg):
             self.val_losses.append(float(record.val_loss))
             score = getattr(record, "val_score", None)
             self.val_scores.append(float("nan") if score is None else float(score))
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Draw the points collected so far now (end of a run)."""
+        self._timer.stop()
         self._redraw()
 
     def _redraw(self) -> None:

@@ -141,6 +141,7 @@ class TrainingRun(QWidget):
     def _set_running(self, running: bool) -> None:
         if not running:
             self.worker = None
+            self._host.plot.flush()
         self.train_button.setEnabled(not running)
         self.continue_button.setEnabled(not running and self._host.model is not None)
         self.cancel_button.setEnabled(running)
