@@ -76,3 +76,19 @@ def test_stack_is_refused_without_layers(make_napari_viewer, qtbot):
     qtbot.addWidget(w)
     w.run()
     assert w.worker is None and len(viewer.layers) == 1
+
+
+def test_live_preview_segments_the_visible_region(widget, qtbot):
+    viewer, w = widget
+    w.live_preview.setChecked(True)  # triggers a preview
+    qtbot.waitUntil(lambda: "haadf preview" in viewer.layers, timeout=30000)
+    preview = viewer.layers["haadf preview"]
+    assert preview.data.shape[0] >= 64 and preview.data.any()
+    assert preview.scale[-1] == pytest.approx(0.2)
+    w.method.setCurrentText("otsu")  # a parameter change refreshes it
+    qtbot.waitUntil(lambda: w.preview_worker is not None and not w.preview_worker.is_running,
+                    timeout=30000)  # fmt: skip
+    assert "haadf preview" in viewer.layers
+    w.live_preview.setChecked(False)  # no preview may start after the test (camera timer)
+    qtbot.wait(500)
+    qtbot.waitUntil(lambda: not w.preview_worker.is_running, timeout=30000)

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -101,6 +102,19 @@ class SizeParticlesWidget(QWidget):
         self.split_touching = QCheckBox("split touching particles (watershed)")
         self.min_solidity = _spin(0.93, 0.0, 1.0, 0.01, 2, "below: aggregate/overlap")
         self.max_aspect = _spin(1.5, 1.0, 10.0, 0.1, 2, "above: elongated (overlap)")
+        self.live_preview = QCheckBox("live preview of the mask (visible region)")
+        self.live_preview.setToolTip("re-segment the visible region when a parameter changes")
+        self.live_preview.toggled.connect(self._on_param_changed)
+        self.method.currentTextChanged.connect(self._on_param_changed)
+        self.polarity.currentTextChanged.connect(self._on_param_changed)
+        self.particle_size.valueChanged.connect(self._on_param_changed)
+        self.preview_worker = None
+        self._pan_timer = QTimer(self)  # refresh the preview once panning/zooming pauses
+        self._pan_timer.setSingleShot(True)
+        self._pan_timer.setInterval(400)
+        self._pan_timer.timeout.connect(self._on_param_changed)
+        napari_viewer.camera.events.center.connect(self._camera_moved)
+        napari_viewer.camera.events.zoom.connect(self._camera_moved)
         self.advanced = QGroupBox("advanced")
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
@@ -109,6 +123,7 @@ class SizeParticlesWidget(QWidget):
             ("method", self.method), ("polarity", self.polarity),
             ("particle size (nm)", self.particle_size), ("", self.split_touching),
             ("min solidity", self.min_solidity), ("max aspect ratio", self.max_aspect),
+            ("", self.live_preview),
         ):  # fmt: skip
             adv.addRow(name, w)
 
@@ -167,6 +182,55 @@ class SizeParticlesWidget(QWidget):
         source = (layer.metadata or {}).get("calibration_source", "layer scale")
         return tuple(nm), f"file ({source})"
 
+    def _seg_kwargs(self, spacing) -> dict:
+        kw = {"method": self.method.currentText(), "polarity": self.polarity.currentText()}
+        size_nm = float(self.particle_size.value())
+        if size_nm > 0 and spacing:
+            kw["particle_size"] = size_nm / spacing[-1]
+        return kw
+
+    # -- live preview ---------------------------------------------------------
+    def _camera_moved(self, event=None) -> None:
+        if self.live_preview.isChecked():
+            self._pan_timer.start()
+
+    def _on_param_changed(self, *args) -> None:
+        if self.live_preview.isChecked():
+            self.preview()
+
+    def preview(self) -> None:
+        """Segment only the visible part of the image (at least 64 px) into a preview layer."""
+        from napari.qt.threading import create_worker
+
+        layer = self._image_layer()
+        if layer is None or layer.ndim != 2 or getattr(layer, "rgb", False):
+            return
+        if self.preview_worker is not None:
+            self.preview_worker.quit()
+        corners = np.asarray(layer.corner_pixels)[:, -2:]
+        shape = np.asarray(layer.data.shape[-2:])
+        lo = np.clip(corners[0], 0, shape)
+        hi = np.clip(np.maximum(corners[1] + 1, lo + 64), 0, shape)
+        lo = np.maximum(np.minimum(lo, hi - 64), 0)
+        crop = np.asarray(layer.data[lo[0] : hi[0], lo[1] : hi[1]]).copy()
+        kwargs = self._seg_kwargs(self._calibration(layer)[0])
+        name = f"{layer.name} preview"
+        translate = np.asarray(layer.translate)[-2:] + lo * np.asarray(layer.scale)[-2:]
+
+        def show(mask):
+            out = output_kwargs(layer, name, ndim=2, opacity=0.5, translate=tuple(translate))
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            self.viewer.add_labels(mask.astype(np.uint8), **out)
+
+        from ...segment import segment_particles
+
+        worker = create_worker(segment_particles, crop, **kwargs, _start_thread=False)
+        worker.returned.connect(show)
+        worker.errored.connect(lambda exc: show_error(f"Preview failed: {exc}"))
+        self.preview_worker = worker
+        worker.start()
+
     # -- run ---------------------------------------------------------------
     def run(self) -> None:
         """Size the particles of the chosen image in a worker thread."""
@@ -193,11 +257,7 @@ class SizeParticlesWidget(QWidget):
                 f"'{layer.name}' has no pixel size: sizes are in pixels. Type the pixel size "
                 "in nm to get nm."
             )
-        size_nm = float(self.particle_size.value())
-        size_px = size_nm / spacing[-1] if size_nm > 0 and spacing else None
-        seg_kw = {"method": self.method.currentText(), "polarity": self.polarity.currentText()}
-        if size_px:
-            seg_kw["particle_size"] = size_px
+        seg_kw = self._seg_kwargs(spacing)
         measure_kw = {
             "split_touching": self.split_touching.isChecked(),
             "min_solidity": float(self.min_solidity.value()),
