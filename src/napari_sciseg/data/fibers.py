@@ -256,12 +256,14 @@ def _scribble_slices(labels):
     return sorted(chosen)
 
 
-def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, max_fibers_per_slice=6):
-    """Strokes on three z-slices: fiber cores (2) and random lines in the rest (1)."""
+def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, confusers, max_fibers_per_slice=6):
+    """Strokes on three z-slices: fiber cores (2); random lines and short strokes through
+    pores and aggregates, which look most like fibers, in the rest (1)."""
     from scipy import ndimage
     from skimage.draw import line
 
     scribbles = np.zeros(shape, np.uint8)
+    ny, nx = shape[1:]
     for z in _scribble_slices(truth_labels):
         lab = truth_labels[z]
         ids = np.unique(lab[lab > 0])
@@ -270,11 +272,16 @@ def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, max_fibers_per_sli
             core = ndimage.binary_erosion(lab == fid)
             scribbles[z][core if core.any() else lab == fid] = 2
         forbidden = ndimage.binary_dilation(occupied_fiber[z], iterations=2)
-        ny, nx = shape[1:]
-        for _ in range(8):
-            r0, r1 = rng.integers(0, ny, 2)
-            c0, c1 = rng.integers(0, nx, 2)
-            rr, cc = line(int(r0), int(c0), int(r1), int(c1))
+        strokes = [tuple(int(v) for v in rng.integers(0, (ny, nx, ny, nx))) for _ in range(8)]
+        for cover, n_max in confusers:  # a stroke across a few pores / aggregates
+            blobs, n = ndimage.label(cover[z] > 0.5)
+            centers = ndimage.center_of_mass(blobs > 0, blobs, range(1, n + 1)) if n else []
+            sizes = ndimage.sum_labels(blobs > 0, blobs, range(1, n + 1)) if n else []
+            for k in rng.permutation(n)[:n_max]:
+                (r, c), half = centers[k], int(np.sqrt(sizes[k] / np.pi)) + 3
+                strokes.append((int(r), max(int(c) - half, 0), int(r), min(int(c) + half, nx - 1)))
+        for r0, c0, r1, c1 in strokes:
+            rr, cc = line(r0, c0, r1, c1)
             keep = ~forbidden[rr, cc]
             scribbles[z, rr[keep], cc[keep]] = 1
     return scribbles
@@ -413,9 +420,11 @@ def fiber_volume(
         grey += f * (FIBER - grey)
         grey += rng.standard_normal(slab, dtype=np.float32) * np.float32(0.04)
         volume[z0:z1] = grey
+    scribbles = _draw_scribbles(
+        rng, labels, labels > 0, shape, confusers=((pore_cover, 8), (agg_cover, 2))
+    )
     del agg_cover, pore_cover, fiber_cover
     clock.lap("grey values")
-    scribbles = _draw_scribbles(rng, labels, labels > 0, shape)
     clock.lap("scribbles")
     if not return_truth:
         return volume, scribbles
