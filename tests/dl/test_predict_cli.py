@@ -104,3 +104,13 @@ def test_bad_output_dir_and_inputs(model_path, folder, tmp_path, monkeypatch):
         run_args(model_path, tmp_path / "nope.tif", "-o", tmp_path / "o")
     with pytest.raises(FileNotFoundError, match="Model .* does not exist"):
         run_args(tmp_path / "none.sciseg", folder, "-o", tmp_path / "o")
+
+
+def test_distributed_scheduler(model_path, folder, tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        code = main(["predict", str(model_path), str(folder / "a.tif"), "-o", str(tmp_path / "d"),
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "d" / "a_segmentation.tif").exists()
