@@ -26,9 +26,11 @@ def block_mean(a: np.ndarray, f: int) -> np.ndarray:
     return a[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3), dtype=np.float32)
 
 
-def _upsample_matrix(n_out: int, n_in: int, f: int) -> np.ndarray:
-    pos = np.clip((np.arange(n_out) + 0.5) / f - 0.5, 0, n_in - 1)
-    i0 = np.minimum(pos.astype(int), max(n_in - 2, 0))
+def _upsample_matrix(n_out: int, n_in: int, f: int, extrapolate: bool = False) -> np.ndarray:
+    pos = (np.arange(n_out) + 0.5) / f - 0.5
+    if not extrapolate:  # hold the edge values; else continue the edge slopes
+        pos = np.clip(pos, 0, n_in - 1)
+    i0 = np.clip(np.floor(pos).astype(int), 0, max(n_in - 2, 0))
     t = (pos - i0).astype(np.float32)
     w = np.zeros((n_out, n_in), np.float32)
     w[np.arange(n_out), i0] = 1 - t
@@ -37,11 +39,19 @@ def _upsample_matrix(n_out: int, n_in: int, f: int) -> np.ndarray:
     return w
 
 
-def upsample(small: np.ndarray, shape: tuple[int, int], f: int) -> np.ndarray:
-    """Bilinear interpolation of a block grid (blocks of ``f`` px) back to ``shape``."""
+def upsample(
+    small: np.ndarray, shape: tuple[int, int], f: int, *, extrapolate: bool = False
+) -> np.ndarray:
+    """Bilinear interpolation of a block grid (blocks of ``f`` px) back to ``shape``.
+
+    With ``extrapolate`` the border half-blocks continue the edge slopes, so a
+    plane is reproduced exactly up to the image edges.
+    """
     h, w = shape
     hs, ws = small.shape
-    return _upsample_matrix(h, hs, f) @ small.astype(np.float32) @ _upsample_matrix(w, ws, f).T
+    rows = _upsample_matrix(h, hs, f, extrapolate)
+    cols = _upsample_matrix(w, ws, f, extrapolate)
+    return rows @ small.astype(np.float32) @ cols.T
 
 
 def _robust_plane(small: np.ndarray) -> np.ndarray:
@@ -73,7 +83,4 @@ def background(img: np.ndarray, scale: float) -> np.ndarray:
     yy, xx = np.mgrid[0:hs, 0:ws]
     rest = small - (coef[0] + coef[1] * yy + coef[2] * xx)
     bg = ndi.uniform_filter(ndi.median_filter(rest, size, mode="reflect"), size, mode="reflect")
-    bg = _upsample_matrix(h, hs, f) @ bg.astype(np.float32) @ _upsample_matrix(w, ws, f).T
-    rows = ((np.arange(h) + 0.5) / f - 0.5).astype(np.float32)[:, None]
-    cols = ((np.arange(w) + 0.5) / f - 0.5).astype(np.float32)[None, :]
-    return bg + np.float32(coef[0]) + np.float32(coef[1]) * rows + np.float32(coef[2]) * cols
+    return upsample(bg + (coef[0] + coef[1] * yy + coef[2] * xx), (h, w), f, extrapolate=True)
