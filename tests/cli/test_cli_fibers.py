@@ -133,3 +133,33 @@ def test_bad_inputs(phantom, tmp_path, capsys):
         ]
     )
     assert rc == 2 and "No such file" in capsys.readouterr().err
+
+
+def test_model_segments_then_measures(phantom, tmp_path, capsys):
+    """--model: a (tiny, barely trained) ensemble segments the volume first."""
+    from napari_sciseg.data.fibers import fiber_volume
+    from napari_sciseg.dl import save_model, train
+
+    folder, _ = phantom
+    volume, scribbles = fiber_volume(shape=(64, 64, 64), seed=3)
+    model = train(volume, scribbles, members=2, steps=3, dim="2.5", crop=32, seed=0,
+                  class_names=["matrix", "fiber"],
+                  model_kwargs={"depth": 3, "dilations": (1, 2)})  # fmt: skip
+    save_model(model, tmp_path / "m.sciseg")
+    out = tmp_path / "model_out"
+    rc = main(["fibers", str(folder / "vol.tif"), "--model", str(tmp_path / "m.sciseg"),
+               "-o", str(out), "--min-size", "10"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["inputs"]["model"].endswith("m.sciseg")
+    assert (out / "fibers.csv").exists() and (out / "labels.tif").exists()
+
+
+def test_fiber_class_of_model_config():
+    from types import SimpleNamespace
+
+    from napari_sciseg.cli._fibers import _fiber_class_of
+
+    assert _fiber_class_of(SimpleNamespace(class_names=["matrix", "Fibre"], n_classes=2)) == 2
+    assert _fiber_class_of(SimpleNamespace(class_names=["fiber", "pore", "matrix"])) == 1
+    assert _fiber_class_of(SimpleNamespace(class_names=None, n_classes=3)) == 2

@@ -19,6 +19,7 @@ HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("particles", "napari_sciseg.cli._particles:demo"),
     ("afm", "napari_sciseg.cli._afm:demo"),
     ("predict", "napari_sciseg.dl.demo_predict:run_demo"),
+    ("fibers", "napari_sciseg.cli._fibers:demo"),
 )
 
 
