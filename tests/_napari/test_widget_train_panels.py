@@ -61,6 +61,12 @@ def test_new_scribbles_2d_same_shape_and_calibration(widget):
     assert (layer.data[:, 1] == 0).all() and (layer.data[:, 2] == 2).all()
     panel.remove_class(0)  # at least two classes stay
     assert len(panel.class_names()) == 2
+    # a Labels layer naming its classes (like the samples) keeps its names, gets colours
+    named = viewer.add_labels(np.zeros((30, 40), np.uint8), name="named",
+                              metadata={"class_names": {0: "unlabeled", 1: "matrix", 2: "fiber"}})
+    panel.scribbles_combo.value = named
+    assert panel.class_names() == ["matrix", "fiber"]
+    assert list(named.metadata["sciseg_classes"]["names"]) == ["matrix", "fiber"]
 
 
 def test_new_scribbles_3d_paint_on_any_axis(widget):

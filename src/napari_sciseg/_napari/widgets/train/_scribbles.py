@@ -75,10 +75,10 @@ class ScribblesPanel(QWidget):
         self.new_button.clicked.connect(self.new_scribbles)
         self.add_button.clicked.connect(lambda: self.add_class())
         self.remove_button.clicked.connect(lambda: self.remove_class(self.class_table.currentRow()))
-        self.scribbles_combo.currentIndexChanged.connect(self._load_table)
+        self.scribbles_combo.currentIndexChanged.connect(self._adopt)
         self.class_table.itemChanged.connect(self._name_edited)
         self.class_table.cellClicked.connect(self._cell_clicked)
-        self._load_table()
+        self._adopt()
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -183,6 +183,15 @@ class ScribblesPanel(QWidget):
         self.set_classes([n for n, _ in classes], [c for _, c in classes])
 
     # -- table <-> layer -------------------------------------------------------------------
+    def _adopt(self, *_):
+        """A picked Labels layer that names its classes (like the samples) gets their colours."""
+        layer = self.scribbles
+        if layer is not None and META_KEY not in layer.metadata and "class_names" in layer.metadata:
+            names, colors = zip(*self._classes())
+            self.set_classes(names, colors)
+        else:
+            self._load_table()
+
     def _load_table(self, *_):
         table = self.class_table
         table.blockSignals(True)
