@@ -231,7 +231,8 @@ def main(argv=None) -> int:
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         f"torch threads {ours['threads']}; float32 matmul (2048^2): "
-        f"{matmul['gflops']:.1f} GFLOP/s.",
+        f"{matmul['gflops']:.1f} GFLOP/s; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other jobs share the cores: compare within one run).",
         f"{args.size}^2 image, {MEMBERS}-member SMSNet ensemble, depth {DEPTH}, {CLASSES} classes, "
         f"CPU, median of {args.repeat}. DLSIA numbers: {dlsia_source}.",
         "",
