@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--nm-per-px", type=float, default=78.125)
     ap.add_argument("--tile", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--only", nargs="*", help="fusion names to run")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "afm.md")
     args = ap.parse_args()
@@ -85,6 +86,7 @@ def main() -> None:
             fusion=fusion,
             use_metadata=meta,
             steps=args.steps,
+            batch=args.batch,
             tile=args.tile,
             target_nm_per_px=args.nm_per_px,
             prepared=tr_scans,
@@ -131,7 +133,7 @@ def _write(args, results, timing, n_train, n_test, classes) -> None:
         f"`python benchmarks/bench_afm.py --scans {args.scans} --samples {args.samples} "
         f"--steps {args.steps}`: {n_train} training and {n_test} test scans (256x256 px, 10 um, "
         f"resampled to {args.nm_per_px} nm/px), no sample in both sets; CNNs trained from "
-        f"scratch for {args.steps} steps of 16 tiles ({args.tile} px) on the CPU; "
+        f"scratch for {args.steps} steps of {args.batch} tiles ({args.tile} px) on the CPU; "
         f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}.",
         "",
         "| variant | accuracy | macro P | macro R | macro F1 | ROC AUC | train s |",

@@ -44,7 +44,7 @@ def align_rows(image: np.ndarray, *, method: str = "median") -> np.ndarray:
     Examples
     --------
     >>> img = np.zeros((3, 4)) + np.array([[1.0], [5.0], [-2.0]])
-    >>> align_rows(img).max()
+    >>> float(align_rows(img).max())
     0.0
     """
     image = _check_image(image)

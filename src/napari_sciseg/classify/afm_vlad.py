@@ -84,10 +84,12 @@ def vlad_encode(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     [1.0, 0.0, 0.0, 0.0]
     """
     features = np.asarray(features, dtype=np.float64)
-    d2 = ((features[:, None, :] - centroids[None]) ** 2).sum(-1)
-    nearest = d2.argmin(1)
-    out = np.zeros(centroids.shape, np.float64)
-    np.add.at(out, nearest, features - centroids[nearest])
+    centroids = np.asarray(centroids, dtype=np.float64)
+    # nearest centroid by |c|^2 - 2 f.c (|f|^2 is the same for every centroid)
+    nearest = ((centroids**2).sum(1)[None] - 2.0 * features @ centroids.T).argmin(1)
+    onehot = np.zeros((len(centroids), len(features)))
+    onehot[nearest, np.arange(len(features))] = 1.0
+    out = onehot @ features - onehot.sum(1)[:, None] * centroids
     out = np.sign(out) * np.sqrt(np.abs(out))
     norm = np.linalg.norm(out)
     return (out.ravel() / norm if norm > 0 else out.ravel()).astype(np.float32)

@@ -158,9 +158,10 @@ def _metadata(rng, fraction, n_crystals, sample="S00", filtered=None, ageing=Non
         "sample": sample,
         "filtered": "yes" if filtered else "no",
         "ageing_days": ageing,
-        "scan_rate_hz": float(np.round(rng.choice([0.5, 1.0, 1.5]), 2)),
-        "setpoint_v": float(np.round(rng.normal(0.25, 0.03), 3)),
-        "drive_amplitude_mv": float(np.round(rng.normal(120, 15), 1)),
+        # operators use a few settings: discrete values, no per-scan identifiers
+        "scan_rate_hz": float(rng.choice([0.5, 1.0, 1.5])),
+        "setpoint_v": float(rng.choice([0.2, 0.25, 0.3])),
+        "drive_amplitude_mv": float(rng.choice([100.0, 120.0, 140.0])),
         "tip": str(rng.choice(["A", "B", "C"])),
     }
 
