@@ -99,3 +99,13 @@ def test_event_loop_latency_while_training_3d(qtbot, make_napari_viewer):
     assert p95 < 100.0
     assert moved and all(moved)
     assert widget.model is not None  # cancel kept the members trained so far
+
+    # the 3D model predicts the visible slice from a slab of +- its receptive field
+    assert widget.model.config.model_ndim == 3
+    viewer.dims.current_step = (40, *viewer.dims.current_step[1:])
+    widget.prediction.target_combo.setCurrentText("visible slice")
+    widget.prediction.predict_button.click()
+    qtbot.waitUntil(lambda: widget.prediction.runs == 1, timeout=60_000)
+    prob = viewer.layers["fibers probability"]
+    assert prob.data.shape == (2, *volume.shape)
+    assert prob.data[:, 40].sum() > 0 and not prob.data[:, 39].any()
