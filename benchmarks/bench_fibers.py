@@ -36,16 +36,17 @@ HERE = Path(__file__).resolve().parent
 CACHE = Path(tempfile.gettempdir()) / "sciseg-bench"
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 path, variant, min_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mask = np.load(path)
 from napari_sciseg.measure.fibers import label_fibers, measure_labels
 import cc3d, scipy.ndimage as ndi
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import re
-with open("/proc/self/status") as fh:
-    now = int(re.search(r"VmRSS:\s+(\d+)", fh.read()).group(1))
+def status(key):  # VmHWM (peak) is reset at exec, unlike ru_maxrss, which a child inherits
+    with open("/proc/self/status") as fh:
+        return int(re.search(key + r":\s+(\d+)", fh.read()).group(1))
+now = status("VmRSS")
 t0 = time.perf_counter()
 if variant == "ours":
     labels, n_dusted = label_fibers(mask, connectivity=26, min_size=min_size)
@@ -63,7 +64,7 @@ else:  # scipy
 t1 = time.perf_counter()
 res = measure_labels(labels, n_dusted=max(n_dusted, 0))
 t2 = time.perf_counter()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status("VmHWM")
 print(json.dumps({"label_dust_s": t1 - t0, "measure_s": t2 - t1, "total_s": t2 - t0,
                   "count": res.count, "peak_extra_mb": (peak - now) / 1024,
                   "peak_mb": peak / 1024, "lengths": res.table["length"].tolist()}))
@@ -170,7 +171,7 @@ def accuracy_from_truth(seeds=(0, 1, 2), size=160) -> list[dict]:
     return rows
 
 
-def end_to_end(size=160, seed=0, members=5, steps=200) -> dict:
+def end_to_end(size=160, seed=0, members=5, steps=200, depth=10) -> dict:
     import torch
 
     from napari_sciseg.data.fibers import fiber_volume
@@ -190,6 +191,7 @@ def end_to_end(size=160, seed=0, members=5, steps=200) -> dict:
         slice_axis=0,
         seed=0,
         class_names=["matrix", "fiber"],
+        model_kwargs={"depth": depth},
     )
     t1 = time.perf_counter()
     pred = predict(model, volume, k=1.0)
@@ -203,6 +205,7 @@ def end_to_end(size=160, seed=0, members=5, steps=200) -> dict:
         "seed": seed,
         "members": members,
         "steps": steps,
+        "depth": depth,
         "labeled_voxels": int((scribbles > 0).sum()),
         "voxel_dice": dice,
         "train_s": t1 - t0,
@@ -214,13 +217,28 @@ def end_to_end(size=160, seed=0, members=5, steps=200) -> dict:
     return row
 
 
+def end_to_end_from_mask(mask_path: Path, size=160, seed=0, **info) -> dict:
+    """Score a confident mask saved by an earlier end-to-end run (same phantom)."""
+    from napari_sciseg.data.fibers import fiber_volume
+    from napari_sciseg.measure import fibers
+
+    volume, scribbles, truth = fiber_volume(shape=(size,) * 3, seed=seed, return_truth=True)
+    mask = np.load(mask_path)
+    res = fibers(mask, min_size=50)
+    dice = 2 * float((mask & truth.mask).sum()) / float(mask.sum() + truth.mask.sum())
+    row = {"size": size, "seed": seed, "labeled_voxels": int((scribbles > 0).sum()),
+           "voxel_dice": dice, **info, **scores(res, truth)}  # fmt: skip
+    print("end to end (saved mask)", row, flush=True)
+    return row
+
+
 def write_markdown(speed_rows, truth_rows, e2e_row, path: Path) -> None:
     lines = [
         "# Fiber benchmark",
         "",
         f"`python benchmarks/bench_fibers.py{' --e2e' if e2e_row else ''}` on "
         f"{os.cpu_count()} CPU cores (machine shared with other jobs: timings are upper "
-        "bounds). Medians of 3 runs, each in a fresh process.",
+        "bounds). Speed: median of the runs, each in a fresh process.",
         "",
     ]
     if speed_rows:
@@ -269,7 +287,7 @@ def write_markdown(speed_rows, truth_rows, e2e_row, path: Path) -> None:
             "## End to end from scribbles (160³)",
             "",
             f"{r['labeled_voxels']} labeled voxels on three z-slices; {r['members']} SMSNets,"
-            f" {r['steps']} steps, 2.5D; keep mean − std > 0.5; min_size 50.",
+            f" (depth {r['depth']}), {r['steps']} steps, 2.5D; keep mean − std > 0.5; min_size 50.",
             "",
             "| recall | precision | median length err | median direction err | voxel Dice "
             "| train s | predict s |",
@@ -288,15 +306,33 @@ def write_markdown(speed_rows, truth_rows, e2e_row, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=3, help="runs per speed variant (median)")
     p.add_argument("--e2e", action="store_true", help="also train/predict from scribbles")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--members", type=int, default=5)
+    p.add_argument("--depth", type=int, default=10, help="SMSNet hidden nodes")
     p.add_argument("--out", type=Path, default=HERE / "results" / "fibers.md")
+    p.add_argument("--e2e-mask", type=Path, help="score a saved confident mask (.npy) instead")
+    p.add_argument(
+        "--e2e-times",
+        type=float,
+        nargs=2,
+        default=(float("nan"), float("nan")),
+        metavar=("TRAIN_S", "PREDICT_S"),
+        help="timings of the run that saved it",
+    )
     args = p.parse_args()
-    speed_rows = [] if args.skip_speed else speed(args.size)
+    speed_rows = [] if args.skip_speed else speed(args.size, repeats=args.repeats)
     truth_rows = accuracy_from_truth()
-    e2e_row = end_to_end(members=args.members, steps=args.steps) if args.e2e else None
+    e2e_row = None
+    if args.e2e_mask:
+        e2e_row = end_to_end_from_mask(
+            args.e2e_mask, members=args.members, steps=args.steps, depth=args.depth,
+            train_s=args.e2e_times[0], predict_s=args.e2e_times[1],
+        )  # fmt: skip
+    elif args.e2e:
+        e2e_row = end_to_end(members=args.members, steps=args.steps, depth=args.depth)
     write_markdown(speed_rows, truth_rows, e2e_row, args.out)
 
 

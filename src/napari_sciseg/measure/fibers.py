@@ -239,7 +239,11 @@ def label_fibers(
     lut[keep] = np.arange(1, n_keep + 1, dtype=dtype)
     if n_keep == n and labels.dtype == dtype:
         return labels, 0
-    return lut[labels], int(n - n_keep)
+    if labels.dtype != dtype and labels.dtype.itemsize < np.dtype(dtype).itemsize:
+        return lut[labels], int(n - n_keep)
+    for z in range(0, labels.shape[0], 16):  # relabel in place, slab by slab
+        labels[z : z + 16] = lut[labels[z : z + 16]]
+    return (labels if labels.dtype == dtype else labels.astype(dtype)), int(n - n_keep)
 
 
 def _end_gap(t_sorted: np.ndarray, k: int) -> float:
