@@ -129,3 +129,26 @@ def test_stacked_members_match_single_members():
         out = stack(x.repeat(1, 3, 1, 1)).view(1, 3, 2, 19, 17)
         for m, single in enumerate(singles):
             torch.testing.assert_close(out[:, m], single(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_dense_stack_matches_single_members_and_copies_back(ndim):
+    from napari_sciseg.dl.stacks import stack_members
+
+    node_dils = [1, 3, 2, 1]
+    members = [create_model("smsnet", ndim=ndim, in_channels=2, out_channels=3, depth=4,
+                            width=3, node_dilations=node_dils, seed=s) for s in range(3)]
+    stack = stack_members(members)
+    assert type(stack).__name__ == "_DenseStack"
+    shape = (9, 10, 11) if ndim == 3 else (19, 17)
+    x = torch.randn((1, 2) + shape)
+    with torch.no_grad():
+        out = stack(x.unsqueeze(1).expand((1, 3, 2) + shape))
+        for m, single in enumerate(members):
+            torch.testing.assert_close(out[:, m], single(x), rtol=1e-4, atol=1e-5)
+        for p in stack.parameters():
+            p.add_(0.1)
+        stack.copy_to(members, [0, 1, 2])
+        out = stack(x.unsqueeze(1).expand((1, 3, 2) + shape))
+        for m, single in enumerate(members):
+            torch.testing.assert_close(out[:, m], single(x), rtol=1e-4, atol=1e-5)

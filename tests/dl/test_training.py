@@ -66,7 +66,7 @@ def _fiber_task(shape=(24, 40, 40), seed=0):
 def test_2d_model_on_slices_and_3d_model_beat_otsu_on_fibers():
     volume, scribbles, truth, otsu_f1 = _fiber_task()
     slices = train(volume, scribbles, dim="2.5", slice_axis=0, members=2, steps=50, crop=48,
-                   device="cpu", model_kwargs={"depth": 5, "width": 4})
+                   device="cpu", model_kwargs={"depth": 5, "width": 4}, shared_dilations=False)
     x = torch.from_numpy(slices.normalize(volume[None])).permute(1, 0, 2, 3)
     with torch.no_grad():
         pred2 = slices.network(x)[0].argmax(1).numpy() == 1
@@ -225,3 +225,20 @@ def test_unknown_dim_and_device(task):
         bad(task[0], task[1], dim="4")
     with pytest.raises(ValueError, match="Unknown device 'tpu'"):
         bad(task[0], task[1], device="tpu")
+
+
+def test_per_edge_dilations_train_too(task):
+    image, scribbles = task
+    model = train(image, scribbles, members=2, steps=3, shared_dilations=False, **FAST)
+    per_node = [{d for _, t, d in m.graph["edges"] if t == j}
+                for m in model.network.members for j in range(1, 4)]
+    assert len(model.network.members) == 2 and all(per_node)
+
+
+def test_members_share_node_dilations_but_not_edges(task):
+    image, scribbles = task
+    model = train(image, scribbles, members=3, steps=1, **FAST)
+    graphs = [m.graph for m in model.network.members]
+    node_dils = [[{d for _, t, d in g["edges"] if t == j} for j in range(1, 4)] for g in graphs]
+    assert node_dils[0] == node_dils[1] == node_dils[2]
+    assert all(len(s) == 1 for s in node_dils[0])

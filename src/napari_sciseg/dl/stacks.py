@@ -3,8 +3,11 @@
 :func:`stack_members` wraps M member networks in one module whose forward takes
 ``(B, M, C, *spatial)`` (each member its own patches) and returns
 ``(B, M, K, *spatial)``. Graph networks (SMSNet, MSDNet) of equal depth and
-width run as one :class:`~napari_sciseg.dl.models.graphnet.GraphNetStack`
-(grouped convolutions: one kernel per node and dilation for all members);
+width whose nodes share one dilation across members run as one
+:class:`~napari_sciseg.dl.models.graphnet.DenseGraphStack` (one gather-free
+grouped convolution per node); with per-edge dilations, as one
+:class:`~napari_sciseg.dl.models.graphnet.GraphNetStack` (one grouped
+convolution per node and dilation);
 other architectures run member after member inside the same step.
 """
 
@@ -16,7 +19,8 @@ import torch
 from torch import nn
 
 from .models import MSDNet, SMSNet
-from .models.graphnet import GraphNetStack
+from .models.graph import node_dilation_list
+from .models.graphnet import DenseGraphStack, GraphNetStack
 
 __all__ = ["stack_members"]
 
@@ -55,6 +59,30 @@ class _GraphStack(nn.Module):
     def copy_to(self, members, which) -> None:
         for i in which:
             self.net.copy_member(i, members[i].net)
+
+
+class _DenseStack(_GraphStack):
+    """Members whose nodes share dilations: one gather-free grouped conv per node."""
+
+    def __init__(self, members, node_dilations):
+        nn.Module.__init__(self)
+        first = members[0].net
+        self.n_members = len(members)
+        self.graphs = [m.graph for m in members]
+        self.net = DenseGraphStack(self.graphs, node_dilations, ndim=first.ndim,
+                                   in_channels=first.in_channels,
+                                   out_channels=first.out_channels, width=first.width,
+                                   kernel_size=first.kernel_size)
+        for i, m in enumerate(members):
+            self.net.load_member(i, m.net, m.graph)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    @torch.no_grad()
+    def copy_to(self, members, which) -> None:
+        for i in which:
+            self.net.load_member(i, members[i].net, self.graphs[i], to_single=True)
 
 
 class _LoopStack(nn.Module):
@@ -97,6 +125,9 @@ def stack_members(members) -> nn.Module:
     if len(kinds) == 1 and kinds <= {SMSNet, MSDNet}:
         shapes = {(m.net.depth, m.net.width, m.net.kernel_size) for m in members}
         if len(shapes) == 1:
+            dils = [node_dilation_list(m.graph) for m in members]
+            if dils[0] is not None and all(d == dils[0] for d in dils):
+                return _DenseStack(members, dils[0])
             return _GraphStack(members)
     return _LoopStack(members)
 

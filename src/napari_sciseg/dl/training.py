@@ -107,7 +107,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
                lr: float | None = None, weight_decay: float = 1e-4, class_weights="balanced",
                val_fraction: float = 0.2, val_every: int | None = None,
                early_stopping: int | None = 5, grad_clip: float = 1.0, cancel=None,
-               init: TrainedModel | None = None,
+               init: TrainedModel | None = None, shared_dilations: bool = True,
                ) -> Generator[TrainProgress, None, TrainedModel]:
     """Train an ensemble on sparse labels; yield progress, return the model.
 
@@ -145,6 +145,11 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         Checked every step; when set, training stops and the model is returned.
     init : TrainedModel, optional
         Continue training this model (same classes and channels).
+    shared_dilations : bool
+        SMSNet only: draw one dilation per hidden node from ``dilations`` (seeded)
+        and share it between the members, whose edges stay random. The members then
+        train as one gather-free grouped convolution per node (several times
+        faster on CPU). False draws a dilation per edge and member (DLSIA).
 
     Yields
     ------
@@ -194,8 +199,14 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         arch, normalization = cfg0.arch, cfg0.normalization
     else:
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(members)]
+        kwargs = dict(model_kwargs or {})
+        if (str(arch).lower() == "smsnet" and shared_dilations
+                and not {"graph", "node_dilations"} & set(kwargs)):
+            choices = list(kwargs.get("dilations", (1, 2, 4, 8)))
+            drawn = np.random.default_rng(seed).choice(choices, size=kwargs.get("depth", 20))
+            kwargs["node_dilations"] = [int(d) for d in drawn]
         nets = [create_model(arch, ndim=model_ndim, in_channels=img.shape[0], out_channels=k,
-                             seed=s, **(model_kwargs or {})) for s in seeds]
+                             seed=s, **kwargs) for s in seeds]
         normalization = robust_range(img)
     low = np.array([lh[0] for lh in normalization], np.float32).reshape((-1,) + (1,) * lab.ndim)
     high = np.array([lh[1] for lh in normalization], np.float32).reshape(low.shape)

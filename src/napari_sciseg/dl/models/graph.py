@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_smsnet_graph", "dense_msdnet_graph", "receptive_radius", "check_graph"]
+__all__ = ["random_smsnet_graph", "dense_msdnet_graph", "receptive_radius", "check_graph",
+           "node_dilation_list"]
 
 
 def _draw_out_degree(rng: np.random.Generator, low: int, high: int, gamma: float) -> int:
@@ -34,6 +35,7 @@ def random_smsnet_graph(
     p_lo: float = 1.0,
     p_io: bool = True,
     dilations: tuple[int, ...] = (1, 2, 4, 8),
+    node_dilations: list[int] | None = None,
 ) -> dict:
     """Draw the random graph of one SMSNet (DLSIA's hyperparameters).
 
@@ -55,6 +57,10 @@ def random_smsnet_graph(
     gamma, alpha : float, optional
         Degree and skip parameters; ``None`` draws them per network from
         U(0, 0.5) and U(0.75, 1) (DLSIA defaults).
+    node_dilations : list of int, optional
+        One dilation per hidden node for all edges into it (instead of one random
+        dilation per edge). Members of an ensemble sharing these run as a single
+        gather-free grouped convolution per node during training.
 
     Returns
     -------
@@ -98,9 +104,17 @@ def random_smsnet_graph(
             pairs.add((j, out))
     if p_io:
         pairs.add((0, out))
+    if node_dilations is not None and len(node_dilations) != depth:
+        raise ValueError(f"node_dilations needs {depth} values (one per hidden node); "
+                         f"got {len(node_dilations)}.")
     edges = []
     for s, t in sorted(pairs):
-        dil = 0 if t == out else int(dilations[rng.integers(len(dilations))])
+        if t == out:
+            dil = 0
+        elif node_dilations is not None:
+            dil = int(node_dilations[t - 1])
+        else:
+            dil = int(dilations[rng.integers(len(dilations))])
         edges.append([s, t, dil])
     return {"depth": int(depth), "edges": edges, "gamma": gamma, "alpha": alpha}
 
@@ -153,3 +167,19 @@ def receptive_radius(graph: dict, kernel_size: int = 3) -> int:
     for s, t, d in sorted(edges, key=lambda e: e[1]):
         radius[t] = max(radius[t], radius[s] + d * (kernel_size // 2))
     return int(radius[depth + 1])
+
+
+def node_dilation_list(graph: dict) -> list[int] | None:
+    """The dilation of each hidden node if all its in-edges share one, else None.
+
+    >>> node_dilation_list({"depth": 2, "edges": [[0, 1, 2], [0, 2, 4], [1, 2, 4], [2, 3, 0]]})
+    [2, 4]
+    """
+    depth, edges = check_graph(graph)
+    out = []
+    for j in range(1, depth + 1):
+        dils = {d for _, t, d in edges if t == j}
+        if len(dils) != 1:
+            return None
+        out.append(dils.pop())
+    return out

@@ -153,3 +153,91 @@ class GraphNetStack(nn.Module):
                 if s_cols != n_cols:
                     raise ValueError(f"member graphs differ at {key}; cannot copy weights.")
                 p_dst[rows, :n_cols] = p_src[s_rows, :n_cols]
+
+
+class DenseGraphStack(nn.Module):
+    """M graph networks whose hidden node j has one dilation shared by all members.
+
+    The state is kept member-major and channels-last, ``(B, *spatial, M, C_j)``
+    with ``C_j = C + (j - 1) * width``, so the input of node j for all members is
+    the state itself viewed as ``(B, M * C_j, *spatial)``: one grouped
+    convolution per node, no gather. Each member's weights are masked to its own
+    graph's sources (the mask also zeroes their gradients).
+
+    ``forward`` takes ``(B, M, C, *spatial)`` and returns ``(B, M, K, *spatial)``.
+    """
+
+    def __init__(self, graphs, node_dilations, *, ndim: int, in_channels: int,
+                 out_channels: int, width: int, kernel_size: int = 3):
+        super().__init__()
+        parsed = [check_graph(g) for g in graphs]
+        self.depth = parsed[0][0]
+        self.n_members, self.ndim, self.width = len(graphs), ndim, int(width)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = int(kernel_size)
+        self.node_dilations = [int(d) for d in node_dilations]
+        self._conv = F.conv2d if ndim == 2 else F.conv3d
+        M, C, c = self.n_members, in_channels, self.width
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for j in range(1, self.depth + 2):
+            n_out = out_channels if j == self.depth + 1 else c
+            k = 1 if j == self.depth + 1 else self.kernel_size
+            n_in = C + (j - 1) * c
+            mask = torch.zeros((M * n_out, n_in) + (1,) * ndim)
+            for m, (_, edges) in enumerate(parsed):
+                for s, t, _ in edges:
+                    if t == j:
+                        cols = self.member_columns(s)
+                        mask[m * n_out:(m + 1) * n_out, cols] = 1.0
+            self.register_buffer(f"mask{j}", mask, persistent=False)
+            self.weights.append(nn.Parameter(torch.zeros((M * n_out, n_in) + (k,) * ndim)))
+            self.biases.append(nn.Parameter(torch.zeros(M * n_out)))
+
+    def member_columns(self, s: int) -> slice:
+        """Channels of node ``s`` within one member's state."""
+        if s == 0:
+            return slice(0, self.in_channels)
+        start = self.in_channels + (s - 1) * self.width
+        return slice(start, start + self.width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, M = x.shape[:2]
+        spatial = tuple(x.shape[3:])
+        n = len(spatial)
+        state = x.permute(0, *range(3, 3 + n), 1, 2).contiguous()  # (B, *S, M, C)
+        to_first = (0, n + 1) + tuple(range(1, n + 1))
+        for j, (w, bias) in enumerate(zip(self.weights, self.biases), start=1):
+            inputs = state.reshape((b,) + spatial + (-1,)).permute(*to_first)
+            dil = 1 if j == self.depth + 1 else self.node_dilations[j - 1]
+            pad = dil * (w.shape[-1] // 2)
+            y = self._conv(inputs, w * getattr(self, f"mask{j}"), bias, padding=pad,
+                           dilation=dil, groups=M)
+            y = y.permute(0, *range(2, 2 + n), 1).reshape((b,) + spatial + (M, -1))
+            if j == self.depth + 1:
+                return y.permute(0, n + 1, n + 2, *range(1, n + 1)).contiguous()
+            state = torch.cat([state, F.leaky_relu(y, _NEGATIVE_SLOPE)], dim=-1)
+        raise AssertionError("unreachable")
+
+    @torch.no_grad()
+    def load_member(self, m: int, single: GraphNetStack, graph: dict, to_single: bool = False):
+        """Copy member ``m`` from (or, with ``to_single``, into) a one-member stack."""
+        _, edges = check_graph(graph)
+        for j in range(1, self.depth + 2):
+            n_out = self.out_channels if j == self.depth + 1 else self.width
+            rows = slice(m * n_out, (m + 1) * n_out)
+            dil = 0 if j == self.depth + 1 else self.node_dilations[j - 1]
+            w_single = single.params[f"n{j}_d{dil}"]
+            col = 0
+            for s in sorted(s for s, t, _ in edges if t == j):
+                cols = self.member_columns(s)
+                width = cols.stop - cols.start
+                if to_single:
+                    w_single[:, col:col + width] = self.weights[j - 1][rows, cols]
+                else:
+                    self.weights[j - 1][rows, cols] = w_single[:, col:col + width]
+                col += width
+            if to_single:
+                single.params[f"b{j}"].copy_(self.biases[j - 1][rows])
+            else:
+                self.biases[j - 1][rows] = single.params[f"b{j}"]

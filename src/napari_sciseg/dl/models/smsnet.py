@@ -42,6 +42,9 @@ class SMSNet(SegmentationModel):
         Dilations drawn for hidden edges (default powers of two 1..8).
     width : int
         Channels per hidden node (default 4).
+    node_dilations : list of int, optional
+        One dilation per hidden node instead of one random dilation per edge
+        (members sharing them train faster together; their edges stay random).
     graph : dict, optional
         A saved graph; when given, the random draw is skipped.
 
@@ -61,12 +64,14 @@ class SMSNet(SegmentationModel):
                  seed: int = 0, depth: int = 20, k_min: int = 1, k_max: int = 5,
                  gamma: float | None = None, alpha: float | None = None,
                  p_il: float = 1.0, p_lo: float = 1.0, p_io: bool = True,
-                 dilations=(1, 2, 4, 8), width: int = 4, graph: dict | None = None):
+                 dilations=(1, 2, 4, 8), width: int = 4, node_dilations=None,
+                 graph: dict | None = None):
         super().__init__(ndim=ndim, in_channels=in_channels, out_channels=out_channels)
         if graph is None:
             graph = random_smsnet_graph(depth, seed=seed, k_min=k_min, k_max=k_max,
                                         gamma=gamma, alpha=alpha, p_il=p_il, p_lo=p_lo,
-                                        p_io=p_io, dilations=tuple(dilations))
+                                        p_io=p_io, dilations=tuple(dilations),
+                                        node_dilations=node_dilations)
         if int(width) < 1:
             raise ValueError(f"width must be a positive number of channels; got {width!r}.")
         self.net = GraphNetStack([graph], ndim=ndim, in_channels=in_channels,
