@@ -143,7 +143,7 @@ def _same(a, b):
     return [n for n, _ in a] == [n for n, _ in b] and same_data
 
 
-def test_bad_inputs_notify_and_change_nothing(widget, notes):
+def test_bad_inputs_notify_and_change_nothing(qtbot, widget, notes):
     viewer = widget.viewer
     run = widget.run
     assert run.start() is None and "No image" in notes[-1].message
@@ -167,6 +167,30 @@ def test_bad_inputs_notify_and_change_nothing(widget, notes):
     assert _same(before, _state(viewer))
 
     assert widget.prediction.predict("whole image") is None and "No model" in notes[-1].message
+
+    # an error raised by the engine in the worker (image smaller than the default
+    # network's receptive field) arrives as a notification; nothing changes
+    layer.data[8:10, 2:8] = 2
+    widget.scribbles.scribbles_combo.value = layer
+    before = _state(viewer)
+    assert run.start() is not None
+    qtbot.waitUntil(lambda: run.worker is None, timeout=30_000)
+    assert "Training failed" in notes[-1].message and "receptive field" in notes[-1].message
+    assert widget.model is None and _same(before, _state(viewer))
+
+
+def test_manifest_lists_the_widget_and_its_menu():
+    from pathlib import Path
+
+    import npe2
+
+    import napari_sciseg
+
+    manifest = npe2.PluginManifest.from_file(Path(napari_sciseg.__file__).parent / "napari.yaml")
+    widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
+    assert widgets["Train & predict"] == "napari-sciseg.train_predict"
+    menu = manifest.contributions.menus["napari/layers/segment"]
+    assert "napari-sciseg.train_predict" in [item.command for item in menu]
 
 
 def test_rgb_image_offers_channels(widget, notes):

@@ -116,7 +116,8 @@ def start_job(
     GeneratorWorker
         Already started. Its ``errored`` signal shows a napari error notification.
     """
-    worker = create_worker(_job, make_gen, min_interval, _start_thread=False)
+    # errors are shown by ``_errored`` below instead of being re-raised on the GUI thread
+    worker = create_worker(_job, make_gen, min_interval, _start_thread=False, _ignore_errors=True)
     pbar = progress(total=0, desc=desc) if show_progress else None
 
     def _yielded(record):
