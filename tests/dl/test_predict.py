@@ -68,6 +68,19 @@ def test_tiled_equals_untiled_3d(model3d, tile):
     np.testing.assert_allclose(tiled.uncertainty, whole.uncertainty, atol=1e-5)
 
 
+def test_unet_tiles_are_close_and_say_so(caplog):
+    nets = [create_model("tunet", ndim=2, in_channels=1, out_channels=2, depth=3,
+                         base_channels=4, seed=s) for s in range(2)]
+    trained = SimpleNamespace(network=Ensemble(nets).eval(), config=SimpleNamespace(
+        in_channels=1, n_classes=2, model_ndim=2, dim="2", slice_axis=0))
+    image = np.random.default_rng(7).random((97, 83)).astype(np.float32)
+    whole = predict(trained, image, tile=1000, device="cpu")
+    with caplog.at_level("WARNING", logger="napari_sciseg.dl.prediction"):
+        tiled = predict(trained, image, tile=80, device="cpu")
+    assert "only approximately" in caplog.text
+    np.testing.assert_allclose(tiled.mean, whole.mean, atol=0.02)
+
+
 def test_progress_counts_tiles(model2d):
     image = np.zeros((40, 40), np.float32)
     gen = iter_predict(model2d, image, tile=30, batch_size=2, device="cpu")
