@@ -50,8 +50,7 @@ def scribbles_problem(image_layer, scribbles_layer, n_classes: int, *, rgb_as_ch
             f"but image '{image_layer.name}' has shape {shape}; they must match. Press "
             "'New scribbles' to make scribbles on this image."
         )
-    present = np.unique(np.asarray(scribbles_layer.data))
-    present = present[present > 0]
+    present = _classes_present(np.asarray(scribbles_layer.data))
     if present.size == 0:
         return (f"Scribbles '{scribbles_layer.name}' are empty: paint strokes of at least "
                 "two classes.")
@@ -66,6 +65,15 @@ def scribbles_problem(image_layer, scribbles_layer, n_classes: int, *, rgb_as_ch
             "declared; add a class in the table or erase those strokes."
         )
     return None
+
+
+def _classes_present(labels: np.ndarray) -> np.ndarray:
+    """Non-zero label values present (bincount: linear time, for big volumes per stroke)."""
+    if labels.dtype.kind in "ub" and labels.dtype.itemsize <= 2:
+        present = np.flatnonzero(np.bincount(labels.ravel(), minlength=1))
+    else:
+        present = np.unique(labels)
+    return present[present > 0]
 
 
 def model_problem(config, image_layer, *, rgb_as_channels: bool, whole: bool) -> str | None:
