@@ -64,7 +64,7 @@ def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5):
     # one-off: the first torch optimizer imports torch._dynamo (seconds); DLSIA's timing
     # starts after its optimizers exist, so ours should too.
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
-    kwargs = {"depth": depth, "width": 6, "dilations": (1, 2, 3, 4), "gamma": 0.0,
+    kwargs = {"depth": depth, "width": 5, "dilations": (1, 2, 3, 4), "gamma": 0.0,
               "alpha": 0.0, "k_max": depth, "p_il": 0.995, "p_lo": 0.995}
     t0 = time.perf_counter()
     model = train(image, labels, members=members, steps=steps, crop=64, batch=2, seed=seed,
