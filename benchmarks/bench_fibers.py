@@ -236,7 +236,8 @@ def write_markdown(speed_rows, truth_rows, e2e_row, path: Path) -> None:
     lines = [
         "# Fiber benchmark",
         "",
-        f"`python benchmarks/bench_fibers.py{' --e2e' if e2e_row else ''}` on "
+        f"`python benchmarks/bench_fibers.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
+        + " on "
         f"{os.cpu_count()} CPU cores (machine shared with other jobs: timings are upper "
         "bounds). Speed: median of the runs, each in a fresh process.",
         "",
