@@ -211,9 +211,9 @@ def demo(outdir: Path) -> str:
     outdir = Path(outdir)
     volume, scribbles, truth = fiber_volume(seed=0, return_truth=True)
     t0 = time.perf_counter()
-    model = train(volume, scribbles, arch="smsnet", members=3, steps=60, dim="2.5",
+    model = train(volume, scribbles, arch="smsnet", members=3, steps=150, dim="2.5",
                   slice_axis=0, seed=0, class_names=["matrix", "fiber"],
-                  model_kwargs={"depth": 6})  # fmt: skip
+                  model_kwargs={"depth": 10})  # fmt: skip
     save_model(model, outdir / "fibers.sciseg")
     pred = predict(model, volume, k=1.0)
     mask = pred.segmentation == 2
