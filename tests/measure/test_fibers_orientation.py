@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_sciseg.measure import autocorrelation_shell, direction_density, fibers
-from napari_sciseg.measure.orientation import sphere_directions
+from napari_sciseg.measure.orientation import shell_radius, sphere_directions
 
 
 def rod(shape, direction, length, radius, spacing=(1, 1, 1)):
@@ -46,9 +46,15 @@ def test_autocorrelation_respects_spacing():
 
 
 def test_default_radius_is_a_third_of_the_shortest_fiber():
-    mask = rod((40, 40, 40), (0, 0, 1), 30, 2.0) | rod((40, 40, 40), (0, 1, 0), 12, 2.0)
-    shortest = fibers(mask).table["length"].min()
-    assert autocorrelation_shell(mask).radius == pytest.approx(shortest / 3)
+    mask = rod((40, 40, 40), (0, 0, 1), 36, 1.5) | rod((40, 40, 40), (0, 1, 0), 30, 1.5)
+    res = fibers(mask)
+    expected = np.percentile(res.table["length"], 10) / 3
+    assert expected > 2 * np.median(res.table["radius"]) + 1
+    assert autocorrelation_shell(mask).radius == pytest.approx(expected)
+    # fragments do not shrink it below a fiber's cross-section
+    assert shell_radius(np.array([4.0, 40.0]), np.array([2.0, 2.0])) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="no fiber"):
+        shell_radius(np.zeros(0), np.zeros(0))
 
 
 def test_autocorrelation_bad_inputs():

@@ -143,6 +143,7 @@ def run(args) -> int:
 
     from ..io import read_image
     from ..measure import autocorrelation_shell, fibers
+    from ..measure.orientation import shell_radius
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:
@@ -178,7 +179,7 @@ def run(args) -> int:
     )
     shell = None
     if result.count:
-        radius = args.radius or float(result.table["length"].min()) / 3
+        radius = args.radius or shell_radius(result.table["length"], result.table["radius"])
         shell = autocorrelation_shell(result.labels > 0, radius, spacing=spacing)
     source = {
         "volume": str(args.volume),
@@ -207,6 +208,7 @@ def demo(outdir: Path) -> str:
     from ..dl import predict, save_model, train
     from ..io.tiff import write_tiff
     from ..measure import autocorrelation_shell, fibers
+    from ..measure.orientation import shell_radius
 
     outdir = Path(outdir)
     volume, scribbles, truth = fiber_volume(seed=0, return_truth=True)
@@ -221,7 +223,7 @@ def demo(outdir: Path) -> str:
     result = fibers(mask, min_size=50)
     shell = None
     if result.count:
-        radius = float(result.table["length"].min()) / 3
+        radius = shell_radius(result.table["length"], result.table["radius"])
         shell = autocorrelation_shell(result.labels > 0, radius)
     extra = {"inputs": {"volume": "sample fiber_volume(seed=0)", "model": "fibers.sciseg",
                         "min_size": 50, "connectivity": 26},

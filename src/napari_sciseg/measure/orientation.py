@@ -25,6 +25,7 @@ from .._validation import check_spacing
 
 __all__ = [
     "ShellAutocorrelation",
+    "shell_radius",
     "autocorrelation_shell",
     "direction_density",
     "sphere_directions",
@@ -76,13 +77,31 @@ def sphere_directions(n: int) -> np.ndarray:
     return np.stack([z, rho * np.sin(phi), rho * np.cos(phi)], axis=1)
 
 
+def shell_radius(lengths: np.ndarray, radii: np.ndarray) -> float:
+    """Default sphere radius: a third of the shortest fiber, robustly.
+
+    The shortest 10 % of the lengths are ignored (on predicted masks they are
+    mostly fragments), and the radius stays at least twice the median fiber
+    radius plus one, so that the sphere leaves a fiber's cross-section.
+
+    Examples
+    --------
+    >>> shell_radius(np.array([30.0, 60.0, 90.0]), np.array([2.0, 2.0, 2.0]))
+    12.0
+    """
+    lengths, radii = np.asarray(lengths, float), np.asarray(radii, float)
+    if lengths.size == 0:
+        raise ValueError("there is no fiber to take the sphere radius from; pass radius.")
+    return float(max(np.percentile(lengths, 10) / 3, 2 * np.median(radii) + 1))
+
+
 def _default_radius(mask, spacing) -> float:
     from .fibers import fibers
 
     res = fibers(mask, spacing=spacing)
     if res.count == 0:
         raise ValueError("the mask holds no fiber (after dusting); pass radius explicitly.")
-    return float(res.table["length"].min()) / 3
+    return shell_radius(res.table["length"], res.table["radius"])
 
 
 def autocorrelation_shell(
@@ -100,7 +119,9 @@ def autocorrelation_shell(
         Fiber segmentation (non-zero = fiber).
     radius : float, optional
         Sphere radius in the units of ``spacing``. Default: a third of the
-        shortest fiber's length as measured by :func:`~napari_sciseg.measure.fibers`.
+        shortest fiber's length as measured by :func:`~napari_sciseg.measure.fibers`
+        (see :func:`shell_radius`: the shortest 10 % are ignored, at least twice
+        the median fiber radius plus one).
     spacing : float or 3 floats, optional
         Voxel size (z, y, x).
     n_directions : int

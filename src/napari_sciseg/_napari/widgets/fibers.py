@@ -46,13 +46,14 @@ class _Step:
 def _fiber_job(mask, spacing, kw, radius, with_shell):
     """Generator run in the worker: label + measure, then the autocorrelation shell."""
     from ...measure import autocorrelation_shell, fibers
+    from ...measure.orientation import shell_radius
 
     yield _Step(0, 2, "labelling and measuring")
     result = fibers(mask, spacing=spacing, **kw)
     yield _Step(1, 2, "orientation")
     shell = None
     if with_shell and result.count:
-        r = radius or float(result.table["length"].min()) / 3
+        r = radius or shell_radius(result.table["length"], result.table["radius"])
         try:
             shell = autocorrelation_shell(result.labels > 0, r, spacing=spacing, n_directions=1500)
         except ValueError:  # radius too large for a small volume: keep the per-fiber map
