@@ -131,7 +131,8 @@ def _write(args, results, timing, n_train, n_test, classes) -> None:
         "# AFM crystal-class variants (synthetic, grouped by sample)",
         "",
         f"`python benchmarks/bench_afm.py --scans {args.scans} --samples {args.samples} "
-        f"--steps {args.steps} --batch {args.batch} --tile {args.tile}`: {n_train} training and {n_test} test scans (256x256 px, 10 um, "
+        f"--steps {args.steps} --batch {args.batch} --tile {args.tile}`: {n_train} training "
+        f"and {n_test} test scans (256x256 px, 10 um, "
         f"resampled to {args.nm_per_px} nm/px), no sample in both sets; CNNs trained from "
         f"scratch for {args.steps} steps of {args.batch} tiles ({args.tile} px) on the CPU; "
         f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}.",
