@@ -113,8 +113,10 @@ class SizeParticlesWidget(QWidget):
         self._pan_timer.setSingleShot(True)
         self._pan_timer.setInterval(400)
         self._pan_timer.timeout.connect(self._on_param_changed)
-        napari_viewer.camera.events.center.connect(self._camera_moved)
-        napari_viewer.camera.events.zoom.connect(self._camera_moved)
+        scene = getattr(napari_viewer, "scene", None)  # napari >= 0.9; viewer.camera before
+        camera = scene.camera if scene is not None else napari_viewer.camera
+        camera.events.center.connect(self._camera_moved)
+        camera.events.zoom.connect(self._camera_moved)
         self.advanced = QGroupBox("advanced")
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
