@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .base import SegmentationModel
+from .graphnet import GraphNetStack
 
 __all__ = ["Ensemble"]
 
@@ -68,8 +69,35 @@ class Ensemble(SegmentationModel):
     def member_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities of every member, ``(M, B, K, *spatial)`` float32."""
         self.check_input(x)
-        return torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])
+        probs = None
+        workspace = None
+        grad = torch.is_grad_enabled()
+        for i, m in enumerate(self.members):
+            net = getattr(m, "net", None)
+            if isinstance(net, GraphNetStack) and net.n_members == 1 and not grad:
+                # graph members share one state buffer per call (no page faults per member)
+                m.check_input(x)
+                shape = (x.shape[0], net.state_channels()) + tuple(x.shape[2:])
+                if workspace is None or tuple(workspace.shape) != shape:
+                    workspace = x.new_empty(shape)
+                logits = net(x, workspace)
+            else:
+                logits = m(x)
+            p = torch.softmax(logits.float(), dim=1)
+            if probs is None:
+                probs = p.new_empty((len(self.members),) + tuple(p.shape))
+            probs[i] = p
+        return probs
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.member_probabilities(x)
-        return probs.mean(0), probs.std(0, correction=0)
+        n = probs.shape[0]
+        mean = probs.mean(0)
+        if n == 1:
+            return mean, torch.zeros_like(mean)
+        # population std from deviations to the first member (several times faster than
+        # Tensor.std on CPU; exactly 0 where all members agree, stable since d is small)
+        d = probs[1:] - probs[0]
+        shift = d.sum(0) / n
+        var = d.square_().sum(0).div_(n).sub_(shift.square_()).clamp_(min=0)
+        return mean, var.sqrt_()

@@ -70,6 +70,7 @@ class GraphNetStack(nn.Module):
         gen = torch.Generator().manual_seed(int(seed))
         self.params = nn.ParameterDict()
         self._plan: list[tuple[int, list[tuple[int, str, str]], str]] = []
+        self._spans: dict[str, tuple[int, int]] = {}  # contiguous gathers: (start, length)
         for j in range(1, out_node + 1):
             n_out = out_channels if j == out_node else c
             dils = sorted({d for _, edges in parsed for _, t, d in edges if t == j})
@@ -93,11 +94,69 @@ class GraphNetStack(nn.Module):
                 key = f"n{j}_d{d}"
                 self.params[key] = nn.Parameter(weight)
                 self.register_buffer(f"index_{key}", index, persistent=False)
+                if M == 1 and all(b - a == 1 for a, b in zip(srcs[0], srcs[0][1:])):
+                    self._spans[f"index_{key}"] = (srcs[0][0], len(srcs[0]))
                 groups.append((max(d, 1), key, f"index_{key}"))
             self.params[f"b{j}"] = nn.Parameter(torch.zeros(M * n_out))
             self._plan.append((j, groups, f"b{j}"))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, workspace: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_members == 1:
+            return self._forward_channels_first(x, workspace)
+        return self._forward_channels_last(x)
+
+    def state_channels(self) -> int:
+        """Channels of the inference state of a one-member stack (see ``workspace``)."""
+        return 1 + self.in_channels + self.depth * self.width
+
+    def _forward_channels_first(self, x: torch.Tensor,
+                                workspace: torch.Tensor | None = None) -> torch.Tensor:
+        """One member: an NCHW state, whole-plane channel gathers, no grouped conv.
+
+        Gathering along dim 1 copies whole planes (several times faster than the
+        strided channels-last gather) and ungrouped oneDNN convolutions are fast in
+        NCHW. Without autograd the state is one buffer that every node writes into
+        (no growing concatenation): ``workspace``, a ``(B, state_channels(),
+        *spatial)`` tensor the caller may reuse between members (fresh pages cost
+        page faults), or a new one; with autograd the state is concatenated.
+        """
+        spatial = tuple(x.shape[2:])
+        zero = x.new_zeros((x.shape[0], 1) + spatial)
+        buffered = not torch.is_grad_enabled()
+        if buffered:
+            shape = (x.shape[0], self.state_channels()) + spatial
+            if workspace is not None and tuple(workspace.shape) == shape:
+                state = workspace
+            else:
+                state = x.new_empty(shape)
+            state[:, :1] = zero
+            state[:, 1:1 + x.shape[1]] = x
+            filled = 1 + x.shape[1]
+        else:
+            state = torch.cat([zero, x], dim=1)
+        for j, groups, bias_key in self._plan:
+            acc = None
+            for i, (dil, key, index_name) in enumerate(groups):
+                span = self._spans.get(index_name)
+                inputs = (state.narrow(1, span[0], span[1]) if span is not None
+                          else state.index_select(1, getattr(self, index_name)))
+                weight = self.params[key]
+                bias = self.params[bias_key] if i == 0 else None
+                pad = dil * (weight.shape[-1] // 2)
+                y = self._conv(inputs, weight, bias, padding=pad, dilation=dil)
+                acc = y if acc is None else acc.add_(y) if buffered else acc + y
+            if j == self.depth + 1:
+                return acc
+            if buffered:
+                n = acc.shape[1]
+                torch.ops.aten.leaky_relu.out(acc, _NEGATIVE_SLOPE,
+                                              out=state.narrow(1, filled, n))
+                filled += n
+            else:
+                state = torch.cat([state, F.leaky_relu(acc, _NEGATIVE_SLOPE)], dim=1)
+        raise AssertionError("unreachable")
+
+    def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         M = self.n_members
         # The state (zero channel, inputs, then every hidden node) is kept channels-last
         # ((B, *spatial, C) contiguous): channel gathers stay contiguous and oneDNN's
