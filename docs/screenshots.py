@@ -97,6 +97,47 @@ def shot_size_particles() -> Path:
     return save(viewer, "size_particles")
 
 
+def shot_fibers() -> Path:
+    """Fibers on the 3D sample: instances, direction vectors, length and orientation plots.
+
+    The input is the sample's synthetic ground-truth mask, added as a Labels layer
+    (the interactive-training page shows how a trained ensemble produces one).
+    """
+    from napari_sciseg.data import fiber_volume
+
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "fiber_volume")
+    _, _, truth = fiber_volume(seed=0, return_truth=True)
+    viewer.add_labels(truth.mask.astype("uint8"), name="fiber mask (synthetic truth)")
+    widget = dock(viewer, "Fibers")
+    widget.source_combo.setCurrentText("fiber mask (synthetic truth)")
+    widget.fiber_class.setValue(1)
+    widget.run_button.click()
+    wait_for(lambda: widget.result is not None and widget.run_button.isEnabled())
+    viewer.layers["fiber volume scribbles"].visible = False
+    viewer.layers["fiber mask (synthetic truth)"].visible = False
+    viewer.dims.ndisplay = 3
+    viewer.camera.angles = (0, -30, 60)
+    return save(viewer, "fibers")
+
+
+def shot_afm() -> Path:
+    """AFM crystal classes on the AFM sample, with a VLAD model trained by the headless demo."""
+    import tempfile
+
+    from napari_sciseg.cli._afm import demo
+
+    workdir = Path(tempfile.mkdtemp())
+    demo(workdir)
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "afm_scan")
+    widget = dock(viewer, "AFM crystal classes")
+    widget.load_model(workdir / "afm_vlad.sciseg")
+    widget.classify_button.click()
+    wait_for(lambda: widget.classify_button.isEnabled() and len(viewer.layers) > 4)
+    return save(viewer, "afm")
+
+
 SHOTS = {name[5:]: obj for name, obj in dict(globals()).items() if name.startswith("shot_")}
 
 

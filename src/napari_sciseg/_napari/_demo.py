@@ -28,6 +28,9 @@ def populate(viewer: napari.Viewer, *, samples: tuple[str, ...] | None = None) -
     for name in widget_names():
         dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
         docks.append(dock)
+    if docks:
+        docks[0].show()
+        docks[0].raise_()  # the interactive-training widget in front of its tabified siblings
     return docks
 
 
