@@ -53,7 +53,8 @@ def test_tem_truth_masks_cover_the_particles():
         assert image.shape == truth.mask.shape
         inside = image[truth.mask].mean()
         outside = image[~truth.mask].mean()
-        assert sign * (inside - outside) > 0, f"{mode}: particles must be {'bright' if sign > 0 else 'dark'}"
+        polarity = "bright" if sign > 0 else "dark"
+        assert sign * (inside - outside) > 0, f"{mode}: particles must be {polarity}"
         assert len(truth.diameters_nm) == truth.labels.max()
 
 

@@ -28,7 +28,8 @@ def test_reader_sets_scale_units_and_names(tmp_path):
 def test_reader_splits_channels_into_named_layers(tmp_path):
     path = tmp_path / "afm.tif"
     names = ("height", "phase")
-    write_tiff(path, np.zeros((2, 4, 4), np.float32), spacing=(3.0, 3.0), axes="CYX", channel_names=names)
+    data = np.zeros((2, 4, 4), np.float32)
+    write_tiff(path, data, spacing=(3.0, 3.0), axes="CYX", channel_names=names)
     layers = get_reader(str(path))(str(path))
     assert [kw["name"] for _, kw, _ in layers] == ["afm height", "afm phase"]
     assert all(d.shape == (4, 4) for d, _, _ in layers)

@@ -40,7 +40,8 @@ def test_imagej_hyperstack_calibration(tmp_path):
 def test_resolution_tags_in_centimetre(tmp_path):
     path = tmp_path / "res.tif"
     # 1e7 px per cm = 1 nm per pixel
-    tifffile.imwrite(path, np.zeros((4, 5), np.uint8), resolution=(1e7, 5e6), resolutionunit="CENTIMETER")
+    data = np.zeros((4, 5), np.uint8)
+    tifffile.imwrite(path, data, resolution=(1e7, 5e6), resolutionunit="CENTIMETER")
     image = read_tiff(path)
     assert image.spacing == pytest.approx((2.0, 1.0))  # (Y, X)
     assert image.source == "TIFF resolution tags"
@@ -48,7 +49,9 @@ def test_resolution_tags_in_centimetre(tmp_path):
 
 def test_uncalibrated_and_print_dpi_give_scale_one(tmp_path):
     tifffile.imwrite(tmp_path / "p.tif", np.zeros((4, 5), np.uint8))
-    tifffile.imwrite(tmp_path / "dpi.tif", np.zeros((4, 5), np.uint8), resolution=(72, 72), resolutionunit="INCH")
+    tifffile.imwrite(
+        tmp_path / "dpi.tif", np.zeros((4, 5), np.uint8), resolution=(72, 72), resolutionunit="INCH"
+    )
     for name in ("p.tif", "dpi.tif"):
         image = read_tiff(tmp_path / name)
         assert image.spacing == (1.0, 1.0)
@@ -84,7 +87,8 @@ def test_read_image_errors_name_the_file(tmp_path):
         read_image(bad)
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
-    with pytest.raises(UnsupportedFormatError, match=r"notes.txt: unsupported file format \.txt; supported: .*\.tif"):
+    expected = r"notes.txt: unsupported file format \.txt; supported: .*\.tif"
+    with pytest.raises(UnsupportedFormatError, match=expected):
         read_image(txt)
     with pytest.raises(FileNotFoundError, match="No such file"):
         read_image(tmp_path / "missing.tif")

@@ -114,5 +114,6 @@ def calibrated_to_layer_data(img: CalibratedImage, name: str, layer_type: str = 
         cmeta = dict(meta)
         if img.channel_units:
             cmeta["value_unit"] = img.channel_units[i]
-        layers.append((chunk, {"name": f"{name} {names[i]}", **base, "metadata": cmeta}, layer_type))
+        kwargs = {"name": f"{name} {names[i]}", **base, "metadata": cmeta}
+        layers.append((chunk, kwargs, layer_type))
     return layers

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error
 
-__all__ = ["throttle", "start_job", "progress_of"]
+__all__ = ["throttle", "start_job", "progress_of", "JobStep"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,15 @@ def throttle(gen: Iterator, min_interval: float = 0.1) -> Generator[Any, None, A
         close = getattr(gen, "close", None)
         if close is not None:
             close()
+
+
+@dataclass(frozen=True)
+class JobStep:
+    """Progress of a widget's multi-stage job: stage ``done`` of ``total``, doing ``what``."""
+
+    done: int
+    total: int
+    what: str
 
 
 def progress_of(record) -> tuple[int, int]:

@@ -28,7 +28,9 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8")
 def _ome_calibration(tif: tifffile.TiffFile):
     xml = tif.ome_metadata
     root = ElementTree.fromstring(xml)
-    pixels = next((el for el in root.iter() if el.tag.endswith("}Pixels") or el.tag == "Pixels"), None)
+    pixels = next(
+        (el for el in root.iter() if el.tag.endswith("}Pixels") or el.tag == "Pixels"), None
+    )
     if pixels is None:
         return None
     sizes = {}
@@ -209,7 +211,8 @@ def write_tiff(
     if data.dtype == bool:
         data = data.astype(np.uint8)
     if data.dtype == np.int64:
-        if data.size and (data.max() > np.iinfo(np.int32).max or data.min() < np.iinfo(np.int32).min):
+        info = np.iinfo(np.int32)
+        if data.size and (data.max() > info.max or data.min() < info.min):
             raise ValueError("int64 data beyond the int32 range cannot be written to OME-TIFF.")
         data = data.astype(np.int32)
     if axes is None:

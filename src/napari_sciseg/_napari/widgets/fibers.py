@@ -11,8 +11,6 @@ maps. Changing the minimum size or the connectivity recounts (live).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -31,16 +29,9 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
-from .._workers import start_job
+from .._workers import JobStep, start_job
 
 __all__ = ["FibersWidget"]
-
-
-@dataclass(frozen=True)
-class _Step:
-    done: int
-    total: int
-    what: str
 
 
 def _fiber_job(mask, spacing, kw, radius, with_shell):
@@ -48,9 +39,9 @@ def _fiber_job(mask, spacing, kw, radius, with_shell):
     from ...measure import autocorrelation_shell, fibers
     from ...measure.orientation import shell_radius
 
-    yield _Step(0, 2, "labelling and measuring")
+    yield JobStep(0, 2, "labelling and measuring")
     result = fibers(mask, spacing=spacing, **kw)
-    yield _Step(1, 2, "orientation")
+    yield JobStep(1, 2, "orientation")
     shell = None
     if with_shell and result.count:
         r = radius or shell_radius(result.table["length"], result.table["radius"])
@@ -58,7 +49,7 @@ def _fiber_job(mask, spacing, kw, radius, with_shell):
             shell = autocorrelation_shell(result.labels > 0, r, spacing=spacing, n_directions=1500)
         except ValueError:  # radius too large for a small volume: keep the per-fiber map
             shell = None
-    yield _Step(2, 2, "done")
+    yield JobStep(2, 2, "done")
     return result, shell
 
 

@@ -9,7 +9,6 @@ rejected particles outlined with the reason on hover) and a docked histogram.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +32,9 @@ from qtpy.QtWidgets import (
 
 from ...io.calibration import length_to_nm
 from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
-from .._workers import start_job
+from .._workers import JobStep, start_job
 
 __all__ = ["SizeParticlesWidget"]
-
-
-@dataclass(frozen=True)
-class _Step:
-    done: int
-    total: int
-    what: str
 
 
 def _size_job(image, spacing, calibration, seg_kw, measure_kw):
@@ -50,11 +42,11 @@ def _size_job(image, spacing, calibration, seg_kw, measure_kw):
     from ...measure import particles
     from ...segment import segment_particles
 
-    yield _Step(0, 2, "segmenting")
+    yield JobStep(0, 2, "segmenting")
     mask = segment_particles(image, **seg_kw)
-    yield _Step(1, 2, "measuring")
+    yield JobStep(1, 2, "measuring")
     result = particles(mask, image, spacing=spacing, calibration=calibration, **measure_kw)
-    yield _Step(2, 2, "done")
+    yield JobStep(2, 2, "done")
     return mask, result
 
 
