@@ -79,6 +79,7 @@ class SizeParticlesWidget(QWidget):
 
         self.image_combo = QComboBox()
         self.pixel_size = _spin(0.0, 0.0, 1e6, 0.01, 4, "nm per pixel; 0 = from the layer's scale")
+        self.pixel_size.setSpecialValueText("from the image")  # shown at 0
         self.run_button = QPushButton("Size particles")
         self.run_button.clicked.connect(self.run)
         form = QFormLayout()
