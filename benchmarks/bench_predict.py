@@ -80,11 +80,12 @@ def job_ours(size: int, repeat: int) -> dict:
     image = np.random.default_rng(0).integers(0, 255, (size, size)).astype(np.uint8)
     base = _rss_mb()
     predict(trained, image[:128, :128], device="cpu")  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = predict(trained, image, device="cpu")
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     assert result.mean.shape == (CLASSES, size, size)
     peak = _rss_mb()
     # FLOPs of the untiled network (counted after the peak was taken)
@@ -92,6 +93,7 @@ def job_ours(size: int, repeat: int) -> dict:
         trained.network(torch.zeros(1, 1, 256, 256))
     flops = counter.get_total_flops() * (size / 256) ** 2
     return {"time_s": statistics.median(times), "times": times, "peak_rss_mb": peak,
+            "cpu_s": statistics.median(cpu),
             "rss_after_import_mb": base, "params": params, "flops": flops,
             "threads": torch.get_num_threads()}
 
@@ -138,7 +140,8 @@ def job_volume(size: int, device: str, members: int, depth: int) -> dict:
 _DLSIA_JOB = r"""
 import json, resource, statistics, sys, time
 import numpy as np, torch
-MEMBERS, CLASSES, DEPTH = (int(v) for v in sys.argv[3:6])
+MEMBERS, CLASSES, DEPTH, THREADS = (int(v) for v in sys.argv[3:7])
+torch.set_num_threads(THREADS)
 from dlsia.core.networks import construct_sms_ensemble
 from dlsia.core.networks.baggins import model_baggin
 size, repeat = int(sys.argv[1]), int(sys.argv[2])
@@ -149,12 +152,14 @@ nets = [n.eval() for n in nets]
 bag = model_baggin(nets, model_type="classification")
 x = torch.from_numpy(np.random.default_rng(0).random((1, 1, size, size), dtype=np.float32))
 bag(x[..., :128, :128], device="cpu", return_std=True)
-times = []
+times, cpu = [], []
 for _ in range(repeat):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     mean, std = bag(x, device="cpu", return_std=True)
     times.append(time.perf_counter() - t0)
+    cpu.append(time.process_time() - c0)
 print(json.dumps({"time_s": statistics.median(times), "times": times,
+                  "cpu_s": statistics.median(cpu),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "params": [sum(p.numel() for p in n.parameters()) for n in nets],
                   "threads": torch.get_num_threads()}))
@@ -181,7 +186,7 @@ def _torchvision_stub(folder: Path) -> None:
     (pkg / "datasets.py").write_text("ImageFolder = None\n")
 
 
-def _dlsia(size: int, repeat: int) -> tuple[dict, str]:
+def _dlsia(size: int, repeat: int, threads: int) -> tuple[dict, str]:
     if not DLSIA_PYTHON.exists():
         return dict(SCIENCE_DLSIA), "SCIENCE.md (no .venv-dlsia here)"
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,7 +198,8 @@ def _dlsia(size: int, repeat: int) -> tuple[dict, str]:
         if probe.returncode != 0:
             _torchvision_stub(Path(tmp) / "stub")
             env["PYTHONPATH"] = str(Path(tmp) / "stub")
-        args = [str(job), str(size), str(repeat), str(MEMBERS), str(CLASSES), str(DEPTH)]
+        args = [str(job), str(size), str(repeat), str(MEMBERS), str(CLASSES), str(DEPTH),
+                str(threads)]
         return _subprocess(args, str(DLSIA_PYTHON), env), "measured"
 
 
@@ -207,20 +213,32 @@ def main(argv=None) -> int:
                    help="ensemble size for the volume run (activations per tile are what "
                    "memory depends on; a light ensemble keeps the run to minutes on 2 cores)")
     p.add_argument("--volume-depth", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for both DLSIA and ours (1: fair on a shared machine)")
+    p.add_argument("--baseline", help="also time this src folder (e.g. an exported older "
+                   "commit) with the same job, as 'before'")
     p.add_argument("--job", help=argparse.SUPPRESS)
     p.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = p.parse_args(argv)
     if args.job:  # inside a subprocess
+        import torch
+
+        torch.set_num_threads(args.threads)
         result = {"ours": lambda: job_ours(args.size, args.repeat), "matmul": job_matmul,
                   "volume": lambda: job_volume(args.volume, args.device, args.volume_members,
                                              args.volume_depth)}[args.job]()
         print(json.dumps(result))
         return 0
     me = [str(Path(__file__).resolve())]
-    common = ["--size", str(args.size), "--repeat", str(args.repeat)]
-    matmul = _subprocess(me + ["--job", "matmul"])
-    dlsia, dlsia_source = _dlsia(args.size, args.repeat)
+    common = ["--size", str(args.size), "--repeat", str(args.repeat),
+              "--threads", str(args.threads)]
+    matmul = _subprocess(me + ["--job", "matmul", "--threads", str(args.threads)])
+    dlsia, dlsia_source = _dlsia(args.size, args.repeat, args.threads)
     ours = _subprocess(me + ["--job", "ours", *common])
+    before = None
+    if args.baseline:
+        before = _subprocess(me + ["--job", "ours", *common],
+                             extra_env={"PYTHONPATH": str(Path(args.baseline).resolve())})
     volume = None
     if args.volume:
         volume = _subprocess(me + ["--job", "volume", "--volume", str(args.volume),
@@ -236,15 +254,26 @@ def main(argv=None) -> int:
         f"{matmul['gflops']:.1f} GFLOP/s; load average at the end "
         f"{os.getloadavg()[0]:.1f} (other jobs share the cores: compare within one run).",
         f"{args.size}^2 image, {MEMBERS}-member SMSNet ensemble, depth {DEPTH}, {CLASSES} classes, "
-        f"CPU, median of {args.repeat}. DLSIA numbers: {dlsia_source}.",
+        f"CPU, {args.threads} torch thread(s) for both, median of {args.repeat}. "
+        f"DLSIA numbers: {dlsia_source}. Command: `python benchmarks/bench_predict.py "
+        f"{' '.join(argv if argv is not None else sys.argv[1:])}`.",
         "",
-        "| | time (s) | peak RSS (MB) | params per member |",
-        "|---|---:|---:|---|",
-        f"| DLSIA 0.3.4 | {dlsia['time_s']:.2f} | {dlsia['peak_rss_mb']:.0f} | "
-        f"{dlsia.get('params', '-')} |",
-        f"| napari-sciseg | {ours['time_s']:.2f} | {ours['peak_rss_mb']:.0f} | {ours['params']} |",
+        "| | wall time (s) | CPU time (s) | peak RSS (MB) | params per member |",
+        "|---|---:|---:|---:|---|",
+        f"| DLSIA 0.3.4 | {dlsia['time_s']:.2f} | {dlsia.get('cpu_s', float('nan')):.2f} | "
+        f"{dlsia['peak_rss_mb']:.0f} | {dlsia.get('params', '-')} |",
+        f"| napari-sciseg | {ours['time_s']:.2f} | {ours['cpu_s']:.2f} | "
+        f"{ours['peak_rss_mb']:.0f} | {ours['params']} |",
+    ]
+    if before:
+        lines.insert(-1, f"| napari-sciseg before (`--baseline`) | {before['time_s']:.2f} | "
+                     f"{before.get('cpu_s', float('nan')):.2f} | {before['peak_rss_mb']:.0f} | "
+                     f"{before['params']} |")
+    lines += [
         "",
-        f"Speed-up {dlsia['time_s'] / ours['time_s']:.1f}x (target >= 4x); peak memory "
+        f"Speed-up {dlsia['time_s'] / ours['time_s']:.1f}x in wall time, "
+        f"{dlsia.get('cpu_s', float('nan')) / ours['cpu_s']:.1f}x in CPU time (less "
+        "sensitive to other jobs on the machine; target >= 4x); peak memory "
         f"{ours['peak_rss_mb'] / dlsia['peak_rss_mb']:.2f} of DLSIA's (target <= 0.25); "
         f"our RSS after importing torch and building the models: "
         f"{ours['rss_after_import_mb']:.0f} MB.",
@@ -260,8 +289,8 @@ def main(argv=None) -> int:
             f"{volume['voxels_per_s'] / 1e6:.2f} Mvoxel/s, peak RSS {volume['peak_rss_mb']:.0f} MB "
             "(target < 2048 MB).",
         ]
-    lines += ["", "Raw: `" + json.dumps({"dlsia": dlsia, "ours": ours, "volume": volume,
-                                          "matmul": matmul}) + "`", ""]
+    lines += ["", "Raw: `" + json.dumps({"dlsia": dlsia, "ours": ours, "before": before,
+                                          "volume": volume, "matmul": matmul}) + "`", ""]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

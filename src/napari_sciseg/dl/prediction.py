@@ -39,7 +39,12 @@ logger = logging.getLogger(__name__)
 
 #: default core edge (pixels) per model dimensionality; the halo is added on both sides.
 _DEFAULT_CORE = {2: 512, 3: 64}
-#: default number of input voxels per batch of tiles.
+#: on CPU a 2D window (halo included) of about this edge: the state of a graph network
+#: (all its node activations) then stays in the last-level cache. Measured on the
+#: benchmark's 5 x depth-5 SMSNet ensemble (1 thread, CPU time per pixel): 384^2
+#: windows ~1.15 us, 538^2 ~1.85 us (state 36 MB > 32 MB L3).
+_CPU_WINDOW_2D = 384
+#: default number of input voxels per batch of tiles (accelerators; CPU runs one tile).
 _BATCH_VOXELS = 1 << 19
 
 
@@ -132,7 +137,7 @@ def _get(cfg, name, default=None):
     return getattr(cfg, name, default)
 
 
-def _plan(trained, image, channel_axis, slice_axis, tile) -> _Plan:
+def _plan(trained, image, channel_axis, slice_axis, tile, cpu: bool = False) -> _Plan:
     cfg = trained.config
     if np.issubdtype(np.dtype(image.dtype), np.complexfloating) or image.dtype == object:
         raise TypeError(f"image must hold real numbers; got dtype {image.dtype}.")
@@ -179,7 +184,10 @@ def _plan(trained, image, channel_axis, slice_axis, tile) -> _Plan:
     else:
         slice_axis = None
     halo = int(trained.network.receptive_field)
-    if tile is None:
+    if tile is None and model_ndim == 2 and cpu:
+        # cache-sized windows, but a core of at least 128 px so halos stay cheap
+        tile = max(_CPU_WINDOW_2D - 2 * halo, 128) + 2 * halo
+    elif tile is None:
         tile = _DEFAULT_CORE[model_ndim] + 2 * halo
     tiles = (tile,) * len(spatial) if np.isscalar(tile) else tuple(tile)
     if slice_axis is not None and len(tiles) == len(spatial):
@@ -357,7 +365,8 @@ def iter_predict(
     tile : int or tuple of int, optional
         Window edge fed to the network, halo included (at least
         ``2 * receptive_field + 1``). Default: a core of 512 (2D) or 64 (3D)
-        plus the halo on both sides.
+        plus the halo on both sides; on CPU, 2D windows of 384 (a core of at
+        least 128), whose activations stay in cache (~1.6x faster than 512).
     k : float
         Standard deviations subtracted from the mean for ``segmentation``.
     channel_axis : int, optional
@@ -368,7 +377,7 @@ def iter_predict(
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ...
     batch_size : int, optional
-        Tiles per forward pass; default from the tile size.
+        Tiles per forward pass; default 1 on CPU, else from the tile size.
     out : zarr group or path, optional
         Write ``mean``, ``std``, ``segmentation`` and ``uncertainty`` arrays there,
         chunk by chunk (chunks = tile cores), instead of holding them in memory.
@@ -387,15 +396,17 @@ def iter_predict(
     image = _as_array(image)
     if not np.isfinite(k):
         raise ValueError(f"k must be a finite number of standard deviations; got {k}.")
-    plan = _plan(trained, image, channel_axis, slice_axis, tile)
+    device, device_msg = resolve_device(device)
+    plan = _plan(trained, image, channel_axis, slice_axis, tile, cpu=device.type == "cpu")
     halo = tuple(0 if d == plan.slice_axis else plan.halo for d in range(len(plan.spatial_shape)))
     grid = tile_grid(plan.spatial_shape, tile=plan.tile, halo=halo)
     n_classes = int(_get(trained.config, "n_classes", 0) or trained.network.out_channels)
     arrays = _allocate(out, n_classes, plan.spatial_shape, grid.core_shape, k)
-    device, device_msg = resolve_device(device)
     network = _network_on(trained.network, device)
     normalize = _normalizer(trained)
-    if batch_size is None:
+    if batch_size is None and device.type == "cpu":
+        batch_size = 1  # one tile's activations stay in cache; batching buys nothing on CPU
+    elif batch_size is None:
         batch_size = max(1, _BATCH_VOXELS // int(np.prod(grid.window_shape)))
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
