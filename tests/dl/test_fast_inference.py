@@ -9,6 +9,9 @@ from napari_sciseg.dl.models import Ensemble, create_model
 
 
 def _members(arch, ndim, n=3):
+    if arch == "wide":  # one dilation per node: gathers of up to 26 channels (split convs)
+        return [create_model("smsnet", ndim=ndim, in_channels=2, out_channels=3, depth=4,
+                             width=8, node_dilations=[1, 2, 1, 3], seed=s) for s in range(n)]
     if arch == "msdnet":
         return [create_model("msdnet", ndim=ndim, in_channels=2, out_channels=3, depth=4,
                              seed=s) for s in range(n)]
@@ -23,7 +26,7 @@ def _reference(members, x):
     return probs.mean(0), probs.std(0, correction=0)
 
 
-@pytest.mark.parametrize("arch", ["smsnet", "msdnet"])
+@pytest.mark.parametrize("arch", ["smsnet", "msdnet", "wide"])
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_ensemble_inference_equals_reference_loop(arch, ndim):
     members = _members(arch, ndim)
