@@ -289,10 +289,14 @@ class DenseGraphStack(nn.Module):
             pad = dil * (w.shape[-1] // 2)
             y = self._conv(inputs, w * getattr(self, f"mask{j}"), bias, padding=pad,
                            dilation=dil, groups=M)
+            if j < self.depth + 1:
+                # on the conv's own (dense) output: its backward then runs on a dense grad
+                y = F.leaky_relu(y, _NEGATIVE_SLOPE)
             y = y.permute(0, *range(2, 2 + n), 1).reshape((b,) + spatial + (M, -1))
             if j == self.depth + 1:
-                return y.permute(0, n + 1, n + 2, *range(1, n + 1)).contiguous()
-            state = torch.cat([state, F.leaky_relu(y, _NEGATIVE_SLOPE)], dim=-1)
+                # a view: the losses read it as is (no copy forward, none backward)
+                return y.permute(0, n + 1, n + 2, *range(1, n + 1))
+            state = torch.cat([state, y], dim=-1)
         raise AssertionError("unreachable")
 
     @torch.no_grad()
