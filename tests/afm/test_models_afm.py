@@ -93,3 +93,57 @@ def test_foreign_file_is_refused(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not an AFM model"):
         load_afm_model(path)
+
+
+@pytest.mark.parametrize("fusion", ["single", "early", "late", "hybrid"])
+def test_metadata_enter_as_added_logits(fusion):
+    # late merge: changing the metadata shifts the logits by the same amount whatever the image
+    net = create_afm_net(fusion, in_channels=4, n_meta=3, use_metadata=True).eval()
+    x = torch.randn(2, 4, 32, 32)
+    m1, m2 = torch.zeros(2, 3), torch.tensor([[1.0, -2.0, 0.5]] * 2)
+    with torch.no_grad():
+        shift = net(x, m2) - net(x, m1)
+    torch.testing.assert_close(shift[0], shift[1])
+    assert shift.abs().max() > 0
+
+
+def test_metadata_term_is_dropped_for_half_the_training_tiles():
+    net = create_afm_net("early", in_channels=4, n_meta=3, use_metadata=True, dropout=0.0)
+    net.train()
+    x, m = torch.randn(400, 4, 16, 16), torch.randn(400, 3)
+    torch.manual_seed(0)
+    with_meta = net(x, m)
+    net.meta_head[1].weight.data.zero_()
+    net.meta_head[1].bias.data.zero_()
+    image_only = net(x, m)
+    same = torch.isclose(with_meta, image_only).all(dim=1).float().mean().item()
+    assert 0.4 < same < 0.6
+
+
+def test_scan_probabilities_are_the_geometric_mean_of_tiles():
+    from napari_sciseg.dl.afm_train import _aggregate
+
+    tiles = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    p = _aggregate(tiles)
+    np.testing.assert_allclose(p, np.sqrt(tiles.prod(0)) / np.sqrt(tiles.prod(0)).sum())
+    np.testing.assert_allclose(_aggregate(tiles[:1]), tiles[0], rtol=1e-6)
+
+
+def test_network_of_an_older_format_asks_for_retraining(tmp_path):
+    import json
+    import zipfile
+
+    from napari_sciseg.dl.afm_io import AfmConfig, AfmModel
+
+    net = create_afm_net("single", in_channels=1, n_meta=0)
+    cfg = AfmConfig("single", False, ("height",), 32, 78.0, {}, {}, net=net.config)
+    path = save_afm_model(AfmModel(cfg, net=net), tmp_path / "new.sciseg")
+    assert load_afm_model(path).config.fusion == "single"
+    old = tmp_path / "old.sciseg"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        config = json.loads(src.read("config.json"))
+        config["format_version"] = 1
+        dst.writestr("config.json", json.dumps(config))
+        dst.writestr("weights.safetensors", src.read("weights.safetensors"))
+    with pytest.raises(ValueError, match="model format 1.*retrain"):
+        load_afm_model(old)

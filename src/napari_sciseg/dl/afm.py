@@ -16,14 +16,17 @@ fusion         architecture
                each unimodal feature before the head
 =============  ===============================================================
 
-With ``use_metadata`` the metadata vector (through a small dense layer) is
-concatenated to the image features before the head (for ``late``, a metadata
-head adds its logits to the average). In training, the metadata of half the tiles
-is zeroed (modality dropout), so the image path cannot lean on sample-specific
-metadata that do not generalise to new samples. The backbones are small (four 3x3
-convolution blocks, global average pooling, about 60k parameters) so they train
-from scratch on a CPU in seconds; average pooling makes the features areal
-fractions of textures, which is what a class defined by crystal counts needs.
+With ``use_metadata`` the metadata vector goes through a small dense subnet to
+class logits that are *added* to the image logits (a late merge). In training
+that metadata term is switched off for half the tiles (modality dropout), so the
+image path is also trained alone and stays as good as an image-only model,
+while the metadata only correct it where they generalise; a few dozen scans are
+otherwise memorised through per-scan settings. The backbones are small (four 3x3
+convolution blocks, global average pooling) so they train from scratch on a CPU
+in tens of seconds; average pooling makes the features areal fractions of
+textures, which is what a class defined by crystal counts needs. ``late`` and
+``hybrid`` use half-width branches, one per channel, to cost about as much as
+one full-width backbone.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def _head(n_in: int, n_classes: int, dropout: float) -> nn.Module:
 class _MetaNet(nn.Module):
     """dense -> ReLU -> batch norm -> dense (the study's metadata subnet)."""
 
-    def __init__(self, n_meta: int, width: int = 16, dropout: float = 0.3):
+    def __init__(self, n_meta: int, width: int = 16, dropout: float = 0.5):
         super().__init__()
         # small and dropped out: a few dozen scans are easily memorised through metadata
         self.net = nn.Sequential(
@@ -109,7 +112,7 @@ class AfmNet(nn.Module):
         n_meta: int,
         n_classes: int = 5,
         use_metadata: bool = False,
-        width: int = 8,
+        width: int = 16,
         dropout: float = 0.2,
     ):
         super().__init__()
@@ -134,9 +137,14 @@ class AfmNet(nn.Module):
         self.fusion = fusion
         self.use_metadata = use_metadata and fusion not in (Fusion.METADATA, Fusion.MADDI)
         meta_width = 0
-        if needs_meta:
+        if fusion in (Fusion.METADATA, Fusion.MADDI):
             self.meta = _MetaNet(n_meta)
             meta_width = self.meta.out_features
+        if self.use_metadata:
+            # a dropped-out linear model of the fields: no combination of per-scan
+            # settings can act as a scan identifier to memorise
+            self.meta_head = nn.Sequential(nn.Dropout(0.5), nn.Linear(n_meta, n_classes))
+        branch_width = max(4, width // 2)
         if fusion in (Fusion.SINGLE, Fusion.EARLY, Fusion.MADDI):
             self.backbone = Backbone(in_channels, width)
             feat = self.backbone.out_features
@@ -144,20 +152,15 @@ class AfmNet(nn.Module):
                 self.joint = nn.Sequential(nn.Linear(feat + meta_width, 64), nn.ReLU(inplace=True))
                 self.head = _head(64 + feat + meta_width, n_classes, dropout)
             else:
-                self.head = _head(
-                    feat + (meta_width if self.use_metadata else 0), n_classes, dropout
-                )
+                self.head = _head(feat, n_classes, dropout)
         elif fusion is Fusion.HYBRID:
-            self.branches = nn.ModuleList(Backbone(1, width) for _ in range(in_channels))
-            feat = sum(b.out_features for b in self.branches)
-            self.head = _head(feat + (meta_width if self.use_metadata else 0), n_classes, dropout)
+            self.branches = nn.ModuleList(Backbone(1, branch_width) for _ in range(in_channels))
+            self.head = _head(sum(b.out_features for b in self.branches), n_classes, dropout)
         elif fusion is Fusion.LATE:
-            self.branches = nn.ModuleList(Backbone(1, width) for _ in range(in_channels))
+            self.branches = nn.ModuleList(Backbone(1, branch_width) for _ in range(in_channels))
             self.heads = nn.ModuleList(
                 _head(b.out_features, n_classes, dropout) for b in self.branches
             )
-            if self.use_metadata:
-                self.meta_head = nn.Linear(meta_width, n_classes)
         else:  # metadata only
             self.head = nn.Sequential(
                 nn.Linear(meta_width, 32), nn.ReLU(inplace=True), nn.Linear(32, n_classes)
@@ -165,32 +168,36 @@ class AfmNet(nn.Module):
 
     def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
         f = self.fusion
-        if self.training and meta is not None and f is not Fusion.METADATA:
-            # modality dropout: hide the metadata of half the training tiles so the image
-            # path learns to classify alone and sample-specific metadata cannot be memorised
-            keep = (torch.rand(meta.shape[0], 1, device=meta.device) >= 0.5).to(meta.dtype)
-            meta = meta * keep
         if f is Fusion.METADATA:
             return self.head(self.meta(meta))
-        if f is Fusion.LATE:
-            logits = torch.stack(
-                [h(b(x[:, i : i + 1])) for i, (b, h) in enumerate(zip(self.branches, self.heads))]
-            )
-            out = logits.mean(0)
-            if self.use_metadata:
-                out = out + self.meta_head(self.meta(meta))
-            return out
-        if f is Fusion.HYBRID:
-            feats = torch.cat([b(x[:, i : i + 1]) for i, b in enumerate(self.branches)], dim=1)
-        else:
-            feats = self.backbone(x)
         if f is Fusion.MADDI:
+            feats = self.backbone(x)
+            if self.training:  # modality dropout on the metadata input
+                meta = meta * _keep_mask(meta)
             m = self.meta(meta)
             joint = self.joint(torch.cat([feats, m], dim=1))
             return self.head(torch.cat([joint, feats, m], dim=1))
+        if f is Fusion.LATE:
+            logits = [
+                h(b(x[:, i : i + 1])) for i, (b, h) in enumerate(zip(self.branches, self.heads))
+            ]
+            out = torch.stack(logits).mean(0)
+        elif f is Fusion.HYBRID:
+            feats = [b(x[:, i : i + 1]) for i, b in enumerate(self.branches)]
+            out = self.head(torch.cat(feats, dim=1))
+        else:
+            out = self.head(self.backbone(x))
         if self.use_metadata:
-            feats = torch.cat([feats, self.meta(meta)], dim=1)
-        return self.head(feats)
+            meta_logits = self.meta_head(meta)
+            if self.training:
+                # modality dropout: half the tiles train the image path alone
+                meta_logits = meta_logits * _keep_mask(meta_logits)
+            out = out + meta_logits
+        return out
+
+
+def _keep_mask(t: torch.Tensor) -> torch.Tensor:
+    return (torch.rand(t.shape[0], 1, device=t.device) >= 0.5).to(t.dtype)
 
 
 def create_afm_net(fusion: str, **kwargs) -> AfmNet:

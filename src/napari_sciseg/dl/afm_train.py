@@ -4,25 +4,23 @@ Scans are prepared the same way for all variants (channels by name, resampled
 to one nm/pixel, levelled, normalised); networks train on random square tiles
 with flips and 90-degree rotations (crystal classes do not depend on
 orientation) and a tile carries its scan's label. A scan's prediction is the
-mean of its tiles' class probabilities; the tiles also give a coarse class map,
+normalised geometric mean of its tiles' class probabilities; the tiles also give a coarse class map,
 which is an extrapolation of per-scan labels, not a per-region ground truth.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import zipfile
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..classify.afm_dataset import CLASSES, AfmDataset, MetadataEncoder
 from ..classify.afm_scans import CHANNEL_ROLES, extract_tiles, load_scan, prepare_scan
+from .afm_io import AfmConfig, AfmModel, load_afm_model, save_afm_model
 
 __all__ = [
     "AfmConfig",
@@ -39,58 +37,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class AfmConfig:
-    """Everything needed to rebuild a model and prepare its inputs (saved as config.json)."""
-
-    fusion: str
-    use_metadata: bool
-    channels: tuple[str, ...]
-    tile: int
-    target_nm_per_px: float | None
-    encoder: dict
-    cutoffs: dict
-    class_names: tuple[str, ...] = CLASSES
-    net: dict = field(default_factory=dict)
-    recipe: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["channels"], d["class_names"] = list(self.channels), list(self.class_names)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AfmConfig:
-        d = dict(d)
-        if int(d.get("format_version", 0)) > FORMAT_VERSION:
-            raise ValueError(
-                f"Model format {d['format_version']} is newer than this version "
-                f"understands ({FORMAT_VERSION}); update napari-sciseg."
-            )
-        d["channels"], d["class_names"] = tuple(d["channels"]), tuple(d["class_names"])
-        return cls(**d)
-
-
-@dataclass
-class AfmModel:
-    """A trained model: ``config`` plus a torch ``net`` or a ``vlad`` (arrays) classifier."""
-
-    config: AfmConfig
-    net: object = None
-    vlad: object = None
-
-    @property
-    def encoder(self) -> MetadataEncoder:
-        return MetadataEncoder.from_dict(self.config.encoder)
-
-    @property
-    def needs_metadata(self) -> bool:
-        return self.config.use_metadata or self.config.fusion in ("metadata", "maddi")
 
 
 @dataclass(frozen=True)
@@ -155,10 +101,10 @@ def iter_train_afm(
     tile: int = 128,
     steps: int = 300,
     batch: int = 16,
-    lr: float = 2e-3,
+    lr: float = 1e-2,
     seed: int = 0,
     target_nm_per_px: float | None = None,
-    width: int = 8,
+    width: int = 16,
     cancel: threading.Event | None = None,
     prepared: list[np.ndarray] | None = None,
     vlad_options: dict | None = None,
@@ -175,7 +121,10 @@ def iter_train_afm(
         Feed the metadata columns too (always for ``metadata`` and ``maddi``).
     tile, steps, batch, lr, seed, width
         Tile size (pixels at the target nm/px), optimiser steps, tiles per step,
-        Adam learning rate, seed, backbone width.
+        peak Adam learning rate (one-cycle schedule: warm-up then cosine decay),
+        seed, backbone width. Tuned on a grouped validation split of synthetic
+        training samples: with 2e-3 the networks were still under-trained after
+        300 steps.
     target_nm_per_px : float, optional
         Pixel size scans are resampled to; the data set's median by default.
     cancel : threading.Event, optional
@@ -324,7 +273,8 @@ def predict_scan(
     map_tile : int, optional
         Tile size (pixels at the model's nm/px) of the class map; half the
         model's tile by default. The scan's probabilities always come from
-        tiles of the model's size (overlapping by half), averaged.
+        tiles of the model's size (overlapping by half), combined by
+        the mean of their log-probabilities.
     """
     cfg = model.config
     meta = np.zeros((1, 0), np.float32)
@@ -380,13 +330,31 @@ def predict_scan(
         scan_p = model.vlad.predict_proba(whole)[0]
     else:
         tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
-        scan_p = _net_proba(model.net, tiles, meta).mean(0)
+        scan_p = _aggregate(_net_proba(model.net, tiles, meta))
         map_tiles, _ = extract_tiles(x, map_tile)
         tile_p = _net_proba(model.net, map_tiles, meta)
     corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
     return ScanPrediction(
         scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig, map_tile * factor
     )
+
+
+def _aggregate(tile_p: np.ndarray) -> np.ndarray:
+    """A scan's class probabilities from its tiles': the normalised geometric mean.
+
+    The mean of log-probabilities treats tiles as independent pieces of
+    evidence about one scan (a naive-Bayes combination, tempered by the number
+    of tiles): a class that tiles confidently rule out is penalised more than
+    with the plain mean of probabilities.
+
+    Examples
+    --------
+    >>> _aggregate(np.array([[0.9, 0.1], [0.4, 0.6]])).round(3).tolist()
+    [0.71, 0.29]
+    """
+    logp = np.log(np.clip(tile_p, 1e-7, 1.0)).mean(0)
+    p = np.exp(logp - logp.max())
+    return p / p.sum()
 
 
 def _net_proba(net, tiles: np.ndarray, meta: np.ndarray) -> np.ndarray:
@@ -432,57 +400,3 @@ def _vlad_features(x):
     from ..classify.afm_vlad import pixel_features
 
     return pixel_features(x)
-
-
-def save_afm_model(model: AfmModel, path: str | Path) -> Path:
-    """Save as a ``.sciseg`` zip: ``config.json`` + ``weights.safetensors`` (no pickle)."""
-    from safetensors.numpy import save as save_np
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = model.config.to_dict()
-    if model.vlad is not None:
-        tensors = model.vlad.arrays()
-        cfg["vlad"] = {"learning_rate": model.vlad.learning_rate, "n_classes": model.vlad.n_classes}
-    else:
-        tensors = {k: v.detach().cpu().numpy() for k, v in model.net.state_dict().items()}
-    cfg["kind"] = "napari-sciseg afm classifier"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("config.json", json.dumps(cfg, indent=1))
-        zf.writestr(
-            "weights.safetensors", save_np({k: np.ascontiguousarray(v) for k, v in tensors.items()})
-        )
-    return path
-
-
-def load_afm_model(path: str | Path) -> AfmModel:
-    """Load a model saved by :func:`save_afm_model`; never runs code from the file."""
-    from safetensors.numpy import load as load_np
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No such model file: {path}")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            cfg = json.loads(zf.read("config.json"))
-            tensors = load_np(zf.read("weights.safetensors"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path.name} is not an AFM model saved by napari-sciseg ({exc})."
-        ) from exc
-    if cfg.pop("kind", None) != "napari-sciseg afm classifier":
-        raise ValueError(f"{path.name} is a napari-sciseg model but not an AFM classifier.")
-    vlad_cfg = cfg.pop("vlad", None)
-    config = AfmConfig.from_dict(cfg)
-    if vlad_cfg is not None:
-        from ..classify.afm_vlad import VladModel
-
-        return AfmModel(config, vlad=VladModel.from_arrays(tensors, **vlad_cfg))
-    import torch
-
-    from .afm import AfmNet
-
-    net = AfmNet(**config.net)
-    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-    net.eval()
-    return AfmModel(config, net=net)
