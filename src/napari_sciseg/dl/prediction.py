@@ -185,8 +185,10 @@ def _plan(trained, image, channel_axis, slice_axis, tile, cpu: bool = False) -> 
         slice_axis = None
     halo = int(trained.network.receptive_field)
     if tile is None and model_ndim == 2 and cpu:
-        # cache-sized windows, but a core of at least 128 px so halos stay cheap
-        tile = max(_CPU_WINDOW_2D - 2 * halo, 128) + 2 * halo
+        # cache-sized windows (a core of at least 128 px so halos stay cheap), as few per
+        # axis as that allows, shrunk to share the axis evenly (less overlap at the edge)
+        max_core = max(_CPU_WINDOW_2D - 2 * halo, 128)
+        tile = tuple(-(-n // -(-n // max_core)) + 2 * halo for n in spatial)
     elif tile is None:
         tile = _DEFAULT_CORE[model_ndim] + 2 * halo
     tiles = (tile,) * len(spatial) if np.isscalar(tile) else tuple(tile)
