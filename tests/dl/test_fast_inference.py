@@ -91,3 +91,28 @@ def test_two_threads_predict_the_same():
         t.join()
     for got, want in zip(results, serial):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_default_cpu_windows_are_cache_sized_and_exact():
+    """On CPU the default 2D windows are <= 384 px, share each axis evenly and the
+    stitched result equals one untiled pass."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from napari_sciseg.dl.prediction import _plan, predict
+
+    members = [create_model("smsnet", ndim=2, in_channels=1, out_channels=2, depth=3,
+                            dilations=(1, 2), width=2, seed=s) for s in range(2)]
+    cfg = SimpleNamespace(in_channels=1, n_classes=2, model_ndim=2, dim="2", slice_axis=0,
+                          normalize=lambda x: np.asarray(x, np.float32) / 255.0)
+    trained = SimpleNamespace(network=Ensemble(members).eval(), config=cfg)
+    image = np.random.default_rng(1).integers(0, 255, (400, 700)).astype(np.uint8)
+    halo = trained.network.receptive_field
+    plan = _plan(trained, image, None, None, None, cpu=True)
+    assert all(t <= 384 for t in plan.tile)
+    assert plan.tile == (-(-400 // 2) + 2 * halo, -(-700 // 2) + 2 * halo)
+    tiled = predict(trained, image, device="cpu")
+    whole = predict(trained, image, device="cpu", tile=2000)
+    np.testing.assert_allclose(tiled.mean, whole.mean, atol=1e-5)
+    np.testing.assert_allclose(tiled.std, whole.std, atol=1e-5)
