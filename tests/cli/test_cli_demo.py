@@ -45,3 +45,8 @@ def test_gui_demo_docks_every_widget(make_napari_viewer):
     names = [layer.name for layer in viewer.layers]
     assert names == ["disks and lines", "disks and lines scribbles"]
     assert np.asarray(viewer.layers[1].data).max() == 2
+
+
+def test_unknown_sample_is_a_clear_error_before_any_window(capsys):
+    assert main(["demo", "--sample", "nope"]) == 2
+    assert "Unknown sample(s) ['nope']; valid: tem_bf" in capsys.readouterr().err

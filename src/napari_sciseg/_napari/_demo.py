@@ -34,8 +34,14 @@ def populate(viewer: napari.Viewer, *, samples: tuple[str, ...] | None = None) -
     return docks
 
 
-def open_demo() -> None:  # pragma: no cover - starts the Qt event loop
-    """Open a viewer with the 2D scribble sample and every widget, then run napari."""
+def open_demo(samples: tuple[str, ...] | None = ("scribbles_2d",)) -> None:  # pragma: no cover
+    """Open a viewer with the given samples (None: all) and every widget, then run napari."""
+    if samples is not None:
+        unknown = set(samples) - set(sample_keys())
+        if unknown:
+            raise ValueError(
+                f"Unknown sample(s) {sorted(unknown)}; valid: {', '.join(sample_keys())} or all."
+            )
     viewer = napari.Viewer(title="napari-sciseg demo")
-    populate(viewer, samples=("scribbles_2d",))
+    populate(viewer, samples=samples)
     napari.run()

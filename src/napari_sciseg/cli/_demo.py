@@ -35,6 +35,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--only", nargs="+", metavar="STEP", help="run only these headless steps"
     )
+    p.add_argument(
+        "--sample",
+        nargs="+",
+        default=["scribbles_2d"],
+        metavar="KEY",
+        help="samples to open in napari (default scribbles_2d; 'all' for every one: tem_bf, "
+        "stem_haadf, scribbles_2d, fiber_volume, afm_scan)",
+    )
     return p
 
 
@@ -47,7 +55,7 @@ def run(args) -> int:
     if not args.headless:
         from .._napari._demo import open_demo
 
-        open_demo()
+        open_demo(samples=None if "all" in args.sample else tuple(args.sample))
         return 0
     if args.output is None:
         raise ValueError("--headless needs an output folder: sciseg demo --headless -o OUTDIR")
