@@ -1,5 +1,8 @@
 """``sciseg demo``: headless steps write their outputs; the GUI docks every widget."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -47,6 +50,9 @@ def test_gui_demo_docks_every_widget(make_napari_viewer):
     assert np.asarray(viewer.layers[1].data).max() == 2
 
 
-def test_unknown_sample_is_a_clear_error_before_any_window(capsys):
-    assert main(["demo", "--sample", "nope"]) == 2
-    assert "Unknown sample(s) ['nope']; valid: tem_bf" in capsys.readouterr().err
+def test_unknown_sample_is_a_clear_error_before_any_window():
+    # a fresh process: nothing has discovered the plugin's manifest yet
+    out = subprocess.run([sys.executable, "-m", "napari_sciseg.cli", "demo", "--sample", "nope"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "Unknown sample(s) ['nope']; valid: tem_bf" in out.stderr

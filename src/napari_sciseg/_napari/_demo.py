@@ -8,15 +8,22 @@ from npe2 import PluginManager
 PLUGIN = "napari-sciseg"
 
 
+def _manifest():
+    pm = PluginManager.instance()
+    if PLUGIN not in pm:  # outside a running napari nothing is discovered yet
+        pm.discover()
+    return pm.get_manifest(PLUGIN)
+
+
 def widget_names() -> list[str]:
     """Display names of every widget the plugin's manifest contributes."""
-    manifest = PluginManager.instance().get_manifest(PLUGIN)
+    manifest = _manifest()
     return [w.display_name for w in (manifest.contributions.widgets or [])]
 
 
 def sample_keys() -> list[str]:
     """Keys of every sample the plugin's manifest contributes."""
-    manifest = PluginManager.instance().get_manifest(PLUGIN)
+    manifest = _manifest()
     return [s.key for s in (manifest.contributions.sample_data or [])]
 
 
