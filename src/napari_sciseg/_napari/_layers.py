@@ -14,12 +14,26 @@ import numpy as np
 from ..io.calibration import CalibratedImage
 
 __all__ = [
+    "layer_kind",
     "layer_spacing",
     "layer_unit",
     "output_kwargs",
     "add_or_update",
     "calibrated_to_layer_data",
 ]
+
+
+_KINDS = ("labels", "image", "points", "shapes", "vectors", "surface", "tracks")
+
+
+def layer_kind(layer) -> str:
+    """``"image"``, ``"labels"``, ``"points"``, ... of a layer, from napari's public classes."""
+    from napari import layers
+
+    for kind in _KINDS:
+        if isinstance(layer, getattr(layers, kind.capitalize())):
+            return kind
+    return type(layer).__name__.lower()
 
 
 def layer_spacing(layer, ndim: int | None = None) -> tuple[float, ...]:
@@ -69,13 +83,15 @@ def add_or_update(viewer, data, layer_type: str, kwargs: dict):
     name = kwargs["name"]
     if name in viewer.layers:
         existing = viewer.layers[name]
-        if existing._type_string == layer_type and existing.data.shape == np.shape(data):
+        same_kind = layer_kind(existing) == layer_type
+        if same_kind and existing.data.shape == np.shape(data):
             existing.data = data
             for key in ("metadata", "features", "colormap", "contrast_limits", "opacity"):
                 if key in kwargs and hasattr(existing, key):
                     setattr(existing, key, kwargs[key])
             return existing
-        viewer.layers.remove(existing) if existing._type_string == layer_type else None
+        if same_kind:  # our earlier output with another shape: replace it
+            viewer.layers.remove(existing)
     add = getattr(viewer, f"add_{layer_type}")
     return add(data, **kwargs)
 

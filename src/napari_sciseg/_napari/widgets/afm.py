@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 
 from ...classify.afm_dataset import CLASSES
 from ...classify.afm_scans import CHANNEL_ROLES, channel_role
-from .._layers import add_or_update, layer_spacing, output_kwargs
+from .._layers import add_or_update, layer_kind, layer_spacing, output_kwargs
 from .._workers import start_job
 
 __all__ = ["AfmWidget", "CLASS_COLORS"]
@@ -97,7 +97,7 @@ class AfmWidget(QWidget):
     # ------------------------------------------------------------------ layers
     def refresh_layers(self, event=None) -> None:
         """Fill the channel combos; a layer whose name ends with a role is picked for it."""
-        images = [lay.name for lay in self.viewer.layers if lay._type_string == "image"]
+        images = [lay.name for lay in self.viewer.layers if layer_kind(lay) == "image"]
         for role, combo in self.channel_combos.items():
             current = combo.currentText()
             combo.blockSignals(True)

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...classify.afm_dataset import class_from_counts
-from .._layers import output_kwargs
+from .._layers import layer_kind, output_kwargs
 
 __all__ = ["CrystalCountWidget", "KINDS"]
 
@@ -76,7 +76,7 @@ class CrystalCountWidget(QWidget):
 
     def refresh_layers(self, event=None) -> None:
         current = self.image_combo.currentText()
-        names = [lay.name for lay in self.viewer.layers if lay._type_string == "image"]
+        names = [lay.name for lay in self.viewer.layers if layer_kind(lay) == "image"]
         self.image_combo.clear()
         self.image_combo.addItems(names)
         if current in names:

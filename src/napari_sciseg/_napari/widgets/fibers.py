@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
+from .._layers import add_or_update, layer_kind, layer_spacing, layer_unit, output_kwargs
 from .._workers import JobStep, start_job
 
 __all__ = ["FibersWidget"]
@@ -147,7 +147,7 @@ class FibersWidget(QWidget):
         names = [
             ly.name
             for ly in self.viewer.layers
-            if ly._type_string in ("labels", "image")
+            if layer_kind(ly) in ("labels", "image")
             and ly.ndim == 3
             and not ly.metadata.get("sciseg_fibers_output", False)
         ]
@@ -165,7 +165,7 @@ class FibersWidget(QWidget):
 
     def _source_changed(self, *_):
         layer = self._layer()
-        is_image = layer is not None and layer._type_string == "image"
+        is_image = layer is not None and layer_kind(layer) == "image"
         self.fiber_class.setEnabled(not is_image)
         self.threshold.setEnabled(is_image)
         self.dark.setEnabled(is_image)
@@ -178,7 +178,7 @@ class FibersWidget(QWidget):
     def mask_of(self, layer) -> np.ndarray:
         """The fiber mask (or instance labels) the widget would measure for ``layer``."""
         data = np.asarray(layer.data)
-        if layer._type_string == "image":
+        if layer_kind(layer) == "image":
             t = float(self.threshold.value())
             return data < t if self.dark.isChecked() else data > t
         cls = int(self.fiber_class.value())

@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...io.calibration import length_to_nm
-from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
+from .._layers import add_or_update, layer_kind, layer_spacing, layer_unit, output_kwargs
 from .._workers import JobStep, start_job
 
 __all__ = ["SizeParticlesWidget"]
@@ -154,7 +154,7 @@ class SizeParticlesWidget(QWidget):
     def refresh_layers(self, event=None) -> None:
         """Re-read the image layers into the combo box, keeping the choice."""
         current = self.image_combo.currentText()
-        names = [ly.name for ly in self.viewer.layers if ly._type_string == "image"]
+        names = [ly.name for ly in self.viewer.layers if layer_kind(ly) == "image"]
         self.image_combo.clear()
         self.image_combo.addItems(names)
         if current in names:

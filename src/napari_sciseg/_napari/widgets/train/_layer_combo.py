@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QComboBox
 
+from ..._layers import layer_kind
+
 __all__ = ["LayerCombo"]
 
 
@@ -34,7 +36,7 @@ class LayerCombo(QComboBox):
         return [
             layer
             for layer in self._viewer.layers
-            if layer._type_string == self._type and not layer.name.endswith(self._exclude)
+            if layer_kind(layer) == self._type and not layer.name.endswith(self._exclude)
         ]
 
     def refresh(self, event=None) -> None:
