@@ -56,13 +56,14 @@ def main() -> None:
     ap.add_argument(
         "--validate", action="store_true", help="report on a grouped split of the training samples"
     )
+    ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data set")
     ap.add_argument("--only", nargs="*", help="fusion names to run")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "afm.md")
     args = ap.parse_args()
     torch.set_num_threads(2)
     tmp = Path(tempfile.mkdtemp(prefix="bench_afm_"))
     t0 = time.perf_counter()
-    csv_path = afm_dataset(tmp, n_scans=args.scans, n_samples=args.samples, seed=0)
+    csv_path = afm_dataset(tmp, n_scans=args.scans, n_samples=args.samples, seed=args.data_seed)
     data = read_dataset(csv_path)
     train_idx, test_idx = grouped_split(data.groups, data.labels, test_fraction=0.3, seed=0)
     train, test = data.subset(train_idx), data.subset(test_idx)
@@ -151,7 +152,12 @@ def _write(args, results, timing, n_train, n_test, classes) -> None:
     import os
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    flags = " --seeds " + " ".join(map(str, args.seeds)) + (" --validate" if args.validate else "")
+    flags = (
+        (f" --data-seed {args.data_seed}" if args.data_seed else "")
+        + " --seeds "
+        + " ".join(map(str, args.seeds))
+        + (" --validate" if args.validate else "")
+    )
     part = "validation (grouped split of the training samples)" if args.validate else "test"
     lines = [
         "# AFM crystal-class variants (synthetic, grouped by sample)",
