@@ -57,3 +57,13 @@ def test_manifest_is_valid_and_points_into_napari_layer():
             assert command.python_name.startswith("napari_sciseg._napari."), command.python_name
     assert manifest.contributions.readers and manifest.contributions.writers
     assert len(manifest.contributions.sample_data) == 5
+
+
+def test_ruff_is_clean():
+    ruff = pytest.importorskip("ruff")
+    del ruff
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "docs"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
