@@ -18,9 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .graph import check_graph
+from .base import SegmentationModel
+from .graph import check_graph, receptive_radius
 
-__all__ = ["GraphNetStack"]
+__all__ = ["GraphNetStack", "GraphModel"]
 
 _NEGATIVE_SLOPE = 0.01
 #: at inference, convolutions with more input channels are split (see forward).
@@ -321,3 +322,23 @@ class DenseGraphStack(nn.Module):
                 single.params[f"b{j}"].copy_(self.biases[j - 1][rows])
             else:
                 self.biases[j - 1][rows] = single.params[f"b{j}"]
+
+
+class GraphModel(SegmentationModel):
+    """Base of the graph-shaped architectures (SMSNet, MSDNet): one graph, one stack.
+
+    Subclasses draw or build ``graph`` and call :meth:`_build`.
+    """
+
+    def _build(self, graph: dict, *, width: int, seed: int) -> None:
+        self.graph = graph
+        self.net = GraphNetStack([graph], ndim=self.ndim, in_channels=self.in_channels,
+                                 out_channels=self.out_channels, width=width, seed=seed)
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_radius(self.graph)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.net(x)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-
-from .base import SegmentationModel
-from .graph import dense_msdnet_graph, receptive_radius
-from .graphnet import GraphNetStack
+from .graph import dense_msdnet_graph
+from .graphnet import GraphModel
 
 __all__ = ["MSDNet"]
 
 
-class MSDNet(SegmentationModel):
+class MSDNet(GraphModel):
     """Dilated 3x3 layers, each reading the image and every earlier layer.
 
     Layer i (1-based) uses dilation ``1 + ((i - 1) mod max_dilation)`` or the
@@ -59,17 +56,7 @@ class MSDNet(SegmentationModel):
             if not cycle or min(cycle) < 1:
                 raise ValueError(f"dilations must be positive integers; got {dilations!r}.")
             layer_dils = [cycle[i % len(cycle)] for i in range(int(depth))]
-        self.graph = dense_msdnet_graph(int(depth), layer_dils)
-        self.net = GraphNetStack([self.graph], ndim=ndim, in_channels=in_channels,
-                                 out_channels=out_channels, width=width, seed=seed)
+        self._build(dense_msdnet_graph(int(depth), layer_dils), width=int(width), seed=seed)
         self._config = {"seed": int(seed), "depth": int(depth), "max_dilation": int(max_dilation),
                         "dilations": None if dilations is None else [int(d) for d in dilations],
                         "width": int(width)}
-
-    @property
-    def receptive_field(self) -> int:
-        return receptive_radius(self.graph)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self.net(x)

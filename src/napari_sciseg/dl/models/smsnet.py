@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-
-from .base import SegmentationModel
-from .graph import random_smsnet_graph, receptive_radius
-from .graphnet import GraphNetStack
+from .graph import random_smsnet_graph
+from .graphnet import GraphModel
 
 __all__ = ["SMSNet"]
 
 
-class SMSNet(SegmentationModel):
+class SMSNet(GraphModel):
     """A random directed acyclic graph of dilated convolutions from input to output.
 
     Every hidden node sums one convolution per incoming edge (edges of the same
@@ -50,6 +47,7 @@ class SMSNet(SegmentationModel):
 
     Examples
     --------
+    >>> import torch
     >>> net = SMSNet(ndim=2, in_channels=1, out_channels=2, depth=5, seed=1)
     >>> net(torch.zeros(1, 1, 17, 23)).shape
     torch.Size([1, 2, 17, 23])
@@ -74,15 +72,5 @@ class SMSNet(SegmentationModel):
                                         node_dilations=node_dilations)
         if int(width) < 1:
             raise ValueError(f"width must be a positive number of channels; got {width!r}.")
-        self.net = GraphNetStack([graph], ndim=ndim, in_channels=in_channels,
-                                 out_channels=out_channels, width=width, seed=seed)
-        self.graph = graph
+        self._build(graph, width=int(width), seed=seed)
         self._config = {"seed": int(seed), "width": int(width), "graph": graph}
-
-    @property
-    def receptive_field(self) -> int:
-        return receptive_radius(self.graph)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self.net(x)
