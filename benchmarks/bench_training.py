@@ -55,7 +55,8 @@ def f1(pred, truth) -> float:
     return float(2 * np.sum(pred & truth) / (pred.sum() + truth.sum()))
 
 
-def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5):
+def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5, width=5,
+             val_fraction=0.2, lr=None):
     import torch
 
     from napari_sciseg.dl import train
@@ -64,11 +65,12 @@ def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5):
     # one-off: the first torch optimizer imports torch._dynamo (seconds); DLSIA's timing
     # starts after its optimizers exist, so ours should too.
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
-    kwargs = {"depth": depth, "width": 5, "dilations": (1, 2, 3, 4), "gamma": 0.0,
+    kwargs = {"depth": depth, "width": width, "dilations": (1, 2, 3, 4), "gamma": 0.0,
               "alpha": 0.0, "k_max": depth, "p_il": 0.995, "p_lo": 0.995}
     t0, c0 = time.perf_counter(), time.process_time()
     model = train(image, labels, members=members, steps=steps, crop=64, batch=2, seed=seed,
-                  device="cpu", model_kwargs=kwargs, early_stopping=None, class_weights=None)
+                  device="cpu", model_kwargs=kwargs, early_stopping=None, class_weights=None,
+                  val_fraction=val_fraction, lr=lr)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - c0
     x = torch.from_numpy(model.normalize(image[None]))[None]
@@ -108,6 +110,10 @@ def main(argv=None) -> int:
                    help="torch threads for both (1 avoids oversubscription on a shared machine)")
     p.add_argument("--dlsia-lr", type=float, default=1e-2)
     p.add_argument("--skip-dlsia", action="store_true")
+    p.add_argument("--width", type=int, default=5, help="channels per SMSNet node (ours)")
+    p.add_argument("--lr", type=float, default=None, help="ours (default: the engine's)")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="labeled pixels held out for validation (ours; DLSIA trains on all)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "training.md")
     args = p.parse_args(argv)
     image, labels, truth = make_task()
@@ -119,7 +125,9 @@ def main(argv=None) -> int:
                                                  lr=args.dlsia_lr))
             print("DLSIA", rows["DLSIA 0.3.4"][-1], flush=True)
         rows["napari-sciseg"].append(run_ours(image, labels, truth, steps=args.steps, seed=r,
-                                              threads=args.threads))
+                                              threads=args.threads, width=args.width,
+                                              val_fraction=args.val_fraction,
+                                              lr=args.lr))
         print("ours", rows["napari-sciseg"][-1], flush=True)
     member_steps = 5 * args.steps
     lines = ["| implementation | s per 100 steps per member | member-steps/s | "
