@@ -10,16 +10,6 @@ N = 40
 TIMEOUT = 40_000  # ms
 
 
-@pytest.fixture
-def notes():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
 def disks(n=N, seed=0):
     """Two bright disks on a dark noisy background, and the truth mask."""
     yy, xx = np.mgrid[:n, :n]

@@ -12,16 +12,6 @@ from napari_sciseg._napari.widgets.train._options import PRESETS, TrainingOption
 
 
 @pytest.fixture
-def notes():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
-@pytest.fixture
 def widget(make_napari_viewer):
     viewer = make_napari_viewer()
     w = TrainPredictWidget(viewer)

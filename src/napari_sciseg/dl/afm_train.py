@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._generators import drain
 from ..classify.afm_dataset import CLASSES, AfmDataset, MetadataEncoder
 from ..classify.afm_scans import CHANNEL_ROLES, extract_tiles, load_scan, prepare_scan
 from .afm_io import AfmConfig, AfmModel, load_afm_model, save_afm_model
@@ -240,12 +241,7 @@ def _random_tile(scan: np.ndarray, tile: int, rng) -> np.ndarray:
 
 def train_afm(dataset: AfmDataset, **kwargs) -> AfmModel:
     """Drain :func:`iter_train_afm` and return the model."""
-    gen = iter_train_afm(dataset, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(iter_train_afm(dataset, **kwargs))
 
 
 def predict_scan(

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .._generators import drain
 from ..tiling import Tile, tile_grid
 from .device import resolve_device
 
@@ -464,9 +465,4 @@ def predict(trained, image, **kwargs) -> Prediction:
         result = predict(load_model("fibers.sciseg"), volume, k=1.0)
         result.segmentation  # uint8, 0 = unsure
     """
-    gen = iter_predict(trained, image, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(iter_predict(trained, image, **kwargs))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .._generators import drain
 from .._validation import check_choice, check_finite
 from ..annotation import check_labels, class_counts, split_labels
 from .config import ModelConfig, TrainedModel, TrainProgress
@@ -354,9 +355,4 @@ def train(image: np.ndarray, labels: np.ndarray, **kwargs) -> TrainedModel:
 
     Takes the same arguments as :func:`iter_train`.
     """
-    gen = iter_train(image, labels, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(iter_train(image, labels, **kwargs))
