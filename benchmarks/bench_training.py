@@ -56,7 +56,7 @@ def f1(pred, truth) -> float:
 
 
 def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5, width=5,
-             val_fraction=0.2, lr=None):
+             val_fraction=0.2, lr=None, shared_dilations=True):
     import torch
 
     from napari_sciseg.dl import train
@@ -70,7 +70,8 @@ def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5, 
     t0, c0 = time.perf_counter(), time.process_time()
     model = train(image, labels, members=members, steps=steps, crop=64, batch=2, seed=seed,
                   device="cpu", model_kwargs=kwargs, early_stopping=None, class_weights=None,
-                  val_fraction=val_fraction, lr=lr)
+                  val_fraction=val_fraction, lr=lr,
+                  shared_dilations=shared_dilations)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - c0
     x = torch.from_numpy(model.normalize(image[None]))[None]
@@ -111,6 +112,8 @@ def main(argv=None) -> int:
     p.add_argument("--dlsia-lr", type=float, default=1e-2)
     p.add_argument("--skip-dlsia", action="store_true")
     p.add_argument("--width", type=int, default=5, help="channels per SMSNet node (ours)")
+    p.add_argument("--per-edge-dilations", action="store_true",
+                   help="ours: a dilation per edge as in DLSIA (default: one per node, faster)")
     p.add_argument("--lr", type=float, default=None, help="ours (default: the engine's)")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="labeled pixels held out for validation (ours; DLSIA trains on all)")
@@ -127,7 +130,8 @@ def main(argv=None) -> int:
         rows["napari-sciseg"].append(run_ours(image, labels, truth, steps=args.steps, seed=r,
                                               threads=args.threads, width=args.width,
                                               val_fraction=args.val_fraction,
-                                              lr=args.lr))
+                                              lr=args.lr,
+                                              shared_dilations=not args.per_edge_dilations))
         print("ours", rows["napari-sciseg"][-1], flush=True)
     member_steps = 5 * args.steps
     lines = ["| implementation | s per 100 steps per member | member-steps/s | "
