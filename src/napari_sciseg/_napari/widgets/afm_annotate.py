@@ -25,7 +25,8 @@ from qtpy.QtWidgets import (
 )
 
 from ...classify.afm_dataset import class_from_counts
-from .._layers import layer_kind, output_kwargs
+from .._layer_combo import LayerCombo
+from .._layers import output_kwargs
 
 __all__ = ["CrystalCountWidget", "KINDS"]
 
@@ -47,7 +48,7 @@ class CrystalCountWidget(QWidget):
         self.viewer = napari_viewer
         self.points = None
         form = QFormLayout()
-        self.image_combo = QComboBox()
+        self.image_combo = LayerCombo(napari_viewer, "image")
         form.addRow("scan layer", self.image_combo)
         self.kind_combo = QComboBox()
         self.kind_combo.addItems(KINDS)
@@ -70,17 +71,6 @@ class CrystalCountWidget(QWidget):
         for w in (browse, self.new_button, self.counts_label, self.add_button):
             layout.addWidget(w)
         layout.addStretch(1)
-        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            ev.connect(self.refresh_layers)
-        self.refresh_layers()
-
-    def refresh_layers(self, event=None) -> None:
-        current = self.image_combo.currentText()
-        names = [lay.name for lay in self.viewer.layers if layer_kind(lay) == "image"]
-        self.image_combo.clear()
-        self.image_combo.addItems(names)
-        if current in names:
-            self.image_combo.setCurrentText(current)
 
     def new_layer(self):
         """Add (or reuse) the crystal Points layer aligned with the chosen scan layer."""

@@ -31,7 +31,8 @@ from qtpy.QtWidgets import (
 )
 
 from ...io.calibration import length_to_nm
-from .._layers import add_or_update, layer_kind, layer_spacing, layer_unit, output_kwargs
+from .._layer_combo import LayerCombo
+from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
 from .._workers import JobStep, start_job
 
 __all__ = ["SizeParticlesWidget"]
@@ -77,7 +78,7 @@ class SizeParticlesWidget(QWidget):
         self.worker = None
         self._source_name = ""
 
-        self.image_combo = QComboBox()
+        self.image_combo = LayerCombo(napari_viewer, "image")
         self.pixel_size = _spin(0.0, 0.0, 1e6, 0.01, 4, "nm per pixel; 0 = from the layer's scale")
         self.pixel_size.setSpecialValueText("from the image")  # shown at 0
         self.run_button = QPushButton("Size particles")
@@ -145,24 +146,10 @@ class SizeParticlesWidget(QWidget):
         layout.addLayout(exports)
         layout.addStretch()
 
-        events = napari_viewer.layers.events
-        for ev in (events.inserted, events.removed, events.moved):
-            ev.connect(self.refresh_layers)
-        self.refresh_layers()
-
     # -- inputs ------------------------------------------------------------
-    def refresh_layers(self, event=None) -> None:
-        """Re-read the image layers into the combo box, keeping the choice."""
-        current = self.image_combo.currentText()
-        names = [ly.name for ly in self.viewer.layers if layer_kind(ly) == "image"]
-        self.image_combo.clear()
-        self.image_combo.addItems(names)
-        if current in names:
-            self.image_combo.setCurrentText(current)
 
     def _image_layer(self):
-        name = self.image_combo.currentText()
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+        return self.image_combo.value
 
     def _calibration(self, layer):
         """(spacing in nm or None, calibration text) from the typed size or the layer."""

@@ -17,10 +17,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..._layer_combo import LayerCombo
 from ..._layers import add_or_update, output_kwargs
 from ..._workers import start_job
 from ._checks import image_problem, is_rgb, model_problem, spatial_shape
-from ._layer_combo import LayerCombo
 from ._outputs import Region, read_region, visible_region, write_prediction
 from ._scribbles import OUTPUT_SUFFIXES
 

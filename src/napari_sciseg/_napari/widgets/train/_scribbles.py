@@ -21,8 +21,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..._layer_combo import LayerCombo
 from ..._layers import output_kwargs
-from ._layer_combo import LayerCombo
 
 __all__ = ["ScribblesPanel", "DEFAULT_CLASSES", "PALETTE", "class_colormap", "hex_to_rgb", "to_hex"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QComboBox
 
-from ..._layers import layer_kind
+from ._layers import layer_kind
 
 __all__ = ["LayerCombo"]
 
