@@ -19,5 +19,8 @@ def test_every_workflow_page_has_a_python_example():
 def test_python_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    for code in BLOCK.findall((DOCS / page).read_text()):
+    blocks = BLOCK.findall((DOCS / page).read_text())
+    # every example checks what it shows, so a silently wrong result fails here
+    assert any("assert " in code for code in blocks), f"{page}: example has no assert"
+    for code in blocks:
         exec(compile(code, f"{page}", "exec"), {"__name__": "__docs__"})
