@@ -1,17 +1,25 @@
-"""Compare every AFM crystal-class variant on a seeded synthetic data set, grouped by sample.
+"""Compare every AFM crystal-class variant by grouped k-fold cross-validation on synthetic scans.
 
-Run: ``python benchmarks/bench_afm.py [--scans 48] [--samples 8] [--steps 300]``.
-``--validate`` splits the *training* samples again (grouped) and reports on that
-validation part instead: the recipe (learning rate, width, steps) was chosen that
-way, never on the held-out samples.
-Writes ``benchmarks/results/afm.md`` (accuracy, macro precision/recall/F1, one-vs-rest
-ROC AUC, confusion matrices, training time) and the time to classify one 512x512
-four-channel scan on the CPU (median of repeats).
+Run: ``python benchmarks/bench_afm.py [--scans 96] [--samples 12] [--folds 4] [--seeds 0 1]``.
+
+Samples (films) are dealt to ``--folds`` folds (``classify.afm_dataset.grouped_kfold``);
+each fold trains on the other folds' samples and predicts its own, so every scan
+is predicted exactly once by a model that never saw its sample. Metrics are
+computed on the pooled out-of-fold predictions of all scans (far less noisy than
+one small test set), per training seed; the table gives their median, the
+per-seed values, the range of the per-fold F1, and a 90 % bootstrap interval
+that resamples whole samples. A paired bootstrap compares early fusion +
+metadata with single channel on the same scans.
+
+Recipes are developed on another synthetic data set (``--data-seed 1``: other
+films, other scans; written with ``--out``), never on the reported one.
+Also times the classification of one 512x512 four-channel scan on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -33,175 +41,224 @@ VARIANTS = [
     ("vlad", False),
     ("vlad", True),
 ]
+FOUR = ("height", "amplitude", "phase", "z-sensor")
+
+
+def _name(fusion: str, meta: bool) -> str:
+    return fusion + (" + metadata" if meta and fusion not in ("metadata", "maddi") else "")
+
+
+def _bootstrap(labels, groups, probas, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """Macro F1 of each of ``probas`` (same scans) on ``n`` resamplings of whole samples."""
+    from napari_sciseg.classify.afm_metrics import classification_report
+
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in unique]
+    out = np.empty((n, len(probas)))
+    for b in range(n):
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(unique), len(unique))])
+        for j, p in enumerate(probas):
+            out[b, j] = classification_report(labels[idx], p[idx], n_classes=5).macro_f1
+    return out
 
 
 def main() -> None:
     import torch
 
-    from napari_sciseg.classify.afm_dataset import CLASSES, grouped_split, read_dataset
+    from napari_sciseg.classify.afm_dataset import CLASSES, grouped_kfold, read_dataset
     from napari_sciseg.classify.afm_metrics import classification_report
     from napari_sciseg.data.afm import afm_dataset, afm_scan
     from napari_sciseg.dl.afm_train import load_prepared, predict_scan, train_afm
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--scans", type=int, default=48)
-    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--scans", type=int, default=96)
+    ap.add_argument("--samples", type=int, default=12)
+    ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--nm-per-px", type=float, default=78.125)
     ap.add_argument("--tile", type=int, default=96)
     ap.add_argument("--batch", type=int, default=12)
-    ap.add_argument(
-        "--seeds", type=int, nargs="+", default=[0], help="training seeds (medians reported)"
-    )
-    ap.add_argument(
-        "--validate", action="store_true", help="report on a grouped split of the training samples"
-    )
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
+    ap.add_argument("--normalize", default="median", choices=("median", "scan"))
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data set")
     ap.add_argument("--only", nargs="*", help="fusion names to run")
+    ap.add_argument("--no-timing", action="store_true", help="skip the 512x512 timing")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "afm.md")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench_afm_"))
     t0 = time.perf_counter()
     csv_path = afm_dataset(tmp, n_scans=args.scans, n_samples=args.samples, seed=args.data_seed)
     data = read_dataset(csv_path)
-    train_idx, test_idx = grouped_split(data.groups, data.labels, test_fraction=0.3, seed=0)
-    train, test = data.subset(train_idx), data.subset(test_idx)
-    if args.validate:
-        inner_tr, inner_val = grouped_split(train.groups, train.labels, test_fraction=0.3, seed=1)
-        train, test = train.subset(inner_tr), train.subset(inner_val)
-    assert not set(train.groups) & set(test.groups)
+    labels, groups = np.asarray(data.labels), np.asarray(data.groups)
+    folds = grouped_kfold(groups, labels, n_folds=args.folds, seed=0)
+    for test in folds:
+        train = np.setdiff1d(np.arange(len(data)), test)
+        assert not set(groups[train]) & set(groups[test])
+    prepared = {
+        ch: load_prepared(data, ch, args.nm_per_px, normalize=args.normalize)[0]
+        for ch in (("height",), FOUR)
+    }
     print(
-        f"data set: {len(train)} train / {len(test)} test scans, samples "
-        f"{sorted(set(test.groups))} held out ({time.perf_counter() - t0:.0f} s)"
+        f"data set: {len(data)} scans from {len(set(groups))} samples in {args.folds} folds "
+        f"of {[len(f) for f in folds]} scans ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
     )
-    prepared = {}
-    for ch in (("height",), ("height", "amplitude", "phase", "z-sensor")):
-        prepared[ch] = (
-            load_prepared(train, ch, args.nm_per_px)[0],
-            load_prepared(test, ch, args.nm_per_px)[0],
-        )
     results, timing_model = [], None
     for fusion, meta in VARIANTS:
         if args.only and fusion not in args.only:
             continue
-        channels = (
-            ("height",)
-            if fusion == "single"
-            else ()
-            if fusion == "metadata"
-            else ("height", "amplitude", "phase", "z-sensor")
-        )
-        tr_scans, te_scans = prepared.get(channels, (None, [None] * len(test)))
-        name = fusion + (" + metadata" if meta and fusion not in ("metadata", "maddi") else "")
-        reps, secs = [], []
+        channels = ("height",) if fusion == "single" else () if fusion == "metadata" else FOUR
+        scans = prepared.get(channels, [None] * len(data))
+        name = _name(fusion, meta)
+        per_seed, fold_f1, secs = [], [], []
         for seed in args.seeds:
-            t1 = time.perf_counter()
-            model = train_afm(
-                train,
-                fusion=fusion,
-                use_metadata=meta,
-                steps=args.steps,
-                batch=args.batch,
-                tile=args.tile,
-                target_nm_per_px=args.nm_per_px,
-                prepared=tr_scans,
-                seed=seed,
-            )
-            secs.append(time.perf_counter() - t1)
-            proba = np.stack(
-                [
-                    predict_scan(model, s, metadata=m, prepared=True).probabilities
-                    for s, m in zip(te_scans, test.metadata)
-                ]
-            )
-            rep = classification_report(test.labels, proba, n_classes=len(CLASSES))
-            reps.append(rep)
+            proba = np.zeros((len(data), len(CLASSES)))
+            for test in folds:
+                train = np.setdiff1d(np.arange(len(data)), test)
+                t1 = time.perf_counter()
+                model = train_afm(
+                    data.subset(train),
+                    fusion=fusion,
+                    use_metadata=meta,
+                    steps=args.steps,
+                    batch=args.batch,
+                    tile=args.tile,
+                    target_nm_per_px=args.nm_per_px,
+                    prepared=None if scans[0] is None else [scans[i] for i in train],
+                    normalize=args.normalize,
+                    seed=seed,
+                )
+                secs.append(time.perf_counter() - t1)
+                for i in test:
+                    proba[i] = predict_scan(
+                        model, scans[i], metadata=data.metadata[i], prepared=True
+                    ).probabilities
+                fold_f1.append(
+                    classification_report(labels[test], proba[test], n_classes=5).macro_f1
+                )
+            rep = classification_report(labels, proba, n_classes=len(CLASSES))
+            per_seed.append((rep, proba))
+            last = fold_f1[-len(folds) :]
             print(
-                f"{name:20s} seed {seed} acc {rep.accuracy:.3f} P {rep.macro_precision:.3f} "
-                f"R {rep.macro_recall:.3f} F1 {rep.macro_f1:.3f} AUC {rep.roc_auc:.3f} "
-                f"({secs[-1]:.0f} s)",
+                f"{name:20s} seed {seed} acc {rep.accuracy:.3f} F1 {rep.macro_f1:.3f} "
+                f"AUC {rep.roc_auc:.3f} folds {' '.join(f'{f:.2f}' for f in last)}"
+                f" ({sum(secs[-len(folds) :]):.0f} s)",
                 flush=True,
             )
             if fusion == "early" and meta and timing_model is None:
                 timing_model = model
-        results.append((name, reps, float(np.median(secs))))
-    timing = ""
-    if timing_model is not None:
-        scan = afm_scan(shape=(512, 512), seed=123)
-        parts = []
-        # 19.5 nm/px (block-averaged 4x to the model's pixel size) and at the model's
-        # own pixel size (the whole 512x512 levelled and tiled: the worst case)
-        for nm in (scan.spacing[1], args.nm_per_px):
-            times = []
-            for _ in range(7):
-                t1 = time.perf_counter()
-                predict_scan(timing_model, scan.data, nm_per_px=nm, metadata=scan.metadata)
-                times.append(time.perf_counter() - t1)
-            parts.append(f"{np.median(times):.3f} s at {nm:g} nm/px")
-        timing = (
-            "Classifying one 512x512 four-channel scan (early fusion + metadata; resampling, "
-            "levelling, scan tiles and the class map included), median of 7 runs on the CPU "
-            f"({torch.get_num_threads()} threads): " + "; ".join(parts) + "."
-        )
-        print(timing)
-    _write(args, results, timing, len(train), len(test), CLASSES)
+        results.append({"name": name, "seeds": per_seed, "fold_f1": fold_f1, "secs": secs})
+    for r in results:  # bootstrap of the seed whose pooled F1 is the median one
+        f1s = [rep.macro_f1 for rep, _ in r["seeds"]]
+        mid = r["seeds"][int(np.argsort(f1s)[len(f1s) // 2])][1]
+        r["ci"] = np.percentile(_bootstrap(labels, groups, [mid])[:, 0], [5, 95])
+    paired = _paired(results, labels, groups)
+    timing = "" if args.no_timing else _timing(timing_model, afm_scan, predict_scan, args, torch)
+    _write(args, results, paired, timing, data, folds, CLASSES)
 
 
-def _write(args, results, timing, n_train, n_test, classes) -> None:
-    import os
+def _paired(results, labels, groups) -> str:
+    by = {r["name"]: r for r in results}
+    if "early + metadata" not in by or "single" not in by:
+        return ""
+    a, b = by["early + metadata"]["seeds"], by["single"]["seeds"]
+    diffs = [ra.macro_f1 - rb.macro_f1 for (ra, _), (rb, _) in zip(a, b)]
+    boots = [
+        np.diff(_bootstrap(labels, groups, [pb, pa], n=500, seed=i), axis=1)[:, 0]
+        for i, ((_, pa), (_, pb)) in enumerate(zip(a, b))
+    ]
+    boot = np.mean(boots, axis=0)  # difference averaged over the seeds, per resampling
+    lo, hi = np.percentile(boot, [5, 95])
+    return (
+        "Paired comparison on the same scans, early fusion + metadata minus single channel "
+        f"(macro F1): per seed {' '.join(f'{d:+.3f}' for d in diffs)}; averaged over seeds "
+        f"{np.mean(diffs):+.3f}, 90 % bootstrap interval over samples [{lo:+.3f}, {hi:+.3f}]; "
+        f"the difference is >= 0 in {100 * (boot >= 0).mean():.0f} % of resamplings."
+    )
 
+
+def _timing(model, afm_scan, predict_scan, args, torch) -> str:
+    if model is None:
+        return ""
+    scan = afm_scan(shape=(512, 512), seed=123)
+    parts = []
+    # 19.5 nm/px (block-averaged 4x to the model's pixel size) and at the model's
+    # own pixel size (the whole 512x512 levelled and tiled: the worst case)
+    for nm in (scan.spacing[1], args.nm_per_px):
+        times = []
+        for _ in range(7):
+            t1 = time.perf_counter()
+            predict_scan(model, scan.data, nm_per_px=nm, metadata=scan.metadata)
+            times.append(time.perf_counter() - t1)
+        parts.append(f"{np.median(times):.3f} s at {nm:g} nm/px")
+    timing = (
+        "Classifying one 512x512 four-channel scan (early fusion + metadata; resampling, "
+        "levelling, scan tiles and the class map included), median of 7 runs on the CPU "
+        f"({torch.get_num_threads()} thread(s)): " + "; ".join(parts) + "."
+    )
+    print(timing)
+    return timing
+
+
+def _write(args, results, paired, timing, data, folds, classes) -> None:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     flags = (
-        (f" --data-seed {args.data_seed}" if args.data_seed else "")
-        + " --seeds "
+        f"--scans {args.scans} --samples {args.samples} --folds {args.folds} "
+        f"--steps {args.steps} --batch {args.batch} --tile {args.tile} --seeds "
         + " ".join(map(str, args.seeds))
-        + (" --validate" if args.validate else "")
+        + (f" --data-seed {args.data_seed}" if args.data_seed else "")
+        + (f" --normalize {args.normalize}" if args.normalize != "median" else "")
+        + (f" --threads {args.threads}" if args.threads != 1 else "")
+        + (" --only " + " ".join(args.only) if args.only else "")
     )
-    part = "validation (grouped split of the training samples)" if args.validate else "test"
+    counts = np.bincount(np.asarray(data.labels), minlength=len(classes))
     lines = [
-        "# AFM crystal-class variants (synthetic, grouped by sample)",
+        "# AFM crystal-class variants (synthetic, grouped k-fold cross-validation)",
         "",
-        f"`python benchmarks/bench_afm.py --scans {args.scans} --samples {args.samples} "
-        f"--steps {args.steps} --batch {args.batch} --tile {args.tile}{flags}`: {n_train} "
-        f"training and {n_test} {part} scans (256x256 px, 10 um, resampled to "
-        f"{args.nm_per_px} nm/px), no sample in both sets; CNNs trained from scratch for "
-        f"{args.steps} steps of {args.batch} tiles ({args.tile} px) on the CPU (2 threads); "
+        f"`python benchmarks/bench_afm.py {flags}`: {len(data)} scans (256x256 px, 10 um, "
+        f"resampled to {args.nm_per_px} nm/px) from {len(set(data.groups))} samples, "
+        f"data seed {args.data_seed}, class counts {counts.tolist()} "
+        f"({', '.join(classes)}); {args.folds} folds of whole samples "
+        f"({[len(f) for f in folds]} scans), every scan predicted once by a model that "
+        f"never saw its sample. CNNs trained from scratch for {args.steps} steps of "
+        f"{args.batch} tiles ({args.tile} px) on the CPU ({args.threads} thread(s)); "
+        f"channel normalisation '{args.normalize}'; "
         f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d %H:%M')}, "
-        f"load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores "
-        "(the machine is shared: training seconds vary between rows).",
+        f"load average at the end {load} on {os.cpu_count()} cores.",
         "",
-        f"Medians over the training seeds {args.seeds} (same data and split; the seed "
-        "changes initialisation, tile sampling and augmentation); confusion matrices are "
-        "summed over the seeds.",
+        f"Metrics of the pooled out-of-fold predictions, median over the training seeds "
+        f"{args.seeds}; 'F1 per seed' the pooled macro F1 of each seed; 'fold F1' the "
+        "range of the per-fold macro F1 (all folds and seeds); '90 % interval' a "
+        "bootstrap over samples of the median seed's pooled macro F1. Confusion "
+        "matrices are summed over the seeds.",
         "",
-        "| variant | accuracy | macro P | macro R | macro F1 | F1 per seed | ROC AUC | train s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | accuracy | macro P | macro R | macro F1 | F1 per seed | fold F1 "
+        "| 90 % interval | ROC AUC | train s/fold |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, reps, s in results:
+    for r in results:
+        reps = [rep for rep, _ in r["seeds"]]
 
         def med(attr, reps=reps):
-            return float(np.median([getattr(r, attr) for r in reps]))
+            return float(np.median([getattr(x, attr) for x in reps]))
 
-        per_seed = " ".join(f"{r.macro_f1:.2f}" for r in reps)
         lines.append(
-            f"| {name} | {med('accuracy'):.3f} | {med('macro_precision'):.3f} | "
-            f"{med('macro_recall'):.3f} | {med('macro_f1'):.3f} | {per_seed} | "
-            f"{med('roc_auc'):.3f} | {s:.0f} |"
+            f"| {r['name']} | {med('accuracy'):.3f} | {med('macro_precision'):.3f} | "
+            f"{med('macro_recall'):.3f} | **{med('macro_f1'):.3f}** | "
+            + " ".join(f"{x.macro_f1:.2f}" for x in reps)
+            + f" | {min(r['fold_f1']):.2f}-{max(r['fold_f1']):.2f} | "
+            f"{r['ci'][0]:.2f}-{r['ci'][1]:.2f} | {med('roc_auc'):.3f} | "
+            f"{np.median(r['secs']):.0f} |"
         )
-    lines += [
-        "",
-        timing,
-        "",
-        "## Confusion matrices (rows: true, columns: predicted)",
-        "",
-        "Class order: " + ", ".join(classes) + ".",
-        "",
-    ]
-    for name, reps, _ in results:
-        confusion = np.sum([r.confusion for r in reps], axis=0)
+    lines += ["", paired, "", timing, "", "## Confusion matrices (rows: true, columns: predicted)"]
+    lines += ["", "Class order: " + ", ".join(classes) + ".", ""]
+    for r in results:
+        confusion = np.sum([rep.confusion for rep, _ in r["seeds"]], axis=0)
         lines += (
-            [f"**{name}**", "", "```"]
+            [f"**{r['name']}**", "", "```"]
             + [" ".join(f"{v:3d}" for v in row) for row in confusion]
             + ["```", ""]
         )

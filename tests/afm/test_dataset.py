@@ -11,6 +11,7 @@ from napari_sciseg.classify.afm_dataset import (
     MetadataEncoder,
     class_from_counts,
     class_from_fraction,
+    grouped_kfold,
     grouped_split,
     read_dataset,
 )
@@ -128,6 +129,24 @@ def test_grouped_split_never_shares_a_sample(rng):
         assert len(tr) + len(te) == 50 and 0.15 < len(te) / 50 < 0.5
     with pytest.raises(ValueError, match="at least 2 groups"):
         grouped_split(["a", "a"])
+
+
+def test_grouped_kfold_tests_every_scan_once_and_never_shares_a_sample(rng):
+    groups = [f"S{i % 7}" for i in range(50)]
+    labels = rng.integers(0, 5, 50)
+    for seed in range(3):
+        folds = grouped_kfold(groups, labels, n_folds=5, seed=seed)
+        assert len(folds) == 5
+        np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.arange(50))
+        for test in folds:
+            train = np.setdiff1d(np.arange(50), test)
+            assert not {groups[i] for i in train} & {groups[i] for i in test}
+        # groups of 7-8 scans dealt to the emptiest fold: sizes within one group
+        sizes = [len(f) for f in folds]
+        assert max(sizes) - min(sizes) <= 8 and min(sizes) >= 7
+    assert len(grouped_kfold(["a", "b", "c"], n_folds=3)) == 3  # leave-one-sample-out
+    with pytest.raises(ValueError, match=r"number of groups \(samples\), 2; got 3"):
+        grouped_kfold(["a", "a", "b"], n_folds=3)
 
 
 def test_missing_channels_named_with_present_ones():

@@ -69,3 +69,30 @@ def test_bad_inputs():
         remove_polynomial(np.zeros((4, 4)), mask=np.ones((3, 3), bool))
     with pytest.raises(ValueError, match="Unknown method"):
         align_rows(np.zeros((4, 4)), method="mode")
+
+
+def test_median_normalisation_keeps_material_contrast_comparable_across_scans():
+    from napari_sciseg.classify.afm_scans import channel_scales, prepare_scan
+    from napari_sciseg.data.afm import afm_scan
+
+    names = ("height", "amplitude", "phase", "z-sensor")
+    sph = afm_scan(cls=1.0, shape=(128, 128), seed=3)  # spherulites only
+    lam = afm_scan(cls=0.0, shape=(128, 128), seed=3)  # lamellae only
+
+    def top_phase(scan, normalize):
+        x = prepare_scan(scan.data, channel_names=names, normalize=normalize)
+        return float(np.percentile(x[2], 99.5))
+
+    # spherulites shift the phase 12 deg above the film, lamellae 7 deg: kept in deg
+    assert 9.0 < top_phase(sph, "median") < 15.0
+    assert 4.0 < top_phase(lam, "median") < 9.0
+    # per-scan percentile scaling maps both to about 1: the contrast is lost
+    assert abs(top_phase(sph, "scan") - top_phase(lam, "scan")) < 0.15
+    prepared = [prepare_scan(s.data, channel_names=names) for s in (sph, lam)]
+    scales = channel_scales(prepared)
+    assert scales.shape == (4,) and (scales > 0).all()
+    np.testing.assert_allclose(np.median(prepared[0], axis=(1, 2)), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown normalize 'minmax'; expected one of 'median'"):
+        prepare_scan(sph.data, channel_names=names, normalize="minmax")
+    with pytest.raises(ValueError, match="at least one scan"):
+        channel_scales([])

@@ -28,6 +28,7 @@ __all__ = [
     "read_dataset",
     "MetadataEncoder",
     "grouped_split",
+    "grouped_kfold",
     "LABEL_COLUMNS",
 ]
 
@@ -367,3 +368,65 @@ def grouped_split(
         if score > best_score:
             best, best_score = is_test, score
     return np.flatnonzero(~best), np.flatnonzero(best)
+
+
+def grouped_kfold(groups, labels=None, *, n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Fold index of grouped k-fold cross-validation: every scan is tested exactly once.
+
+    Whole groups (samples) are dealt to folds, so no sample is ever in the
+    training and the test part of one fold. Groups are taken largest first (ties
+    in a ``seed``-shuffled order) and each goes to the fold that then holds the
+    fewest scans; with labels, ties are broken towards the fold that lacks the
+    group's most common class, so classes spread over the folds.
+
+    Parameters
+    ----------
+    groups : (N,) sequence
+        Sample of each scan.
+    labels : (N,) int sequence, optional
+        Class index of each scan.
+    n_folds : int
+        At least 2 and at most the number of groups.
+    seed : int
+        Seed of the group order.
+
+    Returns
+    -------
+    list of int ndarrays
+        ``n_folds`` test indices; fold k trains on every scan not in ``folds[k]``.
+
+    Examples
+    --------
+    >>> folds = grouped_kfold(["a", "a", "b", "b", "c", "c"], n_folds=3)
+    >>> sorted(len(f) for f in folds), sorted(int(i) for f in folds for i in f)
+    ([2, 2, 2], [0, 1, 2, 3, 4, 5])
+    """
+    groups = np.asarray([str(g) for g in groups])
+    unique = np.unique(groups)
+    if not 2 <= int(n_folds) <= len(unique):
+        raise ValueError(
+            f"n_folds must be between 2 and the number of groups (samples), "
+            f"{len(unique)}; got {n_folds}. Use fewer folds or more samples."
+        )
+    n_folds = int(n_folds)
+    labels = None if labels is None else np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(unique)
+    sizes = np.array([(groups == g).sum() for g in order])
+    order = order[np.argsort(-sizes, kind="stable")]
+    fold_of_group: dict[str, int] = {}
+    n_in = np.zeros(n_folds, int)
+    seen: list[set] = [set() for _ in range(n_folds)]
+    for g in order:
+        members = groups == g
+        cost = n_in.astype(float)
+        if labels is not None:
+            common = np.bincount(labels[members]).argmax()
+            cost += 0.5 * np.array([common in s for s in seen])
+        k = int(np.argmin(cost))
+        fold_of_group[g] = k
+        n_in[k] += int(members.sum())
+        if labels is not None:
+            seen[k].update(labels[members].tolist())
+    fold = np.array([fold_of_group[g] for g in groups])
+    return [np.flatnonzero(fold == k) for k in range(n_folds)]

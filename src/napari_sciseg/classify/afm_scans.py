@@ -3,7 +3,21 @@
 Every classifier sees a scan the same way: the four channels picked by name
 (height, amplitude, phase, z-sensor), resampled to the model's nm/pixel (so a
 crystal has the same size in pixels whatever the scan resolution), levelled and
-robustly normalised per channel, then cut into square tiles.
+normalised per channel, then cut into square tiles.
+
+Two normalisations (``normalize=``):
+
+- ``"median"`` (models trained since format 3): each levelled channel minus its
+  median, in its physical unit; the model then divides by one robust scale per
+  channel fitted on its training scans (:func:`channel_scales`). AFM offsets
+  (phase zero, amplitude setpoint, height datum) are arbitrary, so removing the
+  median (the amorphous film, which covers most of a scan) is safe, while the
+  contrast keeps its meaning across scans: a crystal 30 nm high or 12 degrees
+  out of phase looks the same in every scan, whatever else the scan holds.
+- ``"scan"`` (older models): the 1st-99th percentiles of each channel of each
+  scan mapped to 0-1. It also erases that contrast: a scan of lamellae only and
+  one of spherulites only both reach 1, although phase (material contrast)
+  differs between them by degrees.
 """
 
 from __future__ import annotations
@@ -20,6 +34,8 @@ __all__ = [
     "channel_role",
     "select_channels",
     "prepare_scan",
+    "channel_scales",
+    "NORMALIZATIONS",
     "tile_grid",
     "extract_tiles",
     "load_scan",
@@ -28,6 +44,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHANNEL_ROLES = ("height", "amplitude", "phase", "z-sensor")
+NORMALIZATIONS = ("median", "scan")
 _ALIASES = {
     "z-sensor": (
         "z-sensor",
@@ -111,8 +128,38 @@ def prepare_scan(
     nm_per_px: float | None = None,
     target_nm_per_px: float | None = None,
     channel_names=CHANNEL_ROLES,
+    normalize: str = "median",
 ) -> np.ndarray:
-    """Resample to ``target_nm_per_px``, level and normalise each channel (float32)."""
+    """Resample to ``target_nm_per_px``, level and normalise each channel (float32).
+
+    Parameters
+    ----------
+    data : (C, Y, X) ndarray
+        Channels in ``channel_names`` order.
+    nm_per_px, target_nm_per_px : float, optional
+        The scan's pixel size and the one to resample to (skipped if either is
+        missing or they differ by under 2 %).
+    channel_names : tuple of str
+        Roles of the channels (height-like channels get plane removal).
+    normalize : {"median", "scan"}
+        ``"median"``: subtract each channel's median (physical units kept);
+        ``"scan"``: map each channel's 1st-99th percentiles to 0-1.
+
+    Returns
+    -------
+    (C, Y', X') float32 ndarray
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[:32, :32]
+    >>> scan = np.stack([0.2 * xx + 3.0, 10.0 + (xx > 20) * 5.0])
+    >>> out = prepare_scan(scan, channel_names=("height", "phase"))
+    >>> float(np.abs(out[0]).max()) < 1e-4, sorted(np.unique(out[1]).tolist())
+    (True, [0.0, 5.0])
+    """
+    from .._validation import check_choice
+
+    check_choice("normalize", normalize, NORMALIZATIONS)
     data = np.asarray(data, dtype=np.float32)
     if target_nm_per_px and nm_per_px and abs(nm_per_px / target_nm_per_px - 1) > 0.02:
         from skimage.transform import resize
@@ -123,12 +170,53 @@ def prepare_scan(
         if block > 1 and abs(block * factor - 1) < 0.02 and ny % block == 0 and nx % block == 0:
             # integer down-sampling: block means (exact area averaging, fast)
             data = data.reshape(c, ny // block, block, nx // block, block).mean(axis=(2, 4))
-            return level_scan(data, channel_names=tuple(channel_names), normalize=True, scars=False)
+            return _level(data, channel_names, normalize)
         shape = tuple(max(8, int(round(s * factor))) for s in data.shape[1:])
         data = np.stack(
             [resize(c, shape, order=1, anti_aliasing=factor < 1, preserve_range=True) for c in data]
         ).astype(np.float32)
-    return level_scan(data, channel_names=tuple(channel_names), normalize=True, scars=False)
+    return _level(data, channel_names, normalize)
+
+
+def _level(data, channel_names, normalize):
+    out = level_scan(
+        data, channel_names=tuple(channel_names), normalize=normalize == "scan", scars=False
+    )
+    if normalize == "median":
+        out -= np.median(out, axis=(1, 2), keepdims=True)
+    return out
+
+
+def channel_scales(scans, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """One robust scale per channel: the median over scans of the percentile range.
+
+    Parameters
+    ----------
+    scans : sequence of (C, Y, X) ndarrays
+        Scans prepared with ``normalize="median"`` (the training scans).
+    low, high : float
+        Percentiles whose distance measures a channel's contrast in one scan.
+
+    Returns
+    -------
+    (C,) float32 ndarray
+        Positive scales (1 for a channel without contrast); divide the channels
+        by them so that every channel has a typical range of about 1.
+
+    Examples
+    --------
+    >>> a = np.stack([np.linspace(0, 50, 101), np.linspace(0, 0.1, 101)])[:, None]
+    >>> [round(float(v), 3) for v in channel_scales([a, 2 * a])]
+    [73.5, 0.147]
+    """
+    scans = list(scans)
+    if not scans:
+        raise ValueError("channel_scales needs at least one scan; got none.")
+    ranges = np.array(
+        [np.subtract(*np.percentile(s, [high, low], axis=(1, 2))) for s in scans], dtype=np.float64
+    )
+    scales = np.median(ranges, axis=0)
+    return np.where(scales > 0, scales, 1.0).astype(np.float32)
 
 
 def tile_grid(shape, tile: int, *, stride: int | None = None) -> list[tuple[int, int]]:

@@ -113,7 +113,7 @@ def _train(args) -> int:
     if len(test):
         cfg = model.config
         scans = (
-            load_prepared(test, cfg.channels, cfg.target_nm_per_px)[0]
+            load_prepared(test, cfg.channels, cfg.target_nm_per_px, normalize=cfg.normalization)[0]
             if cfg.channels
             else [None] * len(test)
         )

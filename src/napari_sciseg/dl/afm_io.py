@@ -21,7 +21,10 @@ __all__ = ["AfmConfig", "AfmModel", "save_afm_model", "load_afm_model", "FORMAT_
 
 # 2: metadata enter the networks as added logits (late merge); version-1 networks
 # (metadata concatenated to the image features) cannot be rebuilt.
-FORMAT_VERSION = 2
+# 3: ``normalization`` and ``channel_scales`` (channels keep their physical contrast,
+# see classify.afm_scans); version-2 files have neither and are read as "scan".
+FORMAT_VERSION = 3
+_OLDEST_NETWORK = 2
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,14 @@ class AfmConfig:
     net: dict = field(default_factory=dict)
     recipe: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    normalization: str = "scan"
+    channel_scales: tuple[float, ...] = ()
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["channels"], d["class_names"] = list(self.channels), list(self.class_names)
+        d["channel_scales"] = [float(v) for v in self.channel_scales]
         return d
 
     @classmethod
@@ -55,6 +61,7 @@ class AfmConfig:
                 f"understands ({FORMAT_VERSION}); update napari-sciseg."
             )
         d["channels"], d["class_names"] = tuple(d["channels"]), tuple(d["class_names"])
+        d["channel_scales"] = tuple(float(v) for v in d.get("channel_scales", ()))
         return cls(**d)
 
 
@@ -119,10 +126,11 @@ def load_afm_model(path: str | Path) -> AfmModel:
         from ..classify.afm_vlad import VladModel
 
         return AfmModel(config, vlad=VladModel.from_arrays(tensors, **vlad_cfg))
-    if int(cfg.get("format_version", 0)) < FORMAT_VERSION:
+    if int(cfg.get("format_version", 0)) < _OLDEST_NETWORK:
         raise ValueError(
             f"{path.name} holds a network of model format {cfg.get('format_version')}, "
-            f"which this version cannot rebuild (format {FORMAT_VERSION}); retrain it."
+            f"which this version cannot rebuild (formats {_OLDEST_NETWORK}-{FORMAT_VERSION}); "
+            "retrain it."
         )
     import torch
 

@@ -1,7 +1,8 @@
 """Training, prediction and saving of AFM crystal-class models (every fusion variant).
 
 Scans are prepared the same way for all variants (channels by name, resampled
-to one nm/pixel, levelled, normalised); networks train on random square tiles
+to one nm/pixel, levelled, median removed, divided by per-channel scales fitted
+on the training scans and saved with the model); networks train on random square tiles
 with flips and 90-degree rotations (crystal classes do not depend on
 orientation) and a tile carries its scan's label. A scan's prediction is the
 normalised geometric mean of its tiles' class probabilities; the tiles also give a coarse class map,
@@ -19,8 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._generators import drain
+from .._validation import check_choice
 from ..classify.afm_dataset import CLASSES, AfmDataset, MetadataEncoder
-from ..classify.afm_scans import CHANNEL_ROLES, extract_tiles, load_scan, prepare_scan
+from ..classify.afm_scans import (
+    CHANNEL_ROLES,
+    NORMALIZATIONS,
+    channel_scales,
+    extract_tiles,
+    load_scan,
+    prepare_scan,
+)
 from .afm_io import AfmConfig, AfmModel, load_afm_model, save_afm_model
 
 __all__ = [
@@ -72,8 +81,13 @@ def _channels_for(fusion: str) -> tuple[str, ...]:
     return ("height",) if fusion == "single" else () if fusion == "metadata" else CHANNEL_ROLES
 
 
-def load_prepared(dataset: AfmDataset, channels, target_nm_per_px):
-    """Load and prepare every scan of a data set; returns (scans, target nm/px)."""
+def load_prepared(dataset: AfmDataset, channels, target_nm_per_px, *, normalize: str = "median"):
+    """Load and prepare every scan of a data set; returns (scans, target nm/px).
+
+    ``normalize`` as in :func:`~napari_sciseg.classify.afm_scans.prepare_scan`
+    (a model's ``config.normalization``); the model's channel scales are applied
+    later, by training and :func:`predict_scan`.
+    """
     raw = [
         load_scan(f, channels=channels or CHANNEL_ROLES, nm_per_px=nm)
         for f, nm in zip(dataset.files, dataset.nm_per_px)
@@ -88,7 +102,13 @@ def load_prepared(dataset: AfmDataset, channels, target_nm_per_px):
         )
     names = channels or CHANNEL_ROLES
     scans = [
-        prepare_scan(d, nm_per_px=nm, target_nm_per_px=target_nm_per_px, channel_names=names)
+        prepare_scan(
+            d,
+            nm_per_px=nm,
+            target_nm_per_px=target_nm_per_px,
+            channel_names=names,
+            normalize=normalize,
+        )
         for d, nm in raw
     ]
     return scans, target_nm_per_px
@@ -109,6 +129,7 @@ def iter_train_afm(
     cancel: threading.Event | None = None,
     prepared: list[np.ndarray] | None = None,
     vlad_options: dict | None = None,
+    normalize: str = "median",
 ) -> Generator[AfmProgress, None, AfmModel]:
     """Train one variant; yields :class:`AfmProgress`, returns an :class:`AfmModel`.
 
@@ -131,10 +152,15 @@ def iter_train_afm(
     cancel : threading.Event, optional
         Set it to stop early; the model trained so far is returned.
     prepared : list of ndarrays, optional
-        Scans already prepared with this target (saves reloading).
+        Scans already prepared with this target and ``normalize`` (saves reloading).
     vlad_options : dict, optional
         Passed to :func:`napari_sciseg.classify.afm_vlad.fit_vlad` (``k``,
         ``n_estimators``, ``pixels_per_scan``) for ``fusion="vlad"``.
+    normalize : {"median", "scan"}
+        Channel normalisation (:func:`~napari_sciseg.classify.afm_scans.prepare_scan`).
+        With ``"median"`` the channels are then divided by scales fitted on these
+        training scans (:func:`~napari_sciseg.classify.afm_scans.channel_scales`),
+        saved as ``config.channel_scales``.
     """
     import torch
 
@@ -157,8 +183,15 @@ def iter_train_afm(
             f"none usable (columns: {list(dataset.metadata_columns)}). Use --no-metadata."
         )
     channels = _channels_for(fusion)
+    check_choice("normalize", normalize, NORMALIZATIONS)
     if prepared is None and channels:
-        prepared, target_nm_per_px = load_prepared(dataset, channels, target_nm_per_px)
+        prepared, target_nm_per_px = load_prepared(
+            dataset, channels, target_nm_per_px, normalize=normalize
+        )
+    scales: tuple[float, ...] = ()
+    if prepared is not None and normalize == "median":
+        scales = tuple(float(v) for v in channel_scales(prepared))
+        prepared = [_scaled(s, scales) for s in prepared]
     recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "width": width}
     config = AfmConfig(
         fusion,
@@ -169,6 +202,8 @@ def iter_train_afm(
         encoder.to_dict() if meta_used else MetadataEncoder().to_dict(),
         dataset.cutoffs.to_dict(),
         recipe=recipe,
+        normalization=normalize,
+        channel_scales=scales,
     )
     if fusion == "vlad":
         from ..classify.afm_vlad import fit_vlad
@@ -265,7 +300,9 @@ def predict_scan(
     metadata : dict, optional
         The scan's metadata columns (required when the model uses metadata).
     prepared : bool
-        ``data`` is already prepared (resampled, levelled, normalised).
+        ``data`` is already prepared (resampled, levelled, normalised with
+        ``model.config.normalization``, e.g. by :func:`load_prepared`); the
+        model's channel scales are applied here either way.
     map_tile : int, optional
         Tile size (pixels at the model's nm/px) of the class map; half the
         model's tile by default. The scan's probabilities always come from
@@ -298,8 +335,10 @@ def predict_scan(
             nm_per_px=nm_per_px,
             target_nm_per_px=cfg.target_nm_per_px,
             channel_names=cfg.channels,
+            normalize=cfg.normalization,
         )
     )
+    x = _scaled(x, cfg.channel_scales)
     factor = original[-1] / x.shape[-1]
     tile = min(cfg.tile, *x.shape[1:])
     map_tile = map_tile or max(16, cfg.tile // 2)
@@ -333,6 +372,13 @@ def predict_scan(
     return ScanPrediction(
         scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig, map_tile * factor
     )
+
+
+def _scaled(scan: np.ndarray, scales) -> np.ndarray:
+    """A prepared (C, Y, X) scan divided by the model's per-channel scales (if any)."""
+    if not len(scales):
+        return scan
+    return (scan / np.asarray(scales, np.float32)[:, None, None]).astype(np.float32)
 
 
 def _aggregate(tile_p: np.ndarray) -> np.ndarray:
