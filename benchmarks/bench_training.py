@@ -56,7 +56,7 @@ def f1(pred, truth) -> float:
 
 
 def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5, width=5,
-             val_fraction=0.2, lr=None, shared_dilations=True):
+             val_fraction=0.2, lr=None, shared_dilations=True, batch_norm=False):
     import torch
 
     from napari_sciseg.dl import train
@@ -71,7 +71,7 @@ def run_ours(image, labels, truth, *, steps, seed, threads, members=5, depth=5, 
     model = train(image, labels, members=members, steps=steps, crop=64, batch=2, seed=seed,
                   device="cpu", model_kwargs=kwargs, early_stopping=None, class_weights=None,
                   val_fraction=val_fraction, lr=lr,
-                  shared_dilations=shared_dilations)
+                  shared_dilations=shared_dilations, batch_norm=batch_norm)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - c0
     x = torch.from_numpy(model.normalize(image[None]))[None]

@@ -152,3 +152,38 @@ def test_dense_stack_matches_single_members_and_copies_back(ndim):
         out = stack(x.unsqueeze(1).expand((1, 3, 2) + shape))
         for m, single in enumerate(members):
             torch.testing.assert_close(out[:, m], single(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one dilation per node", "per edge"])
+def test_training_batch_norm_folds_into_members_exactly(shared):
+    """The batch norm of a training stack, in eval mode, is what the members compute."""
+    from napari_sciseg.dl.stacks import stack_members
+
+    kwargs = {"depth": 4, "width": 3, "dilations": (1, 2, 3)}
+    if shared:
+        kwargs["node_dilations"] = [1, 3, 2, 1]
+    members = [create_model("smsnet", ndim=2, in_channels=2, out_channels=3, seed=s, **kwargs)
+               for s in range(3)]
+    stack = stack_members(members, batch_norm=True)
+    assert type(stack).__name__ == ("_DenseStack" if shared else "_GraphStack")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in stack.net.norm.parameters():
+            p.uniform_(0.5, 1.5)
+    stack.train()
+    with torch.no_grad():
+        for _ in range(5):  # running statistics far from the identity
+            stack(torch.randn(2, 3, 2, 20, 20) * 3 + 1)
+    stack.eval()
+    x = torch.randn(1, 3, 2, 21, 19)
+    with torch.no_grad():
+        expected = stack(x)
+        before = members[0](x[:, 0])
+        stack.copy_to(members, range(3))
+        got = torch.stack([m(x[:, i]) for i, m in enumerate(members)], dim=1)
+    assert not torch.allclose(before, got[:, 0], atol=1e-3)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    # the members have no normalisation: a pixel's output does not depend on the batch
+    with torch.no_grad():
+        pair = members[0](torch.cat([x[:, 0], 5 * x[:, 1]]))
+    torch.testing.assert_close(pair[:1], got[:, 0], rtol=1e-4, atol=1e-5)

@@ -26,14 +26,14 @@ __all__ = ["stack_members"]
 
 
 class _GraphStack(nn.Module):
-    def __init__(self, members):
+    def __init__(self, members, batch_norm=False):
         super().__init__()
         first = members[0].net
         self.n_members = len(members)
         self.net = GraphNetStack([m.graph for m in members], ndim=first.ndim,
                                  in_channels=first.in_channels,
                                  out_channels=first.out_channels, width=first.width,
-                                 kernel_size=first.kernel_size)
+                                 kernel_size=first.kernel_size, batch_norm=batch_norm)
         for i, m in enumerate(members):
             m.net.copy_member(0, self.net, i)
 
@@ -64,7 +64,7 @@ class _GraphStack(nn.Module):
 class _DenseStack(_GraphStack):
     """Members whose nodes share dilations: one gather-free grouped conv per node."""
 
-    def __init__(self, members, node_dilations):
+    def __init__(self, members, node_dilations, batch_norm=False):
         nn.Module.__init__(self)
         first = members[0].net
         self.n_members = len(members)
@@ -72,7 +72,7 @@ class _DenseStack(_GraphStack):
         self.net = DenseGraphStack(self.graphs, node_dilations, ndim=first.ndim,
                                    in_channels=first.in_channels,
                                    out_channels=first.out_channels, width=first.width,
-                                   kernel_size=first.kernel_size)
+                                   kernel_size=first.kernel_size, batch_norm=batch_norm)
         for i, m in enumerate(members):
             self.net.load_member(i, m.net, m.graph)
 
@@ -114,7 +114,7 @@ class _LoopStack(nn.Module):
             members[i].load_state_dict(state)
 
 
-def stack_members(members) -> nn.Module:
+def stack_members(members, *, batch_norm: bool = False) -> nn.Module:
     """One module training all ``members`` together (see the module docstring).
 
     The returned module has ``forward(x (B, M, C, *S)) -> (B, M, K, *S)``,
@@ -127,8 +127,8 @@ def stack_members(members) -> nn.Module:
         if len(shapes) == 1:
             dils = [node_dilation_list(m.graph) for m in members]
             if dils[0] is not None and all(d == dils[0] for d in dils):
-                return _DenseStack(members, dils[0])
-            return _GraphStack(members)
+                return _DenseStack(members, dils[0], batch_norm=batch_norm)
+            return _GraphStack(members, batch_norm=batch_norm)
     return _LoopStack(members)
 
 

@@ -19,6 +19,7 @@ from .config import ModelConfig, TrainedModel, TrainProgress
 from .device import resolve_device
 from .losses import balanced_weights, member_losses, parse_loss
 from .models import Ensemble, create_model
+from .models.graph import balanced_node_dilations
 from .patches import PatchSampler
 from .stacks import clip_member_grads_, stack_members
 
@@ -109,6 +110,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
                val_fraction: float = 0.2, val_every: int | None = None,
                early_stopping: int | None = 5, grad_clip: float = 1.0, cancel=None,
                init: TrainedModel | None = None, shared_dilations: bool = True,
+               batch_norm: bool = True,
                ) -> Generator[TrainProgress, None, TrainedModel]:
     """Train an ensemble on sparse labels; yield progress, return the model.
 
@@ -150,7 +152,15 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         SMSNet only: draw one dilation per hidden node from ``dilations`` (seeded)
         and share it between the members, whose edges stay random. The members then
         train as one gather-free grouped convolution per node (several times
-        faster on CPU). False draws a dilation per edge and member (DLSIA).
+        faster on CPU). False draws a dilation per edge and member (DLSIA). The
+        shared dilations are balanced: every choice in ``dilations`` is used about
+        equally often (see :func:`~.models.graph.balanced_node_dilations`).
+    batch_norm : bool
+        SMSNet/MSDNet: normalise every hidden node with batch statistics while
+        training (as DLSIA does), and fold the running statistics into the
+        members' weights when they are written back, so the saved networks have no
+        normalisation layer and tiled prediction stays exact. Ignored when
+        continuing from ``init`` (its weights are already folded).
 
     Yields
     ------
@@ -203,9 +213,8 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         kwargs = dict(model_kwargs or {})
         if (str(arch).lower() == "smsnet" and shared_dilations
                 and not {"graph", "node_dilations"} & set(kwargs)):
-            choices = list(kwargs.get("dilations", (1, 2, 4, 8)))
-            drawn = np.random.default_rng(seed).choice(choices, size=kwargs.get("depth", 20))
-            kwargs["node_dilations"] = [int(d) for d in drawn]
+            kwargs["node_dilations"] = balanced_node_dilations(
+                kwargs.get("depth", 20), kwargs.get("dilations", (1, 2, 4, 8)), seed=seed)
         nets = [create_model(arch, ndim=model_ndim, in_channels=img.shape[0], out_channels=k,
                              seed=s, **kwargs) for s in seeds]
         normalization = robust_range(img)
@@ -243,7 +252,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
     if lr is None:
         lr = 1e-3 if arch == "tunet" else 5e-2
     torch.manual_seed(seed)
-    stack = stack_members(nets).to(dev)
+    stack = stack_members(nets, batch_norm=batch_norm and init is None).to(dev)
     opt = torch.optim.AdamW(stack.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, steps))
     use_amp = dev.type == "cuda"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["random_smsnet_graph", "dense_msdnet_graph", "receptive_radius", "check_graph",
-           "node_dilation_list"]
+           "node_dilation_list", "balanced_node_dilations"]
 
 
 def _draw_out_degree(rng: np.random.Generator, low: int, high: int, gamma: float) -> int:
@@ -167,6 +167,30 @@ def receptive_radius(graph: dict, kernel_size: int = 3) -> int:
     for s, t, d in sorted(edges, key=lambda e: e[1]):
         radius[t] = max(radius[t], radius[s] + d * (kernel_size // 2))
     return int(radius[depth + 1])
+
+
+def balanced_node_dilations(depth: int, dilations, *, seed: int) -> list[int]:
+    """One dilation per hidden node, every choice used equally often, in random order.
+
+    Drawing each node's dilation independently can give a whole ensemble only
+    small dilations (e.g. ``[4, 1, 1, 1, 1]`` from ``(1, 2, 3, 4)``), hence a
+    small receptive field; here each of the ``dilations`` is used
+    ``depth // len(dilations)`` times, the remaining nodes draw distinct
+    choices, and the order is shuffled.
+
+    >>> sorted(balanced_node_dilations(5, (1, 2, 3, 4), seed=3))[:4]
+    [1, 2, 3, 4]
+    >>> balanced_node_dilations(6, (1, 2, 4), seed=0) == balanced_node_dilations(
+    ...     6, (1, 2, 4), seed=0)
+    True
+    """
+    rng = np.random.default_rng(seed)
+    choices = [int(d) for d in dilations]
+    if not choices or min(choices) < 1:
+        raise ValueError(f"dilations must be positive integers; got {tuple(dilations)!r}.")
+    full, rest = divmod(int(depth), len(choices))
+    drawn = choices * full + [int(d) for d in rng.choice(choices, size=rest, replace=False)]
+    return [int(d) for d in rng.permutation(drawn)]
 
 
 def node_dilation_list(graph: dict) -> list[int] | None:

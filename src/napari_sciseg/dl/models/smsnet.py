@@ -14,7 +14,9 @@ class SMSNet(GraphModel):
     Every hidden node sums one convolution per incoming edge (edges of the same
     dilation share one kernel call), adds a bias and applies a leaky ReLU; edges
     into the output are 1x1. There is no normalisation layer, so a pixel's
-    output never depends on the batch or tile around it. The graph is drawn from
+    output never depends on the batch or tile around it (training normalises
+    the nodes with batch statistics and folds them into the weights; see
+    :class:`~napari_sciseg.dl.models.graphnet.NodeBatchNorm`). The graph is drawn from
     ``seed`` (see :func:`~napari_sciseg.dl.models.graph.random_smsnet_graph`)
     and saved in :attr:`config`, so every member of an ensemble gets its own
     architecture.
