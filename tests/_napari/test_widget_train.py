@@ -210,3 +210,15 @@ def test_3d_volume_slices_and_visible_slice(qtbot, make_napari_viewer):
     assert prob.data[1, 4][truth2d].mean() > prob.data[1, 4][~truth2d].mean() + 0.2
     assert not prob.data[:, 3].any()  # only the visible slice was predicted
     assert tuple(seg.scale) == (2.0, 0.5, 0.5)
+
+
+def test_closing_the_dock_cancels_training(qtbot, setup):
+    viewer, widget, image, scribbles, truth = setup
+    widget.options.steps_spin.setValue(100_000)
+    widget.run.train_button.click()
+    qtbot.waitUntil(lambda: len(widget.plot.steps) >= 2, timeout=TIMEOUT)
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    qtbot.waitUntil(lambda: widget.run.worker is None, timeout=10_000)
+    done = widget.model.config.metrics["steps_done"]
+    assert 2 <= done < 1000  # stopped within a step of the close, members kept
+    assert "cancelled" in widget.run.status.text()

@@ -121,7 +121,7 @@ class TrainingRun(QWidget):
 
     def cancel(self) -> None:
         """Stop within one step; the members trained so far are kept."""
-        if self.cancel_event is not None:
+        if self.cancel_event is not None and self.worker is not None:
             self.cancel_event.set()
             self.status.setText("cancelling…")
 

@@ -11,6 +11,7 @@ from napari.utils.notifications import (
     show_error,
     show_info,
 )
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -89,6 +90,22 @@ class TrainPredictWidget(QWidget):
         self.load_button.clicked.connect(self._load_dialog)
         self.scribbles.image_combo.currentIndexChanged.connect(self._image_changed)
         self._image_changed()
+
+    def event(self, event) -> bool:
+        # napari's dock "x" (and ``remove_dock_widget``) takes the widget out of its dock:
+        # a training nobody can see or cancel any more must not go on using the CPU
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.stop_jobs()
+        return super().event(event)
+
+    def stop_jobs(self) -> None:
+        """Cancel training (members so far are kept), live updates and prediction."""
+        self.live.check.setChecked(False)
+        self.live.timer.stop()
+        self.run.cancel()
+        for worker in (self.live.worker, self.prediction.worker):
+            if worker is not None:
+                worker.quit()
 
     # -- state shared by the panels --------------------------------------------------------
     @property
