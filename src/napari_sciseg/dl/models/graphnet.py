@@ -351,22 +351,36 @@ class DenseGraphStack(nn.Module):
         state = x.permute(0, *range(3, 3 + n), 1, 2).contiguous()  # (B, *S, M, C)
         to_first = (0, n + 1) + tuple(range(1, n + 1))
         for j, (w, bias) in enumerate(zip(self.weights, self.biases), start=1):
+            if j == self.depth + 1:
+                return self._output(state, w * getattr(self, f"mask{j}"), bias)
             inputs = state.reshape((b,) + spatial + (-1,)).permute(*to_first)
-            dil = 1 if j == self.depth + 1 else self.node_dilations[j - 1]
+            dil = self.node_dilations[j - 1]
             pad = dil * (w.shape[-1] // 2)
             y = self._conv(inputs, w * getattr(self, f"mask{j}"), bias, padding=pad,
                            dilation=dil, groups=M)
-            if j < self.depth + 1:
-                if self.norm is not None:
-                    y = self.norm(y, j)
-                # on the conv's own (dense) output: its backward then runs on a dense grad
-                y = F.leaky_relu(y, _NEGATIVE_SLOPE)
+            if self.norm is not None:
+                y = self.norm(y, j)
+            # on the conv's own (dense) output: its backward then runs on a dense grad
+            y = F.leaky_relu(y, _NEGATIVE_SLOPE)
             y = y.permute(0, *range(2, 2 + n), 1).reshape((b,) + spatial + (M, -1))
-            if j == self.depth + 1:
-                # a view: the losses read it as is (no copy forward, none backward)
-                return y.permute(0, n + 1, n + 2, *range(1, n + 1))
             state = torch.cat([state, y], dim=-1)
         raise AssertionError("unreachable")
+
+    def _output(self, state: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor) -> torch.Tensor:
+        """The 1x1 output node as one matrix product with a block-diagonal weight.
+
+        A grouped 1x1 convolution takes PyTorch's slow per-group path on the CPU
+        (a copy of every group's input, forward and backward); the state is
+        already ``(B, *S, M * C)`` in memory, so one dense product over all
+        members' channels (a few MFLOP) is cheaper. Returns a ``(B, M, K, *S)``
+        view that the losses read as is.
+        """
+        M, n = self.n_members, state.ndim - 3
+        blocks = weight.reshape(M, -1, weight.shape[1]).unbind(0)  # M x (K, C)
+        y = F.linear(state.reshape(state.shape[:-2] + (-1,)), torch.block_diag(*blocks), bias)
+        y = y.view(state.shape[:-2] + (M, -1))
+        return y.permute(0, n + 1, n + 2, *range(1, n + 1))
 
     @torch.no_grad()
     def load_member(self, m: int, single: GraphNetStack, graph: dict, to_single: bool = False):
