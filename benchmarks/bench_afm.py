@@ -81,6 +81,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=12)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
     ap.add_argument("--normalize", default="median", choices=("median", "scan"))
+    ap.add_argument(
+        "--symmetries", type=int, default=1, help="scan tiles turned/mirrored at prediction"
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data set")
     ap.add_argument("--only", nargs="*", help="fusion names to run")
@@ -134,7 +137,11 @@ def main() -> None:
                 secs.append(time.perf_counter() - t1)
                 for i in test:
                     proba[i] = predict_scan(
-                        model, scans[i], metadata=data.metadata[i], prepared=True
+                        model,
+                        scans[i],
+                        metadata=data.metadata[i],
+                        prepared=True,
+                        symmetries=args.symmetries,
                     ).probabilities
                 fold_f1.append(
                     classification_report(labels[test], proba[test], n_classes=5).macro_f1
@@ -191,7 +198,9 @@ def _timing(model, afm_scan, predict_scan, args, torch) -> str:
         times = []
         for _ in range(7):
             t1 = time.perf_counter()
-            predict_scan(model, scan.data, nm_per_px=nm, metadata=scan.metadata)
+            predict_scan(
+                model, scan.data, nm_per_px=nm, metadata=scan.metadata, symmetries=args.symmetries
+            )
             times.append(time.perf_counter() - t1)
         parts.append(f"{np.median(times):.3f} s at {nm:g} nm/px")
     timing = (
@@ -212,6 +221,7 @@ def _write(args, results, paired, timing, data, folds, classes) -> None:
         + (f" --data-seed {args.data_seed}" if args.data_seed else "")
         + (f" --normalize {args.normalize}" if args.normalize != "median" else "")
         + (f" --threads {args.threads}" if args.threads != 1 else "")
+        + (f" --symmetries {args.symmetries}" if args.symmetries != 1 else "")
         + (" --only " + " ".join(args.only) if args.only else "")
     )
     counts = np.bincount(np.asarray(data.labels), minlength=len(classes))

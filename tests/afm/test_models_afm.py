@@ -163,3 +163,21 @@ def test_network_of_an_older_format_asks_for_retraining(tmp_path):
         dst.writestr("weights.safetensors", src.read("weights.safetensors"))
     loaded = load_afm_model(v2)
     assert loaded.config.normalization == "scan" and loaded.config.channel_scales == ()
+
+
+def test_scan_prediction_with_all_8_symmetries_ignores_the_scan_orientation():
+    from napari_sciseg.dl.afm_io import AfmConfig, AfmModel
+
+    torch.manual_seed(0)
+    net = create_afm_net("early", in_channels=4, n_meta=0, width=8).eval()
+    cfg = AfmConfig("early", False, ("a", "b", "c", "d"), 32, 78.0, {}, {}, net=net.config)
+    model = AfmModel(cfg, net=net)
+    scan = np.random.default_rng(0).normal(size=(4, 48, 48)).astype(np.float32)
+    turned = np.ascontiguousarray(np.rot90(scan, 1, axes=(1, 2))[:, :, ::-1])
+    p = predict_scan(model, scan, prepared=True, symmetries=8).probabilities
+    q = predict_scan(model, turned, prepared=True, symmetries=8).probabilities
+    np.testing.assert_allclose(p, q, atol=1e-5)
+    one = predict_scan(model, turned, prepared=True).probabilities
+    assert np.abs(one - p).max() > 1e-4  # a single pass does depend on it
+    with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8; got 3"):
+        predict_scan(model, scan, prepared=True, symmetries=3)

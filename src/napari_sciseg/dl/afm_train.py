@@ -287,6 +287,7 @@ def predict_scan(
     metadata: dict | None = None,
     prepared: bool = False,
     map_tile: int | None = None,
+    symmetries: int = 1,
 ) -> ScanPrediction:
     """Classify one scan (channels already selected in ``model.config.channels`` order).
 
@@ -308,6 +309,11 @@ def predict_scan(
         model's tile by default. The scan's probabilities always come from
         tiles of the model's size (overlapping by half), combined by
         the mean of their log-probabilities.
+    symmetries : {1, 2, 4, 8}
+        Also classify each scan tile turned by 90 degrees (2), by 0-270 degrees
+        (4), and mirrored (8), and combine all (crystal classes do not depend on
+        orientation; training saw every turn and mirror). Costs that many
+        network passes; the class map stays single-pass.
     """
     cfg = model.config
     meta = np.zeros((1, 0), np.float32)
@@ -365,7 +371,7 @@ def predict_scan(
         scan_p = model.vlad.predict_proba(whole)[0]
     else:
         tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
-        scan_p = _aggregate(_net_proba(model.net, tiles, meta))
+        scan_p = _aggregate(_net_proba(model.net, _symmetric(tiles, symmetries), meta))
         map_tiles, _ = extract_tiles(x, map_tile)
         tile_p = _net_proba(model.net, map_tiles, meta)
     corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
@@ -397,6 +403,23 @@ def _aggregate(tile_p: np.ndarray) -> np.ndarray:
     logp = np.log(np.clip(tile_p, 1e-7, 1.0)).mean(0)
     p = np.exp(logp - logp.max())
     return p / p.sum()
+
+
+def _symmetric(tiles: np.ndarray, n: int) -> np.ndarray:
+    """(N, C, T, T) tiles -> (n * N, C, T, T): turned by 90 degrees, then also mirrored.
+
+    Examples
+    --------
+    >>> out = _symmetric(np.arange(9.0).reshape(1, 1, 3, 3), 8)
+    >>> out.shape, len({t.tobytes() for t in out})  # the 8 symmetries of a square
+    ((8, 1, 3, 3), 8)
+    """
+    if n not in (1, 2, 4, 8):
+        raise ValueError(f"symmetries must be 1, 2, 4 or 8; got {n}.")
+    turns = [np.rot90(tiles, k, axes=(2, 3)) for k in range(min(n, 4))]
+    if n == 8:
+        turns += [t[..., ::-1] for t in turns]
+    return np.ascontiguousarray(np.concatenate(turns))
 
 
 def _net_proba(net, tiles: np.ndarray, meta: np.ndarray) -> np.ndarray:
