@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 _DIMS = ("2", "2.5", "3")
 _N_VAL_CROPS = 8
+#: default learning rate when continuing from ``init``, relative to training from scratch
+_FINE_TUNE_LR = 0.2
 
 
 def robust_range(image_chw: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple:
@@ -142,8 +144,8 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         Each member keeps its weights from its best validation.
     lr, weight_decay, grad_clip : float
         AdamW, warm-up + cosine schedule, per-member gradient-norm clipping. The
-        default lr is 0.05 for the normalisation-free graph networks (SMSNet,
-        MSDNet) and 0.001 for the TUNet.
+        default lr is 0.05 for the graph networks (SMSNet, MSDNet) and 0.001 for
+        the TUNet, and a fifth of that when continuing from ``init``.
     cancel : threading.Event, optional
         Checked every step; when set, training stops and the model is returned.
     init : TrainedModel, optional
@@ -251,6 +253,8 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
 
     if lr is None:
         lr = 1e-3 if arch == "tunet" else 5e-2
+        if init is not None:
+            lr *= _FINE_TUNE_LR  # fine-tuning: keep what was learned
     torch.manual_seed(seed)
     stack = stack_members(nets, batch_norm=batch_norm and init is None).to(dev)
     opt = torch.optim.AdamW(stack.parameters(), lr=lr, weight_decay=weight_decay)
