@@ -69,7 +69,12 @@ def main() -> None:
     from napari_sciseg.classify.afm_dataset import CLASSES, grouped_kfold, read_dataset
     from napari_sciseg.classify.afm_metrics import classification_report
     from napari_sciseg.data.afm import afm_dataset, afm_scan
-    from napari_sciseg.dl.afm_train import load_prepared, predict_scan, train_afm
+    from napari_sciseg.dl.afm_train import (
+        default_normalization,
+        load_prepared,
+        predict_scan,
+        train_afm,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scans", type=int, default=96)
@@ -80,7 +85,7 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=96)
     ap.add_argument("--batch", type=int, default=12)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
-    ap.add_argument("--normalize", default="median", choices=("median", "scan"))
+    ap.add_argument("--normalize", choices=("median", "scan"), help="default: each variant's own")
     ap.add_argument(
         "--symmetries", type=int, default=1, help="scan tiles turned/mirrored at prediction"
     )
@@ -100,9 +105,15 @@ def main() -> None:
     for test in folds:
         train = np.setdiff1d(np.arange(len(data)), test)
         assert not set(groups[train]) & set(groups[test])
+    norms = (
+        {args.normalize}
+        if args.normalize
+        else {default_normalization(f) for f, _ in VARIANTS if not args.only or f in args.only}
+    )
     prepared = {
-        ch: load_prepared(data, ch, args.nm_per_px, normalize=args.normalize)[0]
+        (ch, norm): load_prepared(data, ch, args.nm_per_px, normalize=norm)[0]
         for ch in (("height",), FOUR)
+        for norm in norms
     }
     print(
         f"data set: {len(data)} scans from {len(set(groups))} samples in {args.folds} folds "
@@ -114,7 +125,8 @@ def main() -> None:
         if args.only and fusion not in args.only:
             continue
         channels = ("height",) if fusion == "single" else () if fusion == "metadata" else FOUR
-        scans = prepared.get(channels, [None] * len(data))
+        norm = args.normalize or default_normalization(fusion)
+        scans = prepared.get((channels, norm), [None] * len(data))
         name = _name(fusion, meta)
         per_seed, fold_f1, secs = [], [], []
         for seed in args.seeds:
@@ -131,7 +143,7 @@ def main() -> None:
                     tile=args.tile,
                     target_nm_per_px=args.nm_per_px,
                     prepared=None if scans[0] is None else [scans[i] for i in train],
-                    normalize=args.normalize,
+                    normalize=norm,
                     seed=seed,
                 )
                 secs.append(time.perf_counter() - t1)
@@ -219,7 +231,7 @@ def _write(args, results, paired, timing, data, folds, classes) -> None:
         f"--steps {args.steps} --batch {args.batch} --tile {args.tile} --seeds "
         + " ".join(map(str, args.seeds))
         + (f" --data-seed {args.data_seed}" if args.data_seed else "")
-        + (f" --normalize {args.normalize}" if args.normalize != "median" else "")
+        + (f" --normalize {args.normalize}" if args.normalize else "")
         + (f" --threads {args.threads}" if args.threads != 1 else "")
         + (f" --symmetries {args.symmetries}" if args.symmetries != 1 else "")
         + (" --only " + " ".join(args.only) if args.only else "")
@@ -235,7 +247,9 @@ def _write(args, results, paired, timing, data, folds, classes) -> None:
         f"({[len(f) for f in folds]} scans), every scan predicted once by a model that "
         f"never saw its sample. CNNs trained from scratch for {args.steps} steps of "
         f"{args.batch} tiles ({args.tile} px) on the CPU ({args.threads} thread(s)); "
-        f"channel normalisation '{args.normalize}'; "
+        "channel normalisation "
+        + (f"'{args.normalize}'" if args.normalize else "'median' (networks), 'scan' (VLAD)")
+        + "; "
         f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d %H:%M')}, "
         f"load average at the end {load} on {os.cpu_count()} cores.",
         "",

@@ -48,7 +48,9 @@ def test_vlad_beats_chance_on_held_out_samples(split, tmp_path):
         use_metadata=False,
         vlad_options={"k": 8, "n_estimators": 40, "pixels_per_scan": 800},
     )
-    scans, _ = load_prepared(test, model.config.channels, model.config.target_nm_per_px)
+    cfg = model.config
+    assert cfg.normalization == "scan"  # VLAD's default
+    scans, _ = load_prepared(test, cfg.channels, cfg.target_nm_per_px, normalize=cfg.normalization)
     proba = np.stack([predict_scan(model, s, prepared=True).probabilities for s in scans])
     report = classification_report(test.labels, proba, n_classes=5)
     # 12 training scans, one of some classes (films favour their classes): beat
