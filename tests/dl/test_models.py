@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from napari_sciseg.dl.models import Ensemble, create_model, list_models, model_from_config
 from napari_sciseg.dl.models.graph import random_smsnet_graph, receptive_radius
@@ -187,3 +188,39 @@ def test_training_batch_norm_folds_into_members_exactly(shared):
     with torch.no_grad():
         pair = members[0](torch.cat([x[:, 0], 5 * x[:, 1]]))
     torch.testing.assert_close(pair[:1], got[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_threaded_stacks_match_one_stack():
+    """Members split over threads compute the same outputs, losses and gradients."""
+    from napari_sciseg.dl.stacks import ThreadedStacks, member_losses_backward, stack_members
+
+    def make():
+        return [create_model("smsnet", ndim=2, in_channels=1, out_channels=2, depth=3, width=3,
+                             node_dilations=[1, 2, 3], seed=s) for s in range(3)]
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 1, 16, 16)
+    y = torch.randint(0, 2, (2, 3, 16, 16))
+
+    def loss_fn(logits, target):  # per-member cross-entropy, (M,)
+        return torch.stack([F.cross_entropy(logits[:, m], target[:, m])
+                            for m in range(logits.shape[1])])
+
+    one, threaded = stack_members(make(), batch_norm=True), ThreadedStacks(make(), 2,
+                                                                           batch_norm=True)
+    assert threaded.bounds == [(0, 2), (2, 3)]
+    with threaded.single_threaded_ops():
+        assert torch.get_num_threads() >= 1
+        expected = member_losses_backward(one, x, y, loss_fn)
+        got = member_losses_backward(threaded, x, y, loss_fn)
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(threaded.member_grad_norms(), one.member_grad_norms())
+        one.eval()
+        threaded.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(threaded(x), one(x))
+        members = make()
+        threaded.copy_to(members, [2])
+        with torch.no_grad():
+            torch.testing.assert_close(members[2](x[:, 2]), one(x)[:, 2], rtol=1e-4, atol=1e-5)
+    assert threaded._pool is None  # threads stopped when leaving

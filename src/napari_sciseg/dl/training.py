@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -21,7 +22,7 @@ from .losses import balanced_weights, member_losses, parse_loss
 from .models import Ensemble, create_model
 from .models.graph import balanced_node_dilations
 from .patches import PatchSampler
-from .stacks import clip_member_grads_, stack_members
+from .stacks import ThreadedStacks, clip_member_grads_, member_losses_backward, stack_members
 
 __all__ = ["iter_train", "train", "robust_range", "macro_f1"]
 
@@ -92,6 +93,14 @@ def _prepare(image, labels, dim, slice_axis, channel_axis):
         image = np.moveaxis(image, 1 + slice_axis % 3, 1)
         labels = np.moveaxis(labels, slice_axis % 3, 0)
     return image.astype(np.float32, copy=False), labels
+
+
+def _adamw(params, **kwargs) -> torch.optim.AdamW:
+    """AdamW, with the fused kernel where this torch has one for the device (fewer launches)."""
+    try:
+        return torch.optim.AdamW(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):  # older torch or an unsupported device
+        return torch.optim.AdamW(params, **kwargs)
 
 
 def _lr_factor(step: int, total: int) -> float:
@@ -256,10 +265,14 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         if init is not None:
             lr *= _FINE_TUNE_LR  # fine-tuning: keep what was learned
     torch.manual_seed(seed)
-    stack = stack_members(nets, batch_norm=batch_norm and init is None).to(dev)
-    opt = torch.optim.AdamW(stack.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, steps))
     use_amp = dev.type == "cuda"
+    n_parts = min(torch.get_num_threads(), len(nets)) if dev.type == "cpu" else 1
+    if n_parts > 1:
+        stack = ThreadedStacks(nets, n_parts, batch_norm=batch_norm and init is None)
+    else:
+        stack = stack_members(nets, batch_norm=batch_norm and init is None).to(dev)
+    opt = _adamw(list(stack.parameters()), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, steps))
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     val_every = int(val_every or max(10, steps // 10))
     best = np.full(len(nets), np.inf)
@@ -302,6 +315,9 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
     t0 = time.perf_counter()
     step = 0
     finished = False
+    threads = contextlib.ExitStack()
+    if isinstance(stack, ThreadedStacks):
+        threads.enter_context(stack.single_threaded_ops())
     try:
         stack.train()
         for step in range(1, steps + 1):
@@ -312,11 +328,11 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
             xb, yb = zip(*(sampler.sample(batch) for _ in nets))
             x = torch.from_numpy(np.stack(xb, axis=1)).to(dev, non_blocking=True)
             y = torch.from_numpy(np.stack(yb, axis=1)).to(dev, non_blocking=True)
-            with torch.autocast(dev.type, enabled=use_amp):
-                logits = stack(x)
-            losses = member_losses(logits, y, loss=loss, class_weights=weights)
             opt.zero_grad(set_to_none=True)
-            scaler.scale(losses.sum()).backward()
+            losses = member_losses_backward(
+                stack, x, y, lambda out, target: member_losses(out, target, loss=loss,
+                                                               class_weights=weights),
+                scale=scaler.scale if use_amp else None, autocast=use_amp)
             scaler.unscale_(opt)
             clip_member_grads_(stack, grad_clip)
             scaler.step(opt)
@@ -340,6 +356,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
                 break
         finished = True
     finally:
+        threads.close()
         # members never validated (no validation set, or stopped early) keep the latest weights
         stack.copy_to(nets, np.flatnonzero(~validated))
         for n in nets:
