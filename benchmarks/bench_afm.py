@@ -92,6 +92,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data set")
     ap.add_argument("--only", nargs="*", help="fusion names to run")
+    ap.add_argument(
+        "--channel-dropout",
+        type=float,
+        help="modality dropout of the non-height channels; default: each variant's own",
+    )
     ap.add_argument("--no-timing", action="store_true", help="skip the 512x512 timing")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "afm.md")
     args = ap.parse_args()
@@ -145,6 +150,7 @@ def main() -> None:
                     prepared=None if scans[0] is None else [scans[i] for i in train],
                     normalize=norm,
                     seed=seed,
+                    channel_dropout=args.channel_dropout,
                 )
                 secs.append(time.perf_counter() - t1)
                 for i in test:
@@ -234,6 +240,7 @@ def _write(args, results, paired, timing, data, folds, classes) -> None:
         + (f" --normalize {args.normalize}" if args.normalize else "")
         + (f" --threads {args.threads}" if args.threads != 1 else "")
         + (f" --symmetries {args.symmetries}" if args.symmetries != 1 else "")
+        + (f" --channel-dropout {args.channel_dropout}" if args.channel_dropout is not None else "")
         + (" --only " + " ".join(args.only) if args.only else "")
     )
     counts = np.bincount(np.asarray(data.labels), minlength=len(classes))

@@ -8,6 +8,7 @@ from napari_sciseg.classify.afm_dataset import CLASSES, grouped_split, read_data
 from napari_sciseg.classify.afm_metrics import classification_report
 from napari_sciseg.dl.afm import FUSIONS, create_afm_net
 from napari_sciseg.dl.afm_train import (
+    drop_channels,
     load_afm_model,
     load_prepared,
     predict_scan,
@@ -183,3 +184,43 @@ def test_scan_prediction_with_all_8_symmetries_ignores_the_scan_orientation():
     assert np.abs(one - p).max() > 1e-4  # a single pass does depend on it
     with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8; got 3"):
         predict_scan(model, scan, prepared=True, symmetries=3)
+
+
+def test_channel_dropout_zeroes_only_non_height_channels_of_some_tiles():
+    x = np.random.default_rng(1).normal(size=(1000, 4, 3, 3)).astype(np.float32) + 5
+    before = x.copy()
+    out = drop_channels(x, 0.4, np.random.default_rng(0), keep=0)
+    np.testing.assert_array_equal(x, before)  # input untouched
+    np.testing.assert_array_equal(out[:, 0], x[:, 0])  # the height is never dropped
+    zeroed = (out == 0).all(axis=(2, 3))  # (B, C) whole channels set to 0
+    kept = (out == x).all(axis=(2, 3))
+    assert (zeroed | kept).all()  # a channel is either dropped whole or left alone
+    n_dropped = zeroed.sum(1)
+    assert 0.35 < (n_dropped > 0).mean() < 0.45
+    assert n_dropped.max() == 3 and set(np.unique(n_dropped)) == {0, 1, 2, 3}
+    again = drop_channels(x, 0.4, np.random.default_rng(0), keep=0)
+    np.testing.assert_array_equal(out, again)  # deterministic with a seeded generator
+    np.testing.assert_array_equal(drop_channels(x, 0.0, np.random.default_rng(0)), x)
+    one = drop_channels(x[:, :1], 0.9, np.random.default_rng(0))  # nothing to drop
+    np.testing.assert_array_equal(one, x[:, :1])
+    swapped = drop_channels(x, 1.0 - 1e-9, np.random.default_rng(0), keep=2)
+    np.testing.assert_array_equal(swapped[:, 2], x[:, 2])
+
+
+def test_channel_dropout_is_a_training_option_saved_in_the_recipe(split, tmp_path):
+    train, _ = split
+    kw = dict(fusion="early", use_metadata=False, steps=3, batch=4, tile=64)
+    plain = train_afm(train, channel_dropout=0.0, **kw)
+    assert "channel_dropout" not in plain.config.recipe  # off: recipe as before
+    model = train_afm(train, **kw)  # early fusion drops channels by default
+    loaded = load_afm_model(save_afm_model(model, tmp_path / "drop.sciseg"))
+    assert loaded.config.recipe["channel_dropout"] == 0.5
+    raw = np.random.default_rng(0).normal(size=(4, 96, 96)).astype(np.float32)
+    nm = model.config.target_nm_per_px
+    # prediction uses every channel and is deterministic (no dropout outside training)
+    a = predict_scan(loaded, raw, nm_per_px=nm).probabilities
+    np.testing.assert_allclose(predict_scan(loaded, raw, nm_per_px=nm).probabilities, a)
+    raw[1] += np.random.default_rng(1).normal(size=(96, 96)).astype(np.float32)
+    assert np.abs(predict_scan(loaded, raw, nm_per_px=nm).probabilities - a).max() > 0
+    with pytest.raises(ValueError, match=r"channel_dropout must be in \[0, 1\)"):
+        train_afm(train, channel_dropout=1.0, **kw)
