@@ -13,8 +13,8 @@ other architectures run member after member inside the same step.
 On a CPU with several threads, :class:`ThreadedStacks` splits the members into
 one stack per thread and runs their forward and backward passes side by side,
 each with one intra-op thread: the small convolutions of these networks gain
-little from intra-op threads (1.1-1.3x from a second core), independent
-stacks nearly 2x.
+little from intra-op threads (1.1-1.3x from a second core); two independent
+stacks of 3 + 2 members ran a step 1.35-1.55x faster than one thread.
 """
 
 from __future__ import annotations
