@@ -130,7 +130,7 @@ def test_metadata_term_is_dropped_for_half_the_training_tiles():
 
 
 def test_scan_probabilities_are_the_geometric_mean_of_tiles():
-    from napari_sciseg.dl.afm_train import _aggregate
+    from napari_sciseg.dl.afm_predict import _aggregate
 
     tiles = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
     p = _aggregate(tiles)

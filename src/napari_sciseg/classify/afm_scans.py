@@ -35,6 +35,7 @@ __all__ = [
     "select_channels",
     "prepare_scan",
     "channel_scales",
+    "apply_channel_scales",
     "NORMALIZATIONS",
     "tile_grid",
     "extract_tiles",
@@ -185,6 +186,17 @@ def _level(data, channel_names, normalize):
     if normalize == "median":
         out -= np.median(out, axis=(1, 2), keepdims=True)
     return out
+
+
+def apply_channel_scales(scan: np.ndarray, scales) -> np.ndarray:
+    """A prepared (C, Y, X) scan divided by per-channel ``scales`` (none: unchanged).
+
+    >>> apply_channel_scales(np.ones((2, 1, 1), np.float32), [2.0, 4.0]).ravel().tolist()
+    [0.5, 0.25]
+    """
+    if not len(scales):
+        return scan
+    return (scan / np.asarray(scales, np.float32)[:, None, None]).astype(np.float32)
 
 
 def channel_scales(scans, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:

@@ -157,7 +157,8 @@ def _scan_inputs(inputs):
 def _predict(args) -> int:
     from ..classify.afm_dataset import CLASSES, read_dataset
     from ..classify.afm_scans import load_scan
-    from ..dl.afm_train import load_afm_model, predict_scan
+    from ..dl.afm_io import load_afm_model
+    from ..dl.afm_predict import predict_scan
 
     model = load_afm_model(args.model)
     cfg = model.config

@@ -3,7 +3,7 @@
 Thin translator: the channel layers (height, amplitude, phase, z-sensor, picked
 by name) and their scale become a (C, Y, X) array and nm/pixel; levelling
 (:func:`napari_sciseg.classify.afm_level.level_scan`) gives new layers;
-classification (:func:`napari_sciseg.dl.afm_train.predict_scan`) runs in a
+classification (:func:`napari_sciseg.dl.afm_predict.predict_scan`) runs in a
 worker and gives the whole-scan class and probabilities (shown here and put in
 the height layer's metadata), a tile-wise class map (Labels, one label per
 tile, coloured by class, with a features table) and one probability layer per
@@ -39,7 +39,7 @@ _NONE = "(none)"
 
 
 def _predict_job(model, data, nm_per_px, metadata):
-    from ...dl.afm_train import predict_scan
+    from ...dl.afm_predict import predict_scan
 
     yield (0, 1)
     result = predict_scan(model, data, nm_per_px=nm_per_px, metadata=metadata)
@@ -142,7 +142,7 @@ class AfmWidget(QWidget):
             self.load_model(path)
 
     def load_model(self, path) -> None:
-        from ...dl.afm_train import load_afm_model
+        from ...dl.afm_io import load_afm_model
 
         self.set_model(load_afm_model(path))
 
@@ -183,7 +183,7 @@ class AfmWidget(QWidget):
         )
 
     def _show(self, result, source) -> None:
-        from ...dl.afm_train import tile_maps
+        from ...dl.afm_predict import tile_maps
 
         self.result = result
         probs = {c: float(p) for c, p in zip(CLASSES, result.probabilities)}
