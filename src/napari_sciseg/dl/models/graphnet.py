@@ -70,14 +70,6 @@ class NodeBatchNorm(nn.Module):
         scale = self.weights[j - 1][rows] / torch.sqrt(var + self.eps)
         return scale, self.biases[j - 1][rows] - mean * scale
 
-    @torch.no_grad()
-    def reset(self, j: int, rows: slice) -> None:
-        """Identity statistics and affine for ``rows`` of node j (a member loaded anew)."""
-        getattr(self, f"mean{j}")[rows] = 0.0
-        getattr(self, f"var{j}")[rows] = 1.0
-        self.weights[j - 1][rows] = 1.0
-        self.biases[j - 1][rows] = 0.0
-
 
 class GraphNetStack(nn.Module):
     """M graph networks with the same number of hidden nodes, run together.
@@ -271,7 +263,8 @@ class GraphNetStack(nn.Module):
         """Copy member ``m`` of this stack into member ``target_m`` of ``target``.
 
         Both must hold the same graph for those members. A training-time batch
-        norm of this stack is folded into the copied weights; the target's is reset.
+        norm of this stack is folded into the copied weights (a target's own norm is
+        left as it is: stacks are filled once, when built, with their norm at the identity).
         """
         src = {key: (rows, n_cols) for key, rows, n_cols in self._member_slices(m)}
         for key, rows, n_cols in target._member_slices(target_m):
@@ -285,8 +278,6 @@ class GraphNetStack(nn.Module):
                 scale, shift = self.norm.affine(j, s_rows)
             if n_cols is None:
                 p_dst[rows] = p_src[s_rows] if scale is None else p_src[s_rows] * scale + shift
-                if target.norm is not None and j <= target.depth:
-                    target.norm.reset(j, rows)
             else:
                 if s_cols != n_cols:
                     raise ValueError(f"member graphs differ at {key}; cannot copy weights.")
@@ -409,8 +400,6 @@ class DenseGraphStack(nn.Module):
                 single.params[f"b{j}"].copy_(b if scale is None else b * scale + shift)
             else:
                 self.biases[j - 1][rows] = single.params[f"b{j}"]
-                if self.norm is not None and j <= self.depth:
-                    self.norm.reset(j, rows)
 
 
 class GraphModel(SegmentationModel):
