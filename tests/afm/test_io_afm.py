@@ -136,3 +136,144 @@ def test_corrupt_bruker_names_the_file(tmp_path):
     path.write_bytes(b"\\*File list\r\n\\Version: 0x0\r\n")
     with pytest.raises(ValueError, match="broken.spm"):
         read_afm(path)
+
+
+# ------------------------------------------------------------- Asylum .ibw
+def _xcorr_shift(a, b):
+    """(dy, dx) of the cross-correlation peak of two images."""
+    a, b = a - a.mean(), b - b.mean()
+    c = np.real(np.fft.ifft2(np.fft.fft2(a) * np.conj(np.fft.fft2(b))))
+    peak = np.unravel_index(np.argmax(c), c.shape)
+    return tuple(int(p if p <= n // 2 else p - n) for p, n in zip(peak, c.shape))
+
+
+def _deplaned(a):
+    ny, nx = a.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    design = np.c_[np.ones(a.size), xx.ravel(), yy.ravel()]
+    coef, *_ = np.linalg.lstsq(design, a.ravel().astype(float), rcond=None)
+    return a - (design @ coef).reshape(a.shape)
+
+
+def test_asylum_ibw_channels_units_spacing(caplog):
+    img = read_afm(DATA / "asylum_sample_0.ibw")
+    assert img.data.shape == (8, 512, 512)
+    # the file's labels: HeightTrace/Retrace, ZSensor..., UserIn0..., UserIn1...
+    # (igor2 alone returns "HeightTracee": it keeps bytes after the label's NUL)
+    assert img.channel_names == (
+        "Height",
+        "Height (retrace)",
+        "ZSensor",
+        "ZSensor (retrace)",
+        "UserIn0",
+        "UserIn0 (retrace)",
+        "UserIn1",
+        "UserIn1 (retrace)",
+    )
+    # heights in nm (stored in m); this z sensor is uncalibrated (ZLVDTSens = -1):
+    # its ~1 "m" values are volts, which the reader says instead of giving 1e9 nm
+    assert img.channel_units == ("nm", "nm", "V", "V", "V", "V", "V", "V")
+    assert "not in metres" in caplog.text
+    # ScanSize 800 nm over ScanPoints = ScanLines = 512 (not Igor's 800 nm / 511)
+    np.testing.assert_allclose(img.spacing, (800 / 512, 800 / 512))
+    height, height_retrace, zsensor = img.data[0], img.data[1], img.data[2]
+    low, high = np.percentile(height, [1, 99])
+    assert -900 < low < high < -800 and 5 < high - low < 40  # nm: a flat sample, z offset
+    assert 0.5 < zsensor.min() < zsensor.max() < 1.5  # V
+    # trace and retrace see the same surface, shifted along the fast (x) axis only
+    dy, dx = _xcorr_shift(_deplaned(height), _deplaned(height_retrace))
+    assert dy == 0 and 5 < abs(dx) < 30
+
+
+def test_asylum_ibw_orientation_against_the_raw_wave():
+    igor2 = pytest.importorskip("igor2.binarywave")
+    wave = igor2.load(str(DATA / "asylum_sample_0.ibw"))["wave"]["wData"]  # (x, y, channel)
+    img = read_afm(DATA / "asylum_sample_0.ibw")
+    # Igor's dimension 0 is x (points along a line, stored fastest) and y runs upwards:
+    # transposed to (y, x), then flipped so row 0 is the top line
+    np.testing.assert_allclose(img.data[0], wave[:, :, 0].T[::-1] * 1e9, rtol=1e-5)
+    raw = _deplaned(wave[:, :, 0].astype(float))
+    # neighbours along dimension 0 (within a scan line) differ less than neighbouring lines
+    assert np.abs(np.diff(raw, axis=0)).mean() < 0.7 * np.abs(np.diff(raw, axis=1)).mean()
+
+
+def test_asylum_missing_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "igor2", None)
+    with pytest.raises(ImportError, match=r"igor2.*napari-sciseg\[afm\]"):
+        read_afm(DATA / "asylum_sample_0.ibw")
+
+
+# ----------------------------------------------------------- Nanosurf .nid
+def test_nanosurf_nid_channels_units_spacing_values():
+    path = DATA / "nanosurf_circles.nid"
+    assert is_afm_file(path)
+    img = read_afm(path)
+    assert img.data.shape == (4, 256, 256)
+    assert img.channel_names == (
+        "Topography",
+        "Amplitude",
+        "Topography (retrace)",
+        "Amplitude (retrace)",
+    )
+    assert img.channel_units == ("nm", "V", "nm", "V")
+    np.testing.assert_allclose(img.spacing, (50000 / 256, 50000 / 256))  # 50 µm scan
+    assert img.metadata["vendor"] == "Nanosurf"
+    # value = Dim2Min + Dim2Range * (int16 + 2^15) / 2^16; the data follow "#!"
+    raw = path.read_bytes()
+    start = raw.index(b"#!") + 2
+    counts = np.frombuffer(raw, "<i2", count=256 * 256, offset=start).reshape(256, 256)
+    metres = -1.016e-05 + 2.032e-05 * (counts + 32768.0) / 65536
+    np.testing.assert_allclose(img.data[0], metres[::-1] * 1e9, rtol=1e-5)
+    topo, amplitude = img.data[0], img.data[1]
+    assert 300 < np.ptp(np.percentile(_deplaned(topo), [1, 99])) < 3000  # nm-scale relief
+    assert 0 < amplitude.min() and amplitude.max() < 10  # V, within the ±10 V range
+
+
+def test_nanosurf_backward_scan_is_not_mirrored():
+    img = read_afm(DATA / "nanosurf_circles.nid")
+    forward, backward = _rows_aligned(img.data[0]), _rows_aligned(img.data[2])
+    assert _corr(forward, backward) > 0.6
+    assert abs(_corr(forward, backward[:, ::-1])) < 0.2
+    dy, dx = _xcorr_shift(_deplaned(img.data[0]), _deplaned(img.data[2]))
+    assert dy == 0 and abs(dx) < 20  # lag along the fast axis only
+
+
+def test_nanosurf_errors_name_the_file(tmp_path):
+    path = tmp_path / "broken.nid"
+    path.write_bytes(b"[DataSet]\r\nVersion=2\r\n")
+    with pytest.raises(ValueError, match="broken.nid.*'#!'"):
+        read_afm(path)
+    raw = (DATA / "nanosurf_circles.nid").read_bytes()
+    cut = tmp_path / "cut.nid"
+    cut.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="cut.nid.*truncated"):
+        read_afm(cut)
+
+
+@pytest.mark.parametrize(
+    "name, first, spacing, unit",
+    [
+        ("nanosurf_circles.nid", "Topography", 50000 / 256, "nm"),
+        ("asylum_sample_0.ibw", "Height", 800 / 512, "nm"),
+    ],
+)
+def test_napari_reader_opens_ibw_and_nid(name, first, spacing, unit):
+    import fnmatch
+
+    import yaml
+
+    pytest.importorskip("napari")
+    from napari_sciseg._napari._reader import get_reader
+
+    manifest = Path(__file__).parents[2] / "src" / "napari_sciseg" / "napari.yaml"
+    patterns = yaml.safe_load(manifest.read_text())["contributions"]["readers"][0]
+    assert any(fnmatch.fnmatch(name, p) for p in patterns["filename_patterns"])
+    reader = get_reader(str(DATA / name))
+    assert reader is not None
+    layers = reader(str(DATA / name))
+    data, kwargs, kind = layers[0]
+    stem = name.split(".")[0]
+    assert kind == "image" and kwargs["name"] == f"{stem} {first}"
+    assert kwargs["scale"] == pytest.approx((spacing, spacing))
+    assert kwargs["units"] == ("nm", "nm") and kwargs["metadata"]["value_unit"] == unit
+    assert data.ndim == 2

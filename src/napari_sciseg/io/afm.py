@@ -9,15 +9,16 @@ Bruker NanoScope          .spm .000-.999 .di      own parser (text header + int1
 Park Systems TIFF         .tif .tiff (tag 50432)  own parser (tifffile + private tags)
 JPK                       .jpk                    own parser (tifffile + private tags)
 Gwyddion                  .gwy                    ``gwyfile`` (``afm`` extra)
-Asylum Research / Igor    .ibw                    ``igor2`` (``afm`` extra)
+Asylum Research / Igor    .ibw                    ``igor2`` (``afm`` extra), afm_igor
+Nanosurf                  .nid                    own parser, afm_nanosurf
 ========================  ======================  ==========================================
 
 Each channel keeps its vendor name (``"Height Sensor"``, ``"Amplitude Error"``,
-``"Phase"``; retrace channels get a ``" (retrace)"`` suffix) and is converted to
+``"Phase"``; retrace/backward channels get a ``" (retrace)"`` suffix) and is converted to
 physical values: nm for heights, deg for phase, V (or nm when the file
 calibrates it) for amplitude. Images are oriented as the vendor software shows
-them: row 0 is the top of the image. Bruker, Park and Igor files store the
-bottom line first and are flipped; JPK rows are kept as stored.
+them: row 0 is the top of the image. Bruker, Park, Igor and Nanosurf files
+store the bottom line first and are flipped; JPK rows are kept as stored.
 
 Existing Python readers get several of these wrong (pySPM labels Bruker phase
 and amplitude in V with a wrong scale; AFMReader multiplies every channel by
@@ -40,13 +41,14 @@ __all__ = ["AFM_SUFFIXES", "SUPPORTED_VENDORS", "is_afm_file", "read_afm"]
 logger = logging.getLogger(__name__)
 
 #: suffixes handled by :func:`read_afm` (plus Bruker's numbered ``.000``-``.999``).
-AFM_SUFFIXES = (".spm", ".di", ".gwy", ".ibw", ".jpk", ".tif", ".tiff")
+AFM_SUFFIXES = (".spm", ".di", ".gwy", ".ibw", ".jpk", ".nid", ".tif", ".tiff")
 SUPPORTED_VENDORS = (
     "Bruker NanoScope (.spm, .000-.999, .di)",
     "Park Systems (.tiff)",
     "JPK (.jpk)",
     "Gwyddion (.gwy)",
     "Asylum Research / Igor (.ibw)",
+    "Nanosurf (.nid)",
 )
 _PARK_MAGIC = 0x0E031301
 _PARK_TAGS = range(50432, 50442)
@@ -90,7 +92,7 @@ def is_afm_file(path: str | Path) -> bool:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".spm", ".di", ".gwy", ".ibw", ".jpk"):
+    if suffix in (".spm", ".di", ".gwy", ".ibw", ".jpk", ".nid"):
         return True
     if re.fullmatch(r"\.\d{3}", suffix):
         return _is_bruker(path)
@@ -105,7 +107,8 @@ def read_afm(path: str | Path) -> CalibratedImage:
     Parameters
     ----------
     path : str or Path
-        A Bruker, Park, JPK, Gwyddion or Igor file (see the module docstring).
+        A Bruker, Park, JPK, Gwyddion, Igor or Nanosurf file (see the module
+        docstring).
         A plain multi-channel TIFF (C, Y, X) is read with
         :func:`napari_sciseg.io.tiff.read_tiff`.
 
@@ -135,7 +138,13 @@ def read_afm(path: str | Path) -> CalibratedImage:
         if suffix == ".gwy":
             return _read_gwy(path)
         if suffix == ".ibw":
-            return _read_ibw(path)
+            from .afm_igor import read_ibw
+
+            return read_ibw(path)
+        if suffix == ".nid":
+            from .afm_nanosurf import read_nid
+
+            return read_nid(path)
         if suffix in (".tif", ".tiff"):
             if _is_park(path):
                 return _read_park(path)
@@ -395,45 +404,3 @@ def _gwy_unit(unit) -> str:
     if unit is None:
         return ""
     return str(unit.get("unitstr", "") if hasattr(unit, "get") else unit).strip()
-
-
-# ----------------------------------------------------------------------- Igor
-def _read_ibw(path: Path) -> CalibratedImage:
-    try:
-        from igor2 import binarywave
-    except ImportError as exc:
-        raise ImportError(_MISSING_EXTRA.format(fmt="Asylum .ibw", pkg="igor2")) from exc
-    wave = binarywave.load(str(path))["wave"]
-    header = wave["wave_header"]
-    data = np.asarray(wave["wData"], dtype=np.float64)
-    if data.ndim == 2:
-        data = data[:, :, None]
-    labels = wave.get("labels") or []
-    layer_labels = [
-        x.decode("latin-1") if isinstance(x, bytes) else str(x)
-        for x in (labels[2] if len(labels) > 2 else [])
-    ]
-    layer_labels = [x for x in layer_labels if x]
-    names, units, arrays = [], [], []
-    for k in range(data.shape[2]):
-        name = layer_labels[k] if k < len(layer_labels) else f"channel {k}"
-        lower = name.lower()
-        values = data[:, :, k].T[::-1]  # Igor x runs fastest; bottom line stored first
-        if "phase" in lower:
-            unit = "deg"
-        elif any(s in lower for s in ("height", "zsensor", "amplitude")):
-            values, unit = values * 1e9, "nm"  # Asylum stores metres
-        else:
-            unit = "V"
-        names.append(re.sub(r"(Trace|Retrace)$", r" \1", name).strip())
-        units.append(unit)
-        arrays.append(values)
-    sfa = header["sfA"]
-    dim_unit = header.get("dimUnits")
-    xy_unit = "m"
-    if dim_unit is not None and len(dim_unit) and bytes(dim_unit[0]).strip(b"\x00"):
-        xy_unit = bytes(dim_unit[0]).strip(b"\x00").decode("latin-1")
-    spacing = (length_to_nm(float(sfa[1]), xy_unit), length_to_nm(float(sfa[0]), xy_unit))
-    return _stack(
-        path, names, units, arrays, spacing, "Igor wave scaling", {"vendor": "Asylum Research"}
-    )
