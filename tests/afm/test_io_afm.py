@@ -1,5 +1,6 @@
 """AFM vendor readers on real files: channel names, units, pixel sizes and orientation."""
 
+import struct
 import sys
 from pathlib import Path
 
@@ -277,3 +278,43 @@ def test_napari_reader_opens_ibw_and_nid(name, first, spacing, unit):
     assert kwargs["scale"] == pytest.approx((spacing, spacing))
     assert kwargs["units"] == ("nm", "nm") and kwargs["metadata"]["value_unit"] == unit
     assert data.ndim == 2
+
+
+def _write_ibw(path, data_xyc, labels, note):
+    """A minimal Igor binary wave v5 (float32, x fastest) laid out like Asylum's."""
+    data = np.asarray(data_xyc, np.float32)
+    nx, ny, nc = data.shape
+    body = data.tobytes(order="F")
+    note_b = note.encode("latin-1")
+    slots = b"".join(s.encode().ljust(32, b"\0") for s in ["", *labels])
+    wave = bytearray(320)
+    struct.pack_into("<iH", wave, 12, nx * ny * nc, 2)  # npnts, NT_FP32
+    struct.pack_into("<h28s", wave, 26, 1, b"synthetic")  # whVersion, bname
+    struct.pack_into("<4i", wave, 68, nx, ny, nc, 0)  # nDim
+    struct.pack_into("<4d", wave, 84, 1e-9, 2e-9, 1.0, 1.0)  # sfA (Igor's, ignored)
+    struct.pack_into("<1s", wave, 152, b"m")  # dimUnits[0]
+    struct.pack_into("<1s", wave, 156, b"m")
+    sizes = [320 + len(body), 0, len(note_b), 0, *[0] * 4, 0, 0, len(slots), 0, 0, 0, 0]
+    head = struct.pack("<hh15i", 5, 0, *sizes)  # version, checksum, section sizes
+    path.write_bytes(head + bytes(wave) + body + note_b + slots)
+
+
+def test_asylum_non_square_scan_keeps_lines_as_rows(tmp_path):
+    pytest.importorskip("igor2")
+    nx, ny = 6, 4  # 6 points per line, 4 lines
+    height = np.arange(nx * ny, dtype=float).reshape(ny, nx).T * 1e-9  # (x, y), metres
+    phase = np.full((nx, ny), 12.5)
+    note = (
+        "ScanSize: 3e-06\rFastScanSize: 3e-06\rSlowScanSize: 2e-06\rScanPoints: 6\rScanLines: 4\r"
+    )
+    path = tmp_path / "ns.ibw"
+    _write_ibw(path, np.stack([height, phase], axis=2), ["HeightTrace", "PhaseRetrace"], note)
+    img = read_afm(path)
+    assert img.channel_names == ("Height", "Phase (retrace)")
+    assert img.channel_units == ("nm", "deg")
+    assert img.data.shape == (2, ny, nx)
+    np.testing.assert_allclose(img.spacing, (2000 / 4, 3000 / 6))
+    # stored line y = 0 (values 0..5 nm) is the bottom row; the top row is the last line
+    np.testing.assert_allclose(img.data[0, -1], np.arange(6.0))
+    np.testing.assert_allclose(img.data[0, 0], np.arange(18.0, 24.0))
+    np.testing.assert_allclose(img.data[1], 12.5)
