@@ -100,6 +100,24 @@ def read_nid(path: str | Path) -> CalibratedImage:
     ValueError
         When the header or data are incomplete or the file holds no image
         (only spectroscopy).
+
+    Examples
+    --------
+    A 3 × 2 pixel scan of 3 × 2 µm whose int16 zeros sit mid-range (0 nm):
+
+    >>> import tempfile
+    >>> header = (
+    ...     "[DataSet]\\nGroupCount=1\\nGr0-Name=Scan forward\\nGr0-Ch1=DataSet-0:1\\n\\n"
+    ...     "[DataSet-0:1]\\nPoints=3\\nLines=2\\nDim0Unit=m\\nDim0Range=3e-06\\n"
+    ...     "Dim1Unit=m\\nDim1Range=2e-06\\nDim2Name=Z-Axis\\nDim2Unit=m\\n"
+    ...     "Dim2Range=2e-06\\nDim2Min=-1e-06\\nSaveBits=16\\nSaveSign=Signed\\n"
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "tiny.nid"
+    ...     _ = path.write_bytes(header.encode() + b"#!" + bytes(12))
+    ...     img = read_nid(path)
+    >>> img.channel_names, img.channel_units, img.spacing, float(img.data.max())
+    (('Z-Axis',), ('nm',), (1000.0, 1000.0), 0.0)
     """
     path = Path(path)
     raw = path.read_bytes()
