@@ -16,6 +16,7 @@ def test_counts_give_the_requested_class(cls):
     assert class_from_counts(s, n_l) == cls == truth.cls
     assert scan.data.shape == (4, 128, 128) and scan.channel_units == ("nm", "V", "deg", "nm")
     assert {1, 2} & set(np.unique(truth.crystals))
+    assert set(np.unique(truth.crystals)) <= {0, 1, 2, 3}
 
 
 def test_channels_are_physically_linked():
@@ -27,6 +28,52 @@ def test_channels_are_physically_linked():
     kinds = truth.crystals
     assert phase[kinds == 1].mean() > phase[kinds == 2].mean() > phase[kinds == 0].mean()
     np.testing.assert_allclose(scan.spacing, (10000 / 256,) * 2)
+
+
+def _separability(values, crystal, film):
+    """ROC AUC of telling crystal pixels from film pixels by one channel's value."""
+    from scipy.stats import mannwhitneyu
+
+    pos, neg = values[crystal], values[film]
+    return mannwhitneyu(pos, neg).statistic / (pos.size * neg.size)
+
+
+def test_phase_shows_crystals_that_the_topography_hides():
+    from napari_sciseg.classify.afm_scans import prepare_scan
+
+    scan, truth = afm_scan(cls=0.5, shape=(256, 256), seed=1, return_truth=True)
+    x = prepare_scan(scan.data, channel_names=("height", "amplitude", "phase", "z-sensor"))
+    crystal, film = np.isin(truth.crystals, (1, 2)), truth.crystals == 0
+    by_channel = [_separability(c, crystal, film) for c in x]
+    # phase contrast does not depend on relief: nearly every crystal pixel stands out
+    assert by_channel[2] > 0.99
+    # flat-on crystals barely rise above the rough, undulating film
+    assert 0.7 < by_channel[0] < 0.95 and 0.7 < by_channel[3] < 0.95
+    assert 0.4 < by_channel[1] < 0.6  # the error signal is a slope: no net level
+
+
+def test_unfiltered_films_carry_more_amorphous_aggregates():
+    from scipy import ndimage as ndi
+
+    from napari_sciseg.classify.afm_scans import prepare_scan
+    from napari_sciseg.data.afm import CHANNELS
+
+    counts = {"yes": 0, "no": 0}
+    for seed in range(12):
+        for filtered in counts:
+            scan, truth = afm_scan(
+                shape=(128, 128), seed=seed, return_truth=True, metadata={"filtered": filtered}
+            )
+            aggregates = truth.crystals == 3
+            counts[filtered] += ndi.label(aggregates)[1]
+            # amorphous: no crystalline phase shift, but taller than the film
+            film = truth.crystals == 0
+            crystal_phase = np.median(scan.data[2][np.isin(truth.crystals, (1, 2))])
+            if aggregates.sum() > 3:
+                assert np.median(scan.data[2][aggregates]) < crystal_phase - 3
+                levelled = prepare_scan(scan.data, channel_names=CHANNELS)[3]
+                assert np.median(levelled[aggregates]) > np.median(levelled[film]) + 10
+    assert counts["no"] > 2.5 * counts["yes"] > 0
 
 
 def test_deterministic_and_bad_class():

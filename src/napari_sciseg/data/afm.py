@@ -1,17 +1,32 @@
 """Synthetic tapping-mode AFM scans of crystallising polymer films, with ground truth.
 
 A scan holds spherulites (round crystals of radial lamellae grown from a
-nucleus) and lamellar crystals (needles) in a chosen number ratio, rendered in
-four physically linked channels:
+nucleus) and lamellar crystals (needles) in a chosen number ratio, and a few
+amorphous polymer aggregates, rendered in four physically linked channels:
 
 - ``height`` (nm): topography + a tilted sample plane, per-line offsets of the
   scanner, a few scars and noise;
 - ``amplitude`` (V): the tip-tracking error, proportional to the slope of the
   topography along the fast scan axis (x);
 - ``phase`` (deg): material contrast; crystalline material shifts the phase,
-  spherulites more than lamellae;
+  spherulites more than lamellae, whatever their relief; aggregates are
+  amorphous and slightly softer than the film;
 - ``z-sensor`` (nm): the measured actuator motion: the topography, slightly
   low-passed, without line offsets.
+
+The topography is not a clean picture of the crystals, and the channels are not
+copies of each other:
+
+- A crystal's relief ranges from an edge-on one's (about 30 nm) down to 15 % of
+  that (flat-on lamellae lie in the film; log-uniform per crystal), while its
+  phase contrast does not depend on it. That is why phase imaging is the usual
+  way to see lamellae in semicrystalline polymer films (Magonov, Elings &
+  Whangbo 1997).
+- The film has 1 nm rms roughness (150 nm correlation length) and 4 nm rms
+  thickness undulations over 1.5 µm, which plane or polynomial levelling does not remove.
+- Aggregates (domes 160-500 nm wide, 25-70 nm tall; a mean of 1 per scan on a
+  filtered film, 4 on an unfiltered one) look like crystal nuclei in the
+  height and are not crystals.
 
 Metadata correlate with the class the way film filtering does in the study:
 filtered films grow more spherulites, unfiltered ones (whose undissolved
@@ -50,6 +65,11 @@ _DRAW = {
     "Vast Majority Spherulite": (0.84, 1.0),
 }
 SCAN_SIZE_NM = 10_000.0
+#: lowest crystal relief relative to an edge-on crystal (flat-on lamellae)
+_RELIEF_MIN = 0.15
+#: mean number of amorphous aggregates per scan on filtered / unfiltered films
+_AGGREGATES_FILTERED = 1.0
+_AGGREGATES_UNFILTERED = 4.0
 #: relative class frequencies on a filtered film (an unfiltered one: mirrored)
 _FILTERED_WEIGHTS = {
     "Equal": 1.0,
@@ -74,7 +94,8 @@ class AfmTruth:
     Attributes
     ----------
     crystals : (Y, X) int32 ndarray
-        0 = amorphous film, 1 = spherulite, 2 = lamellar crystal.
+        0 = amorphous film, 1 = spherulite, 2 = lamellar crystal, 3 = amorphous
+        aggregate (not a crystal; not counted).
     spherulite_centers, lamellar_centers : (N, 2) float ndarrays
         Crystal centres in pixels (row, col), for point annotation.
     fraction : float
@@ -129,6 +150,11 @@ def _place(rng, n, shape, radius, taken):
     return np.array(out).reshape(-1, 2)
 
 
+def _relief(rng) -> float:
+    """A crystal's height relief relative to an edge-on one, log-uniform in [0.15, 1]."""
+    return float(np.exp(rng.uniform(np.log(_RELIEF_MIN), 0.0)))
+
+
 def _render(shape, sph, lam, rng, px_nm):
     height = np.zeros(shape)
     kind = np.zeros(shape, np.int32)
@@ -137,14 +163,17 @@ def _render(shape, sph, lam, rng, px_nm):
         radius = rng.uniform(450, 650) / px_nm
         arms = int(rng.integers(18, 30))
         phi = rng.uniform(0, 2 * np.pi)
+        relief = _relief(rng)
         y0, y1 = int(max(cy - radius - 2, 0)), int(min(cy + radius + 3, shape[0]))
         x0, x1 = int(max(cx - radius - 2, 0)), int(min(cx + radius + 3, shape[1]))
         dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
         r, theta = np.hypot(dy, dx), np.arctan2(dy, dx)
         inside = r < radius
         lamellae = 0.65 + 0.35 * np.cos(arms * theta + phi + 0.02 * r)
-        h = inside * (
-            28.0 * lamellae * (1 - 0.5 * (r / radius) ** 2) + 12.0 * np.exp(-((r / 3.0) ** 2))
+        h = (
+            inside
+            * relief
+            * (28.0 * lamellae * (1 - 0.5 * (r / radius) ** 2) + 12.0 * np.exp(-((r / 3.0) ** 2)))
         )
         sub = height[y0:y1, x0:x1]
         won = h > sub
@@ -154,6 +183,7 @@ def _render(shape, sph, lam, rng, px_nm):
         length = rng.uniform(1300, 1900) / px_nm
         width = rng.uniform(110, 160) / px_nm
         angle = rng.uniform(0, np.pi)
+        relief = _relief(rng)
         ext = length / 2 + 3
         y0, y1 = int(max(cy - ext, 0)), int(min(cy + ext + 1, shape[0]))
         x0, x1 = int(max(cx - ext, 0)), int(min(cx + ext + 1, shape[1]))
@@ -162,12 +192,36 @@ def _render(shape, sph, lam, rng, px_nm):
         v = -dx * np.sin(angle) + dy * np.cos(angle)
         across = np.clip(1 - (2 * v / max(width, 1.5)) ** 2, 0, None)
         along = np.clip((length / 2 - np.abs(u)) / 3.0, 0, 1)
-        h = 34.0 * np.sqrt(across) * along
+        profile = np.sqrt(across) * along
+        h = 34.0 * relief * profile
         sub = height[y0:y1, x0:x1]
         won = h > sub
         sub[won] = h[won]
-        kind[y0:y1, x0:x1][won & (h > 4.0)] = 2
+        kind[y0:y1, x0:x1][won & (profile > 4.0 / 34.0)] = 2
     return height, kind
+
+
+def _aggregates(shape, n, rng, px_nm, height, kind):
+    """Amorphous polymer aggregates: tall domes, label 3, no crystalline phase shift."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    for _ in range(n):
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        radius = max(rng.uniform(80, 250) / px_nm, 1.0)
+        dome = rng.uniform(25, 70) * np.sqrt(
+            np.clip(1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2, 0, None)
+        )
+        won = dome > height
+        height[won] = dome[won]
+        kind[won & (dome > 0)] = 3
+    return height, kind
+
+
+def _film(shape, rng, px_nm, rms_nm, correlation_nm):
+    """Gaussian-correlated random surface with the given rms (nm) and correlation length."""
+    from scipy import ndimage as ndi
+
+    z = ndi.gaussian_filter(rng.normal(0, 1, shape), correlation_nm / px_nm, mode="wrap")
+    return z * (rms_nm / max(float(z.std()), 1e-12))
 
 
 def _metadata(rng, fraction, n_crystals, sample="S00", filtered=None, ageing=None) -> dict:
@@ -235,11 +289,18 @@ def afm_scan(
     sph = _place(rng, n_s, shape, 560 / px_nm, taken)
     lam = _place(rng, n_l, shape, 700 / px_nm, taken)
     topo, kind = _render(shape, sph, lam, rng, px_nm)
+    fraction = n_s / max(n_s + n_l, 1)
+    meta = _metadata(rng, fraction, n_s + n_l)
+    meta.update(metadata or {})
+    filtered = str(meta.get("filtered", "no")).lower() in ("yes", "true", "1")
+    n_agg = int(rng.poisson(_AGGREGATES_FILTERED if filtered else _AGGREGATES_UNFILTERED))
+    topo, kind = _aggregates(shape, n_agg, rng, px_nm, topo, kind)
     from scipy import ndimage as ndi
 
     yy, xx = np.mgrid[: shape[0], : shape[1]] / max(shape)
-    film = ndi.gaussian_filter(rng.normal(0, 1, shape), 6) * 6.0
-    topo = topo + film
+    # film: nm-scale roughness plus thickness undulations over micrometres, which a
+    # plane or low-order polynomial does not remove
+    topo = topo + _film(shape, rng, px_nm, 1.0, 150.0) + _film(shape, rng, px_nm, 4.0, 1500.0)
     plane = rng.uniform(-40, 40) * yy + rng.uniform(-40, 40) * xx + rng.uniform(-20, 20)
     rows = np.cumsum(rng.normal(0, 0.3, shape[0]))[:, None]
     height = topo + plane + rows + rng.normal(0, 0.6, shape)
@@ -248,12 +309,10 @@ def afm_scan(
         height[r, c : c + int(rng.integers(10, shape[1] // 3))] += rng.choice([-1, 1]) * 25
     slope = np.gradient(ndi.gaussian_filter(topo, 0.7), axis=1) / px_nm
     amplitude = 0.02 + 0.6 * slope + rng.normal(0, 0.003, shape)
-    phase = 5.0 + np.where(kind == 1, 12.0, 0.0) + np.where(kind == 2, 7.0, 0.0)
+    # phase: stiffness contrast of crystalline material, whatever its relief
+    phase = 5.0 + np.select([kind == 1, kind == 2, kind == 3], [12.0, 7.0, -2.0], 0.0)
     phase = ndi.gaussian_filter(phase, 1.0) + 2.0 * slope + rng.normal(0, 0.6, shape)
     zsensor = 0.97 * ndi.gaussian_filter(topo + plane, 0.8) + rng.normal(0, 0.4, shape)
-    fraction = n_s / max(n_s + n_l, 1)
-    meta = _metadata(rng, fraction, n_s + n_l)
-    meta.update(metadata or {})
     scan = CalibratedImage(
         data=np.stack([height, amplitude, phase, zsensor]).astype(np.float32),
         spacing=(px_nm, px_nm),
