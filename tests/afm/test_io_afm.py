@@ -256,6 +256,7 @@ def test_nanosurf_errors_name_the_file(tmp_path):
     [
         ("nanosurf_circles.nid", "Topography", 50000 / 256, "nm"),
         ("asylum_sample_0.ibw", "Height", 800 / 512, "nm"),
+        ("old_bruker.002", "Height", 15000 / 256, "nm"),  # numbered Bruker suffix
     ],
 )
 def test_napari_reader_opens_ibw_and_nid(name, first, spacing, unit):

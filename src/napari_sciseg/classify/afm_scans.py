@@ -54,9 +54,9 @@ _ALIASES = {
         "z sensor",
         "measuredheight",
         "height (measured)",
-        "zsensor",
+        "z-axis sensor",  # Nanosurf
     ),
-    "height": ("height", "z height", "topography", "heighttrace", "height trace"),
+    "height": ("height", "z height", "topography", "heighttrace", "height trace", "z-axis"),
     "amplitude": ("amplitude", "amplitude error", "error", "amplitudetrace", "lock-in amplitude"),
     "phase": ("phase", "phase error", "phasetrace", "lock-in phase"),
 }
@@ -71,6 +71,8 @@ def channel_role(name: str) -> str | None:
     --------
     >>> channel_role("Height Sensor"), channel_role("Amplitude Error"), channel_role("Friction")
     ('z-sensor', 'amplitude', None)
+    >>> channel_role("Z-Axis"), channel_role("Z-Axis Sensor"), channel_role("Z-Axis (retrace)")
+    ('height', 'z-sensor', None)
     """
     n = name.strip().lower()
     if "retrace" in n:
