@@ -116,17 +116,26 @@ def test_metadata_enter_as_added_logits(fusion):
     assert shift.abs().max() > 0
 
 
-def test_metadata_term_is_dropped_for_half_the_training_tiles():
-    net = create_afm_net("early", in_channels=4, n_meta=3, use_metadata=True, dropout=0.0)
-    net.train()
-    x, m = torch.randn(400, 4, 16, 16), torch.randn(400, 3)
-    torch.manual_seed(0)
-    with_meta = net(x, m)
-    net.meta_head[1].weight.data.zero_()
-    net.meta_head[1].bias.data.zero_()
-    image_only = net(x, m)
-    same = torch.isclose(with_meta, image_only).all(dim=1).float().mean().item()
-    assert 0.4 < same < 0.6
+def test_metadata_term_is_fitted_apart_from_the_image_network(split):
+    from napari_sciseg.classify.afm_dataset import MetadataEncoder
+    from napari_sciseg.classify.afm_meta_model import fit_metadata_logits
+
+    train, _ = split
+    model = train_afm(train, fusion="single", use_metadata=True, steps=3, batch=2, tile=64)
+    # the term is the logistic model of the training scans' metadata, nothing else
+    meta = MetadataEncoder.fit(train.metadata).transform(train.metadata)
+    expected = fit_metadata_logits(meta, train.labels, train.groups)
+    linear = model.net.meta_head[-1]
+    np.testing.assert_allclose(linear.weight.detach().numpy(), expected.weight, atol=1e-6)
+    np.testing.assert_allclose(linear.bias.detach().numpy(), expected.bias, atol=1e-6)
+    assert model.config.recipe["metadata_ridge"] == expected.ridge
+    # and the image path trains exactly as if the term were absent
+    with torch.no_grad():
+        x = torch.randn(2, 1, 64, 64)
+        m = torch.from_numpy(meta[:2])
+        image_only = model.net(x, m) - model.net.meta_head(m)
+        zero = model.net(x, torch.zeros_like(m)) - model.net.meta_head(torch.zeros_like(m))
+    torch.testing.assert_close(image_only, zero)
 
 
 def test_scan_probabilities_are_the_geometric_mean_of_tiles():
@@ -224,3 +233,15 @@ def test_channel_dropout_is_a_training_option_saved_in_the_recipe(split, tmp_pat
     assert np.abs(predict_scan(loaded, raw, nm_per_px=nm).probabilities - a).max() > 0
     with pytest.raises(ValueError, match=r"channel_dropout must be in \[0, 1\)"):
         train_afm(train, channel_dropout=1.0, **kw)
+
+
+@pytest.mark.parametrize("fusion", ["single", "early"])
+def test_with_the_metadata_term_off_a_variant_equals_its_image_only_twin(split, fusion):
+    # the image network trains the same way with and without metadata (same seed)
+    train, _ = split
+    kw = dict(fusion=fusion, steps=4, batch=2, tile=64, seed=3)
+    plain = train_afm(train, use_metadata=False, **kw)
+    with_meta = train_afm(train, use_metadata=True, **kw)
+    image = {k: v for k, v in with_meta.net.state_dict().items() if not k.startswith("meta_")}
+    for key, value in plain.net.state_dict().items():
+        torch.testing.assert_close(image[key], value)

@@ -16,12 +16,12 @@ fusion         architecture
                each unimodal feature before the head
 =============  ===============================================================
 
-With ``use_metadata`` the metadata vector goes through a small dense subnet to
-class logits that are *added* to the image logits (a late merge). In training
-that metadata term is switched off for half the tiles (modality dropout), so the
-image path is also trained alone and stays as good as an image-only model,
-while the metadata only correct it where they generalise; a few dozen scans are
-otherwise memorised through per-scan settings. The backbones are small (four 3x3
+With ``use_metadata`` a linear map of the metadata vector gives class logits
+that are *added* to the image logits (a late merge, a product of experts).
+Training fits that term on its own after the image network
+(:mod:`napari_sciseg.classify.afm_meta_model`): trained jointly, it fitted the
+leftovers of training scans the network had already memorised and lowered the
+score. The backbones are small (four 3x3
 convolution blocks, global average pooling) so they train from scratch on a CPU
 in tens of seconds; average pooling makes the features areal fractions of
 textures, which is what a class defined by crystal counts needs. ``late`` and
@@ -140,10 +140,6 @@ class AfmNet(nn.Module):
         if fusion in (Fusion.METADATA, Fusion.MADDI):
             self.meta = _MetaNet(n_meta)
             meta_width = self.meta.out_features
-        if self.use_metadata:
-            # a dropped-out linear model of the fields: no combination of per-scan
-            # settings can act as a scan identifier to memorise
-            self.meta_head = nn.Sequential(nn.Dropout(0.5), nn.Linear(n_meta, n_classes))
         branch_width = max(4, width // 2)
         if fusion in (Fusion.SINGLE, Fusion.EARLY, Fusion.MADDI):
             self.backbone = Backbone(in_channels, width)
@@ -165,6 +161,14 @@ class AfmNet(nn.Module):
             self.head = nn.Sequential(
                 nn.Linear(meta_width, 32), nn.ReLU(inplace=True), nn.Linear(32, n_classes)
             )
+        if self.use_metadata:
+            # a linear model of the fields, fitted after the image network
+            # (dl.afm_train); the Dropout is kept so older model files still load.
+            # Built last and on a forked random stream: the image layers start from
+            # and train with the same random numbers as the variant without
+            # metadata, so the two differ only by this term.
+            with torch.random.fork_rng(devices=[]):
+                self.meta_head = nn.Sequential(nn.Dropout(0.5), nn.Linear(n_meta, n_classes))
 
     def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
         f = self.fusion
@@ -187,12 +191,9 @@ class AfmNet(nn.Module):
             out = self.head(torch.cat(feats, dim=1))
         else:
             out = self.head(self.backbone(x))
-        if self.use_metadata:
-            meta_logits = self.meta_head(meta)
-            if self.training:
-                # modality dropout: half the tiles train the image path alone
-                meta_logits = meta_logits * _keep_mask(meta_logits)
-            out = out + meta_logits
+        if self.use_metadata and not self.training:
+            # the term is fitted apart (dl.afm_train); training sees the images only
+            out = out + self.meta_head(meta)
         return out
 
 

@@ -157,7 +157,13 @@ def iter_train_afm(
     fusion : str
         One of ``single, early, late, hybrid, metadata, maddi, vlad``.
     use_metadata : bool
-        Feed the metadata columns too (always for ``metadata`` and ``maddi``).
+        Use the metadata columns too (always for ``metadata`` and ``maddi``). For
+        ``single``, ``early``, ``late`` and ``hybrid`` the network is trained on
+        the images alone and the metadata term, class logits of a logistic
+        regression on the metadata that are added to the image logits, is
+        fitted afterwards (:func:`~napari_sciseg.classify.afm_meta_model.fit_metadata_logits`;
+        its ridge strength, chosen by grouped cross-validation, is stored in
+        ``config.recipe["metadata_ridge"]``).
     tile, steps, batch, lr, seed, width
         Tile size (pixels at the target nm/px), optimiser steps, tiles per step,
         peak Adam learning rate (one-cycle schedule: warm-up then cosine decay),
@@ -272,6 +278,11 @@ def iter_train_afm(
                 f"{target_nm_per_px} nm/px), e.g. {dataset.files[too_small[0]].name}; "
                 "use a smaller --tile."
             )
+    separate_meta = net.use_metadata  # image fusions + metadata: a term fitted on its own
+    if separate_meta:
+        for param in net.meta_head.parameters():
+            param.data.zero_()
+            param.requires_grad_(False)
     counts = np.bincount(labels, minlength=len(CLASSES)).astype(float)
     sample_p = 1.0 / counts[labels]
     sample_p /= sample_p.sum()  # class-balanced sampling of scans
@@ -300,7 +311,25 @@ def iter_train_afm(
         sched.step()
         yield AfmProgress(step, steps, loss.item(), time.perf_counter() - t0)
     net.eval()
+    if separate_meta:
+        term = _fit_metadata_term(net, meta, labels, dataset.groups)
+        recipe = {**config.recipe, "metadata_ridge": term.ridge}
+        config = AfmConfig(**{**config.__dict__, "recipe": recipe})
     return AfmModel(config, net=net)
+
+
+def _fit_metadata_term(net, meta, labels, groups):
+    """Fit the metadata logits on the training scans and write them into the network."""
+    import torch
+
+    from ..classify.afm_meta_model import fit_metadata_logits
+
+    term = fit_metadata_logits(meta, labels, groups, n_classes=len(CLASSES))
+    linear = net.meta_head[-1]
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(term.weight))
+        linear.bias.copy_(torch.from_numpy(term.bias))
+    return term
 
 
 def _random_tile(scan: np.ndarray, tile: int, rng) -> np.ndarray:
