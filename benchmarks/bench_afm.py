@@ -133,7 +133,7 @@ def main() -> None:
         norm = args.normalize or default_normalization(fusion)
         scans = prepared.get((channels, norm), [None] * len(data))
         name = _name(fusion, meta)
-        per_seed, fold_f1, secs = [], [], []
+        per_seed, fold_f1, secs, ridges = [], [], [], []
         for seed in args.seeds:
             proba = np.zeros((len(data), len(CLASSES)))
             for test in folds:
@@ -153,6 +153,8 @@ def main() -> None:
                     channel_dropout=args.channel_dropout,
                 )
                 secs.append(time.perf_counter() - t1)
+                if model.config.recipe and "metadata_ridge" in model.config.recipe:
+                    ridges.append(model.config.recipe["metadata_ridge"])
                 for i in test:
                     proba[i] = predict_scan(
                         model,
@@ -170,12 +172,19 @@ def main() -> None:
             print(
                 f"{name:20s} seed {seed} acc {rep.accuracy:.3f} F1 {rep.macro_f1:.3f} "
                 f"AUC {rep.roc_auc:.3f} folds {' '.join(f'{f:.2f}' for f in last)}"
-                f" ({sum(secs[-len(folds) :]):.0f} s)",
+                f" ({sum(secs[-len(folds) :]):.0f} s)"
+                + (
+                    " metadata ridge " + " ".join(f"{r:g}" for r in ridges[-len(folds) :])
+                    if ridges
+                    else ""
+                ),
                 flush=True,
             )
             if fusion == "early" and meta and timing_model is None:
                 timing_model = model
-        results.append({"name": name, "seeds": per_seed, "fold_f1": fold_f1, "secs": secs})
+        results.append(
+            {"name": name, "seeds": per_seed, "fold_f1": fold_f1, "secs": secs, "ridges": ridges}
+        )
     for r in results:  # bootstrap of the seed whose pooled F1 is the median one
         f1s = [rep.macro_f1 for rep, _ in r["seeds"]]
         mid = r["seeds"][int(np.argsort(f1s)[len(f1s) // 2])][1]
@@ -189,6 +198,18 @@ def _paired(results, labels, groups) -> str:
     by = {r["name"]: r for r in results}
     if "early + metadata" not in by or "single" not in by:
         return ""
+    twins = [
+        f"{name}: {' '.join(f'{ra.macro_f1 - rb.macro_f1:+.3f}' for (ra, _), (rb, _) in pairs)}"
+        for name in ("single", "early", "late", "hybrid", "vlad")
+        if name in by and f"{name} + metadata" in by
+        for pairs in [list(zip(by[f"{name} + metadata"]["seeds"], by[name]["seeds"]))]
+    ]
+    twin_line = (
+        " The metadata term per variant (with minus without, macro F1 per seed; the image "
+        "networks of a pair are identical): " + "; ".join(twins) + "."
+        if twins
+        else ""
+    )
     a, b = by["early + metadata"]["seeds"], by["single"]["seeds"]
     diffs = [ra.macro_f1 - rb.macro_f1 for (ra, _), (rb, _) in zip(a, b)]
     boots = [
@@ -202,6 +223,7 @@ def _paired(results, labels, groups) -> str:
         f"(macro F1): per seed {' '.join(f'{d:+.3f}' for d in diffs)}; averaged over seeds "
         f"{np.mean(diffs):+.3f}, 90 % bootstrap interval over samples [{lo:+.3f}, {hi:+.3f}]; "
         f"the difference is >= 0 in {100 * (boot >= 0).mean():.0f} % of resamplings."
+        + twin_line
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["pixel_features", "vlad_encode", "VladModel", "fit_vlad"]
+__all__ = ["pixel_features", "vlad_encode", "word_fractions", "VladModel", "fit_vlad"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ def pixel_features(scan: np.ndarray, *, sigmas=SIGMAS) -> np.ndarray:
     return np.stack(feats, axis=-1).astype(np.float32)
 
 
+def _nearest(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    # nearest centroid by |c|^2 - 2 f.c (|f|^2 is the same for every centroid)
+    return ((centroids**2).sum(1)[None] - 2.0 * features @ centroids.T).argmin(1)
+
+
 def vlad_encode(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """VLAD: per centroid, the sum of residuals of the features assigned to it.
 
@@ -85,14 +90,27 @@ def vlad_encode(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """
     features = np.asarray(features, dtype=np.float64)
     centroids = np.asarray(centroids, dtype=np.float64)
-    # nearest centroid by |c|^2 - 2 f.c (|f|^2 is the same for every centroid)
-    nearest = ((centroids**2).sum(1)[None] - 2.0 * features @ centroids.T).argmin(1)
+    nearest = _nearest(features, centroids)
     onehot = np.zeros((len(centroids), len(features)))
     onehot[nearest, np.arange(len(features))] = 1.0
     out = onehot @ features - onehot.sum(1)[:, None] * centroids
     out = np.sign(out) * np.sqrt(np.abs(out))
     norm = np.linalg.norm(out)
     return (out.ravel() / norm if norm > 0 else out.ravel()).astype(np.float32)
+
+
+def word_fractions(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Fraction of the features nearest to each centroid (a bag-of-words histogram).
+
+    Examples
+    --------
+    >>> word_fractions(np.array([[0.0], [0.1], [2.9]]), np.array([[0.0], [3.0]])) * 3
+    array([2., 1.], dtype=float32)
+    """
+    features = np.asarray(features, dtype=np.float64)
+    centroids = np.asarray(centroids, dtype=np.float64)
+    counts = np.bincount(_nearest(features, centroids), minlength=len(centroids))
+    return (counts / max(len(features), 1)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -139,12 +157,21 @@ class VladModel:
         seed: int = 0,
         features: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The VLAD vector of a prepared (C, Y, X) scan (all pixels or a sample)."""
+        """The descriptor of a prepared (C, Y, X) scan (all pixels or a sample).
+
+        The VLAD vector (K * D) followed by the fraction of pixels assigned to
+        each visual word (K): VLAD is L2-normalised, so on its own it says how
+        pixels differ from the words but hardly how many there are, and a
+        class defined by crystal counts needs the areas.
+        """
         feats = pixel_features(scan) if features is None else features
         flat = feats.reshape(-1, feats.shape[-1])
         if n_pixels and n_pixels < len(flat):
             flat = flat[np.random.default_rng(seed).choice(len(flat), n_pixels, replace=False)]
-        return vlad_encode((flat - self.feat_mean) / self.feat_std, self.centroids)
+        flat = (flat - self.feat_mean) / self.feat_std
+        return np.concatenate(
+            [vlad_encode(flat, self.centroids), word_fractions(flat, self.centroids)]
+        )
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, K) of encoded vectors (N, F) (+ metadata columns)."""
@@ -234,7 +261,9 @@ def fit_vlad(
     gbm = GradientBoostingClassifier(
         n_estimators=n_estimators, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
     )
-    gbm.fit(x, labels)
+    # class-balanced, like the networks: macro F1 weighs every class the same
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    gbm.fit(x, labels, sample_weight=len(labels) / (len(present) * counts[labels]))
     return _export(partial, gbm, present, n_classes)
 
 
