@@ -174,7 +174,7 @@ def main() -> None:
                 f"AUC {rep.roc_auc:.3f} folds {' '.join(f'{f:.2f}' for f in last)}"
                 f" ({sum(secs[-len(folds) :]):.0f} s)"
                 + (
-                    " metadata ridge " + " ".join(f"{r:g}" for r in ridges[-len(folds) :])
+                    " metadata ridge " + " ".join(f"{r or 'off'}" for r in ridges[-len(folds) :])
                     if ridges
                     else ""
                 ),

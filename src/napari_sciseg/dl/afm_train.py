@@ -163,7 +163,7 @@ def iter_train_afm(
         regression on the metadata that are added to the image logits, is
         fitted afterwards (:func:`~napari_sciseg.classify.afm_meta_model.fit_metadata_logits`;
         its ridge strength, chosen by grouped cross-validation, is stored in
-        ``config.recipe["metadata_ridge"]``).
+        ``config.recipe["metadata_ridge"]``, None where the term is off).
     tile, steps, batch, lr, seed, width
         Tile size (pixels at the target nm/px), optimiser steps, tiles per step,
         peak Adam learning rate (one-cycle schedule: warm-up then cosine decay),
@@ -313,7 +313,9 @@ def iter_train_afm(
     net.eval()
     if separate_meta:
         term = _fit_metadata_term(net, meta, labels, dataset.groups)
-        recipe = {**config.recipe, "metadata_ridge": term.ridge}
+        # JSON has no infinity: None = the term is off
+        ridge = term.ridge if np.isfinite(term.ridge) else None
+        recipe = {**config.recipe, "metadata_ridge": ridge}
         config = AfmConfig(**{**config.__dict__, "recipe": recipe})
     return AfmModel(config, net=net)
 
