@@ -1,6 +1,6 @@
 """Compare every AFM crystal-class variant by grouped k-fold cross-validation on synthetic scans.
 
-Run: ``python benchmarks/bench_afm.py [--scans 96] [--samples 12] [--folds 4] [--seeds 0 1]``.
+Run: ``python benchmarks/bench_afm.py [--scans 96] [--samples 12] [--folds 4] [--seeds 0 1 2]``.
 
 Samples (films) are dealt to ``--folds`` folds (``classify.afm_dataset.grouped_kfold``);
 each fold trains on the other folds' samples and predicts its own, so every scan
@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--nm-per-px", type=float, default=78.125)
     ap.add_argument("--tile", type=int, default=96)
     ap.add_argument("--batch", type=int, default=12)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     ap.add_argument("--normalize", choices=("median", "scan"), help="default: each variant's own")
     ap.add_argument(
         "--symmetries", type=int, default=1, help="scan tiles turned/mirrored at prediction"

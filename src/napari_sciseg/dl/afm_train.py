@@ -116,8 +116,8 @@ def default_normalization(fusion: str) -> str:
 def default_channel_dropout(fusion: str) -> float:
     """The fraction of training tiles that lose non-height channels, by default.
 
-    0.5 for early fusion: on the development data set (grouped 4-fold
-    cross-validation, 2 seeds) it raised early fusion from 0.909 / 0.899 to
+    0.5 for early fusion: on the development data set of the first synthetic
+    generator (grouped 4-fold cross-validation, 2 seeds) it raised early fusion from 0.909 / 0.899 to
     0.944 / 0.908 macro F1 and early fusion + metadata from 0.875 / 0.909 to
     0.903 / 0.892 (0.3: 0.902 / 0.902 and 0.888 / 0.937); see
     ``benchmarks/results/afm.md``. Off for the other variants (not measured).
@@ -185,8 +185,8 @@ def iter_train_afm(
         training scans (:func:`~napari_sciseg.classify.afm_scans.channel_scales`),
         saved as ``config.channel_scales``. By default ``"median"`` for the
         networks (early fusion gained ~0.05 macro F1 over ``"scan"``) and ``"scan"``
-        for ``vlad`` (0.79 vs 0.62), as measured on a development data set
-        (``benchmarks/results/afm_validation.md``).
+        for ``vlad`` (0.79 vs 0.62), as measured on a development data set of the
+        first synthetic generator (``benchmarks/results/afm_validation.md``).
     channel_dropout : float, optional
         Modality dropout of the image channels (ModDrop, Neverova et al. 2015):
         the fraction of training tiles in which a random non-empty subset of the
