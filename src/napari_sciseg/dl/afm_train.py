@@ -117,10 +117,11 @@ def default_channel_dropout(fusion: str) -> float:
     """The fraction of training tiles that lose non-height channels, by default.
 
     0.5 for early fusion: on the development data set of the first synthetic
-    generator (grouped 4-fold cross-validation, 2 seeds) it raised early fusion from 0.909 / 0.899 to
-    0.944 / 0.908 macro F1 and early fusion + metadata from 0.875 / 0.909 to
-    0.903 / 0.892 (0.3: 0.902 / 0.902 and 0.888 / 0.937); see
-    ``benchmarks/results/afm.md``. Off for the other variants (not measured).
+    generator (grouped 4-fold cross-validation, 2 seeds) it raised early fusion
+    from 0.909 / 0.899 to 0.944 / 0.908 macro F1 and early fusion + metadata
+    from 0.875 / 0.909 to 0.903 / 0.892 (0.3: 0.902 / 0.902 and 0.888 / 0.937);
+    see ``benchmarks/results/afm_validation.md``. Not re-measured on the current
+    generator. Off for the other variants (not measured).
 
     Examples
     --------
