@@ -57,6 +57,18 @@ def test_train_predict_level_end_to_end(afm_csv, tmp_path, capsys):
     assert (tmp_path / "lv" / "old_bruker_levelled.tif").is_file()
 
 
+def test_train_says_whether_the_metadata_term_is_used(afm_csv, tmp_path, capsys):
+    from napari_sciseg.dl.afm_train import load_afm_model
+
+    model = tmp_path / "single_meta.sciseg"
+    args = ["afm", "train", str(afm_csv), "-o", str(model), "--fusion", "single", "--metadata"]
+    assert main([*args, "--steps", "3", "--tile", "64"]) == 0
+    out = capsys.readouterr().out
+    ridge = load_afm_model(model).config.recipe["metadata_ridge"]
+    expected = "metadata term: off" if ridge is None else f"metadata term: on (ridge {ridge:g}"
+    assert expected in out
+
+
 def test_cli_errors_are_clear(afm_csv, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("file,class\nnope.tif,Equal\n")

@@ -109,6 +109,13 @@ def _train(args) -> int:
             bar.n = progress.step
             bar.set_postfix(loss=f"{progress.loss:.3f}")
             bar.refresh()
+    if "metadata_ridge" in (model.config.recipe or {}):
+        ridge = model.config.recipe["metadata_ridge"]
+        print(
+            "metadata term: off (the fields did not predict held-out training samples)"
+            if ridge is None
+            else f"metadata term: on (ridge {ridge:g}, chosen by grouped cross-validation)"
+        )
     metrics = {}
     if len(test):
         cfg = model.config
