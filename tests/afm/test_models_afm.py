@@ -222,7 +222,8 @@ def test_channel_dropout_is_a_training_option_saved_in_the_recipe(split, tmp_pat
     kw = dict(fusion="early", use_metadata=False, steps=3, batch=4, tile=64)
     plain = train_afm(train, channel_dropout=0.0, **kw)
     assert "channel_dropout" not in plain.config.recipe  # off: recipe as before
-    model = train_afm(train, **kw)  # early fusion drops channels by default
+    assert "channel_dropout" not in train_afm(train, **kw).config.recipe  # off by default
+    model = train_afm(train, channel_dropout=0.5, **kw)
     loaded = load_afm_model(save_afm_model(model, tmp_path / "drop.sciseg"))
     assert loaded.config.recipe["channel_dropout"] == 0.5
     raw = np.random.default_rng(0).normal(size=(4, 96, 96)).astype(np.float32)

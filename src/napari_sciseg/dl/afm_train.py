@@ -116,19 +116,20 @@ def default_normalization(fusion: str) -> str:
 def default_channel_dropout(fusion: str) -> float:
     """The fraction of training tiles that lose non-height channels, by default.
 
-    0.5 for early fusion: on the development data set of the first synthetic
-    generator (grouped 4-fold cross-validation, 2 seeds) it raised early fusion
-    from 0.909 / 0.899 to 0.944 / 0.908 macro F1 and early fusion + metadata
-    from 0.875 / 0.909 to 0.903 / 0.892 (0.3: 0.902 / 0.902 and 0.888 / 0.937);
-    see ``benchmarks/results/afm_validation.md``. Not re-measured on the current
-    generator. Off for the other variants (not measured).
+    0 (off) for every variant. On the first synthetic generator, whose extra
+    channels were views of the height, 0.5 had helped early fusion a little
+    (0.909 / 0.899 -> 0.944 / 0.908 macro F1 on the development set). On the
+    current one, where the phase shows what the height hides, it costs early
+    fusion 0.901 / 0.820 -> 0.815 / 0.794 and early fusion + metadata
+    0.879 / 0.799 -> 0.815 / 0.796 (development set, grouped 4-fold
+    cross-validation, 2 seeds; ``benchmarks/results/afm_validation.md``).
 
     Examples
     --------
     >>> default_channel_dropout("early"), default_channel_dropout("late")
-    (0.5, 0.0)
+    (0.0, 0.0)
     """
-    return 0.5 if fusion == "early" else 0.0
+    return 0.0
 
 
 def iter_train_afm(
