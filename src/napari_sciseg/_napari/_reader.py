@@ -33,16 +33,10 @@ def _handles(path) -> bool:
     name = str(path).lower()
     suffix = Path(name).suffix
     if len(suffix) == 4 and suffix[1:].isdigit():  # numbered Bruker files: .000-.999
-        return _is_afm_file(path)
-    return suffix in supported_suffixes() or name.endswith((".ome.tif", ".ome.tiff"))
-
-
-def _is_afm_file(path) -> bool:
-    try:
         from ..io.afm import is_afm_file
-    except ImportError:  # pragma: no cover - io.afm needs no extra to be imported
-        return False
-    return is_afm_file(path)
+
+        return is_afm_file(path)
+    return suffix in supported_suffixes() or name.endswith((".ome.tif", ".ome.tiff"))
 
 
 def read_layers(path) -> list:

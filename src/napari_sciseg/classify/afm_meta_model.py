@@ -59,6 +59,11 @@ def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return 1.0 / (present * counts[labels])  # sums to 1, every class weighs the same
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
 def _fit(x, labels, n_classes, ridge):
     from scipy.optimize import minimize
 
@@ -72,10 +77,8 @@ def _fit(x, labels, n_classes, ridge):
     def loss_grad(theta):
         w = theta[: n_classes * m].reshape(n_classes, m)
         b = theta[n_classes * m :]
-        z = x @ w.T + b
-        z = np.where(present, z, -np.inf)  # absent classes take no probability in the fit
-        z -= z.max(1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        # absent classes take no probability in the fit
+        logp = _log_softmax(np.where(present, x @ w.T + b, -np.inf))
         p = np.exp(logp)
         nll = -(w_sample * np.where(onehot > 0, logp, 0).sum(1)).sum()
         r = (p - onehot) * w_sample[:, None]
@@ -94,9 +97,7 @@ def _fit(x, labels, n_classes, ridge):
 
 
 def _heldout_loss(x, labels, n_classes, w, b) -> float:
-    z = x @ w.T + b
-    z -= z.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    logp = _log_softmax(x @ w.T + b)
     return float(
         -(_balanced_weights(labels, n_classes) * logp[np.arange(len(labels)), labels]).sum()
     )

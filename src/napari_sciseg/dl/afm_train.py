@@ -280,11 +280,6 @@ def iter_train_afm(
                 f"{target_nm_per_px} nm/px), e.g. {dataset.files[too_small[0]].name}; "
                 "use a smaller --tile."
             )
-    separate_meta = net.use_metadata  # image fusions + metadata: a term fitted on its own
-    if separate_meta:
-        for param in net.meta_head.parameters():
-            param.data.zero_()
-            param.requires_grad_(False)
     counts = np.bincount(labels, minlength=len(CLASSES)).astype(float)
     sample_p = 1.0 / counts[labels]
     sample_p /= sample_p.sum()  # class-balanced sampling of scans
@@ -313,7 +308,7 @@ def iter_train_afm(
         sched.step()
         yield AfmProgress(step, steps, loss.item(), time.perf_counter() - t0)
     net.eval()
-    if separate_meta:
+    if net.use_metadata:  # image fusions + metadata: the term is fitted on its own
         term = _fit_metadata_term(net, meta, labels, dataset.groups)
         # JSON has no infinity: None = the term is off
         ridge = term.ridge if np.isfinite(term.ridge) else None
