@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CalibratedImage", "length_to_nm", "normalise_unit"]
+__all__ = ["CalibratedImage", "ResolvedSpacing", "length_to_nm", "normalise_unit", "resolve_spacing"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +130,95 @@ class CalibratedImage:
     def spatial_axes(self) -> str:
         """The axes letters without the channel axis."""
         return self.axes.replace("C", "")
+
+
+@dataclass(frozen=True)
+class ResolvedSpacing:
+    """The pixel size a workflow will use, and where it came from.
+
+    Attributes
+    ----------
+    spacing : tuple of float or None
+        Size of one pixel per spatial axis in ``unit``; None when uncalibrated.
+    unit : str
+        ``"nm"`` (or the file's length unit) when calibrated, ``"pixel"`` otherwise.
+    source : str
+        ``"user"``, ``"file (<source>)"`` or ``"none"``: say it next to every number.
+    """
+
+    spacing: tuple[float, ...] | None
+    unit: str
+    source: str
+
+    @property
+    def calibrated(self) -> bool:
+        """True when lengths come out in physical units."""
+        return self.spacing is not None
+
+
+def resolve_spacing(
+    user: float | tuple[float, ...] | None,
+    calibration: CalibratedImage | tuple[tuple[float, ...], str, str] | None,
+    *,
+    ndim: int,
+    user_unit: str = "nm",
+) -> ResolvedSpacing:
+    """Choose the pixel size: the user's value, else the file's calibration, else none.
+
+    This is the one rule every workflow (CLI and widgets) follows.
+
+    Parameters
+    ----------
+    user : float, tuple of float or None
+        What the user typed (a single value applies to every axis). None, or a
+        value <= 0 from a widget's "auto" field, means "not given".
+    calibration : CalibratedImage or (spacing, unit, source) or None
+        The file's or layer's calibration; ignored when uncalibrated (unit ``"pixel"``).
+    ndim : int
+        Number of spatial axes the workflow measures (2 or 3).
+    user_unit : str, optional
+        Unit of ``user``.
+
+    Returns
+    -------
+    ResolvedSpacing
+
+    Raises
+    ------
+    ValueError
+        When the user's value has the wrong number of entries or is not finite.
+
+    Examples
+    --------
+    >>> resolve_spacing(0.5, None, ndim=2)
+    ResolvedSpacing(spacing=(0.5, 0.5), unit='nm', source='user')
+    >>> resolve_spacing(None, ((1.0, 0.2, 0.2), "nm", "OME"), ndim=2)
+    ResolvedSpacing(spacing=(0.2, 0.2), unit='nm', source='file (OME)')
+    >>> resolve_spacing(None, None, ndim=2).calibrated
+    False
+    """
+    if user is not None:
+        values = np.atleast_1d(np.asarray(user, dtype=float)).ravel()
+        if values.size == 1 and values[0] <= 0:
+            user = None  # a widget's "auto"
+        else:
+            if values.size == 1:
+                values = np.repeat(values, ndim)
+            if values.size != ndim or not np.all(np.isfinite(values)) or np.any(values <= 0):
+                raise ValueError(
+                    f"pixel size: expected one positive number or {ndim} (one per axis); "
+                    f"got {tuple(float(v) for v in np.atleast_1d(user))}."
+                )
+            return ResolvedSpacing(tuple(float(v) for v in values), user_unit, "user")
+    if calibration is not None:
+        if isinstance(calibration, CalibratedImage):
+            spacing, unit, source = calibration.spacing, calibration.unit, calibration.source
+            calibrated = calibration.calibrated
+        else:
+            spacing, unit, source = calibration
+            calibrated = normalise_unit(unit) is not None
+        if calibrated and len(spacing) >= ndim:
+            return ResolvedSpacing(
+                tuple(float(s) for s in spacing[-ndim:]), str(unit), f"file ({source})"
+            )
+    return ResolvedSpacing(None, "pixel", "none")
