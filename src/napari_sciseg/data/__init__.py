@@ -13,21 +13,14 @@ ground truth used by tests and benchmarks.
 - :func:`afm_scan` (``data/afm.py``): a four-channel AFM scan with metadata.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-import importlib
-
-__all__ = ["tem_particles", "scribbles_2d", "fiber_volume", "afm_scan"]
-
-_WHERE = {
-    "tem_particles": "particles",
-    "scribbles_2d": "scribbles",
-    "fiber_volume": "fibers",
-    "afm_scan": "afm",
-}
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "particles": ["tem_particles"],
+        "scribbles": ["scribbles_2d"],
+        "fibers": ["fiber_volume"],
+        "afm": ["afm_scan"],
+    },
+)

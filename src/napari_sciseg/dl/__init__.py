@@ -14,64 +14,17 @@ Prediction (``napari_sciseg.dl.prediction``): :func:`iter_predict`,
 (``napari_sciseg.dl.conformal``): :func:`calibrate`, :class:`ConformalCalibration`.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-import importlib
-
-__all__ = [
-    "create_model",
-    "list_models",
-    "Ensemble",
-    "SegmentationModel",
-    "iter_train",
-    "train",
-    "TrainProgress",
-    "TrainedModel",
-    "ModelConfig",
-    "save_model",
-    "load_model",
-    "resolve_device",
-    "iter_predict",
-    "predict",
-    "Prediction",
-    "calibrate",
-    "ConformalCalibration",
-]
-
-#: public name -> submodule of ``napari_sciseg.dl`` that defines it.
-_WHERE = {
-    "create_model": "models",
-    "list_models": "models",
-    "Ensemble": "models",
-    "SegmentationModel": "models",
-    "iter_train": "training",
-    "train": "training",
-    "TrainProgress": "config",
-    "TrainedModel": "config",
-    "ModelConfig": "config",
-    "save_model": "serialization",
-    "load_model": "serialization",
-    "resolve_device": "device",
-    # prediction (issue 4); the module is ``prediction`` so that it never shadows the
-    # function ``predict`` once imported
-    "iter_predict": "prediction",
-    "predict": "prediction",
-    "Prediction": "prediction",
-    "calibrate": "conformal",
-    "ConformalCalibration": "conformal",
-}
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        module = importlib.import_module(f"{__name__}.{_WHERE[name]}")
-        value = getattr(module, name)
-        # a function named like its module (``predict``): importing the submodule
-        # bound the module here; rebind the public name to the function.
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "models": ["create_model", "list_models", "Ensemble", "SegmentationModel"],
+        "training": ["iter_train", "train"],
+        "config": ["TrainProgress", "TrainedModel", "ModelConfig"],
+        "serialization": ["save_model", "load_model"],
+        "device": ["resolve_device"],
+        "prediction": ["iter_predict", "predict", "Prediction"],
+        "conformal": ["calibrate", "ConformalCalibration"],
+    },
+)

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CalibratedImage", "ResolvedSpacing", "length_to_nm", "normalise_unit", "resolve_spacing"]
+__all__ = [
+    "CalibratedImage",
+    "ResolvedSpacing",
+    "length_to_nm",
+    "normalise_unit",
+    "resolve_spacing",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -10,26 +10,19 @@ so importing the package stays cheap.
   (``segment/postprocess.py``)
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-import importlib
-
-_WHERE = {
-    "hybrid_threshold": "thresholding",
-    "threshold_global": "thresholding",
-    "threshold_local": "thresholding",
-    "segment_particles": "thresholding",
-    "detect_polarity": "thresholding",
-    "prepare_image": "thresholding",
-    "fill_holes": "postprocess",
-    "remove_small": "postprocess",
-    "split_touching": "postprocess",
-}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "thresholding": [
+            "hybrid_threshold",
+            "threshold_global",
+            "threshold_local",
+            "segment_particles",
+            "detect_polarity",
+            "prepare_image",
+        ],
+        "postprocess": ["fill_holes", "remove_small", "split_touching"],
+    },
+)
