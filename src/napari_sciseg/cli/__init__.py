@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 
 from .. import __version__
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"{__name__}._{name}")
         sp = module.add_parser(sub)
-        sp.set_defaults(_module=module)
+        sp.set_defaults(_module=module, _parser=sp)
     return parser
 
 
@@ -57,11 +58,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args._module.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, TypeError) as exc:
-        print(f"sciseg {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, TypeError) as exc:
+        print(f"sciseg {args.command}: error: {in_flag_words(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sciseg {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
+def in_flag_words(exc: BaseException, args) -> str:
+    """The message of a core error with parameter names replaced by this command's flags.
+
+    Core functions name their parameters (``slice_axis=``, ``spacing``); the
+    user of ``sciseg`` typed flags. A subcommand module may add names its
+    flags do not spell alike in ``PARAMETER_FLAGS`` (``{"spacing": "--pixel-size"}``).
+    """
+    from ._common import parameter_flags, to_flag_words
+
+    message = str(exc)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and message.startswith("["):
+        message = f"{exc.strerror}: {exc.filename}"  # "[Errno 13] ..." -> plain words
+    parser = getattr(args, "_parser", None)
+    if parser is not None:
+        extra = getattr(getattr(args, "_module", None), "PARAMETER_FLAGS", None)
+        message = to_flag_words(message, parameter_flags(parser, extra))
+    if not re.search(r"(?<![\w-])-o\b", message):
+        message = message.replace("another output folder", "another output folder (-o)")
+    return message

@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 import threading
 from pathlib import Path
+
+from ._common import (
+    add_overwrite,
+    add_resume,
+    collect_inputs,
+    existing_path,
+    non_negative_float,
+    positive_int,
+)
 
 _OUTPUTS_TIFF = ("probability", "std", "segmentation")
 _MODEL_LOCK = threading.Lock()
@@ -28,22 +36,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="predict probability, std and confident segmentation for images or folders",
         description="Run a trained ensemble (.sciseg) on images or folders of images. Writes "
         "<stem>_probability.tif, <stem>_std.tif and <stem>_segmentation.tif (uint8, 0 = unsure: "
-        "no class with mean - k*std > 0.5), or one <stem>.zarr group each with --zarr.",
+        "no class with mean - k*std > 0.5), or one <stem>.zarr group each with --zarr, and "
+        "run.json (inputs, model hash, options, finished files) last.",
     )
-    p.add_argument("model", type=Path, help="trained model (.sciseg file or folder)")
-    p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("model", type=existing_path, help="trained model (.sciseg file or folder)")
+    p.add_argument("inputs", type=existing_path, nargs="+", metavar="INPUT",
+                   help="image files or folders")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    p.add_argument("--tile", type=int, default=None, help="tile edge in pixels, halo included")
-    p.add_argument("--k", type=float, default=1.0, help="std subtracted before 0.5 (default 1)")
+    p.add_argument("--tile", type=positive_int, default=None,
+                   help="tile edge in pixels, halo included")  # fmt: skip
+    p.add_argument("--k", type=non_negative_float, default=1.0,
+                   help="std subtracted before 0.5 (default 1)")  # fmt: skip
     p.add_argument("--zarr", action="store_true", help="write one zarr group per image")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="Dask distributed scheduler address (default: local threads)")
-    p.add_argument("--workers", type=int, default=1, help="files predicted at once locally")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="files predicted at once locally")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--channel-axis", type=int, default=None, help="axis of the input channels")
     p.add_argument("--slice-axis", type=int, default=None,
                    help="2D model on volumes: the axis to predict slice by slice")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_overwrite(p)
+    add_resume(p)
     return p
 
 
@@ -55,48 +69,12 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def collect_inputs(inputs: list[Path]) -> list[Path]:
-    """Files given directly, plus every readable file (and ``.zarr``) inside given folders."""
-    from ..io import supported_suffixes
-
-    suffixes = tuple(s.lower() for s in supported_suffixes())
-    files: list[Path] = []
-    for item in inputs:
-        if not item.exists():
-            raise FileNotFoundError(f"Input {item} does not exist.")
-        if item.is_dir() and item.suffix.lower() != ".zarr":
-            found = sorted(
-                p for p in item.iterdir()
-                if (p.is_file() and p.name.lower().endswith(suffixes)) or p.suffix == ".zarr"
-            )
-            if not found:
-                raise FileNotFoundError(
-                    f"Folder {item} holds no image file ({', '.join(suffixes)})."
-                )
-            files += found
-        else:
-            files.append(item)
-    return files
-
-
 def output_paths(path: Path, outdir: Path, use_zarr: bool) -> list[Path]:
     """Where the outputs of ``path`` go."""
     stem = _stem(path)
     if use_zarr:
         return [outdir / f"{stem}.zarr"]
     return [outdir / f"{stem}_{name}.tif" for name in _OUTPUTS_TIFF]
-
-
-def check_output_dir(outdir: Path) -> None:
-    """Create ``outdir``; raise PermissionError when it cannot be written."""
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PermissionError(f"Cannot create output directory {outdir}: {exc}.") from exc
-    if not os.access(outdir, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"Output directory {outdir} is not writable; choose another with -o."
-        )
 
 
 @functools.lru_cache(maxsize=4)
@@ -146,13 +124,16 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
         if options.get("zarr"):
             import zarr
 
-            target = output_paths(path, outdir, True)[0]
-            group = zarr.open_group(str(target), mode="w")
-            predict(trained, data, out=group, **kwargs)
-            group.attrs.update({"source": str(path), "spacing": list(spacing or ()),
-                                "unit": unit,
-                                "class_names": list(getattr(trained.config, "class_names", ())
-                                                    or ())})
+            from ..io.outputs import atomic_path
+
+            # staged under a hidden name and renamed when whole: a failed or killed run
+            # leaves no store that looks complete, and does not block the retry
+            with atomic_path(output_paths(path, outdir, True)[0]) as staging:
+                group = zarr.open_group(str(staging), mode="w")
+                predict(trained, data, out=group, **kwargs)
+                names = list(getattr(trained.config, "class_names", ()) or ())
+                group.attrs.update({"source": str(path), "spacing": list(spacing or ()),
+                                    "unit": unit, "class_names": names})
             return path.name, ""
         result = predict(trained, data, **kwargs)
         spatial = "YX" if result.segmentation.ndim == 2 else "ZYX"
@@ -166,7 +147,7 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
         return path.name, f"{type(exc).__name__}: {exc}"
 
 
-def _run_local(tasks, workers: int, progress):
+def _run_local(calls, workers: int, progress, record):
     import dask
     from dask.callbacks import Callback
 
@@ -175,18 +156,25 @@ def _run_local(tasks, workers: int, progress):
             if isinstance(result, tuple):
                 progress.update(1)
 
+    def one(call):
+        result = predict_file(*call)
+        record(call[1], result)
+        return result
+
+    tasks = [dask.delayed(one, pure=False)(c) for c in calls]
     with _Tick():
         return list(dask.compute(*tasks, scheduler="threads", num_workers=max(1, workers)))
 
 
-def _run_distributed(address: str, calls, progress):
+def _run_distributed(address: str, calls, progress, record):
     from distributed import Client, as_completed
 
     with Client(address) as client:
-        futures = [client.submit(predict_file, *c, pure=False) for c in calls]
+        futures = {client.submit(predict_file, *c, pure=False): c for c in calls}
         results = []
         for fut in as_completed(futures):
             results.append(fut.result())
+            record(futures[fut][1], results[-1])
             progress.update(1)
     return results
 
@@ -194,36 +182,34 @@ def _run_distributed(address: str, calls, progress):
 def run(args) -> int:
     from tqdm import tqdm
 
-    if not args.model.exists():
-        raise FileNotFoundError(f"Model {args.model} does not exist.")
-    files = collect_inputs(list(args.inputs))
-    outdir = Path(args.output)
-    check_output_dir(outdir)
-    if not args.overwrite:
-        existing = [p for f in files for p in output_paths(f, outdir, args.zarr) if p.exists()]
-        if existing:
-            shown = ", ".join(str(p.name) for p in existing[:3])
-            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-            raise FileExistsError(
-                f"{len(existing)} output(s) exist in {outdir} ({shown}{more}); pass --overwrite "
-                "to replace them or choose another -o."
-            )
-    if args.tile is not None and args.tile < 1:
-        raise ValueError(f"--tile must be a positive number of pixels; got {args.tile}.")
-    _load(str(args.model))  # fail early on a bad model file, before any work is scheduled
-    options = {"tile": args.tile, "k": args.k, "zarr": args.zarr, "device": args.device,
-               "channel_axis": args.channel_axis, "slice_axis": args.slice_axis}
-    calls = [(str(args.model), f, outdir, options) for f in files]
-    with tqdm(total=len(calls), unit="file", desc="predict", file=sys.stderr) as bar:
-        if args.scheduler:
-            results = _run_distributed(args.scheduler, calls, bar)
-        else:
-            import dask
+    from ._runs import output_run
 
-            tasks = [dask.delayed(predict_file, pure=False)(*c) for c in calls]
-            results = _run_local(tasks, args.workers, bar)
+    files = collect_inputs(args.inputs, zarr=True)
+    outdir = Path(args.output)
+    planned = {f: output_paths(f, outdir, args.zarr) for f in files}
+    _load(str(args.model))  # fail early on a bad model file, before any work is scheduled
+    options = {"tile": args.tile, "k": args.k, "zarr": args.zarr,
+               "channel_axis": args.channel_axis, "slice_axis": args.slice_axis}
+    with output_run(outdir, "predict", planned, args, options=options, model=args.model) as batch:
+
+        def record(source, result):
+            if result[1]:
+                batch.failed(source, result[1])
+            else:
+                batch.done(source, planned[source])
+
+        calls = [(str(args.model), f, outdir, {**options, "device": args.device})
+                 for f in batch.todo]  # fmt: skip
+        with tqdm(total=len(calls), unit="file", desc="predict", file=sys.stderr) as bar:
+            if not calls:
+                results = []
+            elif args.scheduler:
+                results = _run_distributed(args.scheduler, calls, bar, record)
+            else:
+                results = _run_local(calls, args.workers, bar, record)
     failed = [(name, msg) for name, msg in results if msg]
     for name, msg in failed:
         print(f"sciseg predict: {name} failed: {msg}", file=sys.stderr)
-    print(f"predicted {len(results) - len(failed)} of {len(results)} file(s) -> {outdir}")
+    skipped = f", {len(batch.skipped)} already complete" if batch.skipped else ""
+    print(f"predicted {len(results) - len(failed)} of {len(results)} file(s){skipped} -> {outdir}")
     return 1 if failed else 0

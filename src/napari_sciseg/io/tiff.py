@@ -17,6 +17,7 @@ import numpy as np
 import tifffile
 
 from .calibration import CalibratedImage, length_to_nm
+from .outputs import atomic_path
 
 __all__ = ["read_tiff", "write_tiff", "TIFF_SUFFIXES"]
 
@@ -203,6 +204,10 @@ def write_tiff(
         Axes letters of ``data``; default ``"YX"`` or ``"ZYX"``.
     overwrite : bool
         When False an existing file raises FileExistsError.
+
+    The file is written under a hidden temporary name in the same folder and
+    renamed into place when complete (:func:`napari_sciseg.io.outputs.atomic_path`),
+    so an interrupted write never leaves a truncated TIFF under ``path``.
     """
     path = Path(path)
     if not overwrite and path.exists():
@@ -238,10 +243,10 @@ def write_tiff(
             resolution = (1e7 / nm["X"], 1e7 / nm["Y"])
     if channel_names:
         metadata["Channel"] = {"Name": list(channel_names)}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), atomic_path(path, overwrite=overwrite) as tmp:
         warnings.simplefilter("ignore", DeprecationWarning)
         tifffile.imwrite(
-            path,
+            tmp,
             data,
             ome=True,
             photometric="minisblack",

@@ -1,0 +1,184 @@
+"""Atomic writes: a temporary name beside the destination, renamed into place when complete.
+
+Public through :mod:`napari_sciseg.io.outputs`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+_PARTIAL = re.compile(r"^\..*\.partial-\d+-[0-9a-f]{8}(\..*)?$")
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+class DiskFullError(OSError):
+    """The disk (or quota) holding an output folder is full."""
+
+def _split_name(name: str) -> tuple[str, str]:
+    """('stem', '.suffixes') with every suffix kept (``a.ome.tif`` -> ``a``, ``.ome.tif``)."""
+    stem, dot, rest = name.partition(".")
+    if not stem:  # a hidden name such as ".env"
+        return name, ""
+    return stem, (dot + rest) if dot else ""
+
+
+def partial_name(path: str | Path) -> Path:
+    """A fresh hidden temporary name beside ``path`` that keeps its suffix.
+
+    The suffix stays last because some writers (matplotlib) choose the format
+    from it: ``out/a_psd.png`` -> ``out/.a_psd.partial-<pid>-<token>.png``.
+    """
+    path = Path(path)
+    stem, suffix = _split_name(path.name)
+    token = os.urandom(4).hex()
+    return path.with_name(f".{stem}.partial-{os.getpid()}-{token}{suffix}")
+
+
+def is_partial(path: str | Path) -> bool:
+    """True for a temporary file or store written by :func:`atomic_path`."""
+    return bool(_PARTIAL.match(Path(path).name))
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+
+
+def _disk_full(exc: OSError, path: Path) -> DiskFullError:
+    folder = path.parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(
+        exc.errno,
+        f"No space left on the disk holding {folder} ({free}) while writing {path.name}; the "
+        "partial file was removed. Free some space or choose another output folder.",
+    )
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Rename the finished ``tmp`` to ``path`` (replacing it only when ``overwrite``)."""
+    if tmp.is_dir():
+        if path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+            old = partial_name(path)
+            os.rename(path, old)
+            os.rename(tmp, path)
+            _remove(old)
+        else:
+            os.rename(tmp, path)
+        return
+    _fsync(tmp)
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:  # link fails when path exists, so two writers cannot both win
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
+    except OSError:  # file systems without hard links
+        if path.exists():
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` once the block succeeds.
+
+    Write a file or a directory (a zarr store) at the yielded path. When the
+    block raises (or the process is interrupted) the temporary is removed and
+    ``path`` is untouched; when the process is killed, only a hidden
+    ``.<stem>.partial-*`` name remains, which the next :func:`lock_folder` of
+    that folder removes.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final destination.
+    overwrite : bool
+        Replace an existing ``path``; when False it raises FileExistsError.
+
+    Raises
+    ------
+    DiskFullError
+        The disk is full (ENOSPC, EDQUOT, EFBIG); the message names the folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> dest = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(dest) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> dest.read_text()
+    'done'
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    tmp = partial_name(path)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"Nothing was written for {path} (expected {tmp.name}).")
+        _publish(tmp, path, overwrite)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in _FULL_ERRNOS and not isinstance(exc, DiskFullError):
+            raise _disk_full(exc, path) from exc
+        raise
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | Path, mode: str = "w", *, overwrite: bool = True, **kwargs: Any
+) -> Iterator[IO]:
+    """:func:`open` for writing, through :func:`atomic_path` (``mode`` "w", "wb", "x" ...).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> dest = pathlib.Path(tempfile.mkdtemp()) / "b.json"
+    >>> with atomic_open(dest, "w") as fh:
+    ...     _ = fh.write("{}")
+    >>> dest.read_text()
+    '{}'
+    """
+    if not any(c in mode for c in "wx"):
+        raise ValueError(
+            f"atomic_open writes a new file; mode must contain 'w' or 'x', got {mode!r}."
+        )
+    with atomic_path(path, overwrite=overwrite and "x" not in mode) as tmp:
+        with open(tmp, mode.replace("x", "w"), **kwargs) as fh:
+            yield fh
+
+
+def write_text(path: str | Path, text: str, *, overwrite: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_open(path, "w", overwrite=overwrite, encoding="utf-8") as fh:
+        fh.write(text)
