@@ -23,6 +23,7 @@ __all__ = ["main", "build_parser"]
 SUBCOMMANDS = (
     "afm",
     "demo",
+    "evaluate",
     "fibers",
     "particles",
     "predict",
