@@ -42,7 +42,8 @@ def test_mask_to_report(phantom, tmp_path, capsys):
     )
     assert rc == 0
     assert f"{truth.n_fibers} fibers" in capsys.readouterr().out
-    for name in ("fibers.csv", "labels.tif", "lengths.png", "orientation.png", "summary.json"):
+    for name in ("fibers.csv", "removed.csv", "labels.tif", "lengths.png", "orientation.png",
+                 "summary.json"):  # fmt: skip
         assert (out / name).stat().st_size > 0
     with open(out / "fibers.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -120,8 +121,9 @@ def test_bad_inputs(phantom, tmp_path, capsys):
         ]
     )
     assert rc == 2 and "need a 3D volume" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # --mask or --model is required
-        main(["fibers", str(folder / "vol.tif"), "-o", str(tmp_path / "o3")])
+    rc = main(["fibers", str(folder / "vol.tif"), "--min-size", "-3", "-o", str(tmp_path / "o3")])
+    assert rc == 2 and "--min-size must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()
     rc = main(
         [
             "fibers",
@@ -155,11 +157,47 @@ def test_model_segments_then_measures(phantom, tmp_path, capsys):
     assert (out / "fibers.csv").exists() and (out / "labels.tif").exists()
 
 
-def test_fiber_class_of_model_config():
+def test_threshold_route_counts_the_sample(tmp_path, capsys):
+    """No --mask/--model: the grey volume is thresholded (dark fibres detected) and filtered."""
+    volume, _, truth = fiber_volume(shape=(96, 96, 96), seed=1, return_truth=True)
+    write_tiff(tmp_path / "v.tif", volume, unit="pixel")
+    assert main(["fibers", str(tmp_path / "v.tif"), "-o", str(tmp_path / "o")]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["polarity"] == "dark"
+    assert abs(summary["count"] - truth.n_fibers) <= 0.1 * truth.n_fibers
+    # pores are removed as round, noise specks as small: reported per run
+    assert summary["removed"]["round"] > 5 and summary["removed"]["small"] > 50
+    with open(tmp_path / "o" / "removed.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == summary["n_removed"]
+    assert {r["reason"].split(":")[0] for r in rows} == {"small", "round"}
+    assert "removed objects: small" in capsys.readouterr().out
+
+
+def test_no_fibres_is_an_explicit_empty_result(tmp_path, capsys):
+    write_tiff(tmp_path / "v.tif", np.zeros((16, 16, 16), np.uint8), unit="pixel")
+    out = tmp_path / "o"
+    assert main(["fibers", str(tmp_path / "v.tif"), "--mask", str(tmp_path / "v.tif"),
+                 "-o", str(out)]) == 0  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["count"] == 0 and summary["median_length"] is None
+    assert summary["note"] == "no fibres"
+    assert (out / "orientation.png").stat().st_size > 0 and (out / "lengths.png").exists()
+    text = capsys.readouterr().out
+    assert text.startswith("0 fibers") and "no median" in text and "None" not in text
+
+
+def test_model_without_a_fiber_class_asks_for_it(tmp_path, monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from napari_sciseg.cli._fibers import _fiber_class_of
+    import napari_sciseg.dl as dl
 
-    assert _fiber_class_of(SimpleNamespace(class_names=["matrix", "Fibre"], n_classes=2)) == 2
-    assert _fiber_class_of(SimpleNamespace(class_names=["fiber", "pore", "matrix"])) == 1
-    assert _fiber_class_of(SimpleNamespace(class_names=None, n_classes=3)) == 2
+    fake = SimpleNamespace(config=SimpleNamespace(class_names=["matrix", "pore"]))
+    monkeypatch.setattr(dl, "load_model", lambda path: fake)
+    write_tiff(tmp_path / "v.tif", np.zeros((16, 16, 16), np.float32), unit="pixel")
+    (tmp_path / "m.sciseg").write_bytes(b"")
+    rc = main(["fibers", str(tmp_path / "v.tif"), "--model", str(tmp_path / "m.sciseg"),
+               "-o", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 2 and not (tmp_path / "o").exists()
+    err = capsys.readouterr().err
+    assert "no class named fiber" in err and "['matrix', 'pore']" in err and "--fiber-class" in err

@@ -1,12 +1,15 @@
-"""``sciseg fibers``: lengths and orientations of the fibers in a tomogram.
+"""``sciseg fibers``: lengths and orientations of the fibres in a tomogram.
 
-    sciseg fibers VOLUME -o OUTDIR (--mask MASK | --model MODEL.sciseg)
-                  [--spacing Z Y X] [--min-size N] [--connectivity 6|18|26]
+    sciseg fibers VOLUME -o OUTDIR [--mask MASK | --model MODEL.sciseg]
+                  [--spacing Z Y X] [--min-size N] [--connectivity 6|18|26] ...
 
-writes ``fibers.csv`` (one row per fiber), ``labels.tif`` (instances),
-``lengths.png``, ``orientation.png`` (Hammer maps) and ``summary.json``. With
-``--model`` the ensemble's prediction is thresholded by the DLSIA rule
-(mean - k std > 0.5, k = 1) before labelling.
+Without ``--mask`` or ``--model`` the grey volume is thresholded (polarity
+detected). The work is :func:`napari_sciseg.measure.fiber_workflow.measure_fibers`;
+this module reads the inputs and writes ``fibers.csv`` (one row per fibre),
+``removed.csv`` (objects the filter removed, with the reason), ``labels.tif``,
+``lengths.png``, ``orientation.png`` and ``summary.json``. With ``--model`` the
+ensemble's confident segmentation (mean - k std > 0.5, k = 1) is measured, with
+its fibre probability and std as evidence.
 """
 
 from __future__ import annotations
@@ -18,138 +21,116 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-OUTPUTS = ("fibers.csv", "labels.tif", "lengths.png", "orientation.png", "summary.json")
-#: first columns of fibers.csv (the rest follow in napari_sciseg.measure.fibers.COLUMNS order).
+OUTPUTS = ("fibers.csv", "removed.csv", "labels.tif", "lengths.png", "orientation.png",
+           "summary.json")  # fmt: skip
+#: first columns of fibers.csv (the rest follow in the table's order).
 CSV_FIRST = ("label", "length", "arc_length", "dz", "dy", "dx", "radius", "volume")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fibers",
-        help="label fibers in a 3D segmentation; lengths, directions, orientation maps",
-        description="Label the fibers of a 3D volume (from a mask, or from a trained model's "
-        "confident segmentation), remove dust, and measure each fiber's length, direction "
-        "and radius. Writes " + ", ".join(OUTPUTS) + " to OUTDIR.",
+        help="find fibres in a 3D volume; lengths, directions, orientation maps",
+        description="Find the fibres of a 3D volume (from a mask, a trained model's "
+        "confident segmentation, or a threshold of the grey volume), remove dust, pores "
+        "and fragments (each with its reason), split touching fibres, and measure each "
+        "fibre's length, direction and radius. Writes " + ", ".join(OUTPUTS) + " to OUTDIR.",
     )
     p.add_argument("volume", type=Path, help="the tomogram (TIFF, OME-TIFF, ...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--mask", type=Path, help="fiber mask or instance labels, same shape")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--mask", type=Path, help="fibre mask, class map or instance labels")
     src.add_argument("--model", type=Path, help="trained model (.sciseg) to segment VOLUME")
-    p.add_argument(
-        "--spacing",
-        type=float,
-        nargs=3,
-        metavar=("Z", "Y", "X"),
-        help="voxel size (default: the file's calibration, else 1 voxel)",
-    )
-    p.add_argument("--unit", default=None, help="unit of --spacing (default: the file's, or voxel)")
-    p.add_argument("--min-size", type=int, default=50, help="remove components under N voxels")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                   help="voxel size (default: the file's calibration, else 1 voxel)")
+    p.add_argument("--unit", default=None, help="unit of --spacing (default: voxel)")
+    p.add_argument("--fiber-class", type=int, default=None,
+                   help="class value of fibres in a --mask class map or the model's output "
+                   "(default: the model's class named fiber; a mask: any non-zero voxel)")
+    p.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto",
+                   help="without --mask/--model: fibres darker or brighter than the matrix")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="without --mask/--model: grey threshold (default: from the noise)")
+    p.add_argument("--min-size", type=int, default=None,
+                   help="remove objects under N voxels (default: a fifth of the expected "
+                   "fibre volume, the median of the elongated objects)")
+    p.add_argument("--min-elongation", type=float, default=3.0,
+                   help="remove rounder objects (pores, aggregates); 1 keeps every shape")
+    p.add_argument("--no-split", action="store_true", help="keep touching fibres together")
     p.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
-    p.add_argument(
-        "--fiber-class",
-        type=int,
-        default=None,
-        help="class id of fibers in the mask/segmentation (default: any non-zero "
-        "mask voxel; the model's class named 'fiber', else class 2)",
-    )
-    p.add_argument(
-        "--arc",
-        choices=("centerline", "skeleton"),
-        default="centerline",
-        help="how arc lengths are measured",
-    )
-    p.add_argument(
-        "--radius",
-        type=float,
-        default=None,
-        help="autocorrelation sphere radius (default: a third of the shortest fiber)",
-    )
+    p.add_argument("--arc", choices=("centerline", "skeleton"), default="centerline",
+                   help="how arc lengths are measured")
+    p.add_argument("--radius", type=float, default=None,
+                   help="autocorrelation sphere radius (default: a third of the shortest fibre)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs in OUTDIR")
-    return p
+    return p  # fmt: skip
 
 
-def _fiber_class_of(config) -> int:
-    names = [str(n).lower() for n in (getattr(config, "class_names", None) or ())]
-    for i, name in enumerate(names, start=1):
-        if "fib" in name:
-            return i
-    return 2 if getattr(config, "n_classes", 2) >= 2 else 1
-
-
-def segment_with_model(model_path: Path, volume, *, fiber_class: int | None = None, k: float = 1.0):
-    """Confident fiber mask from a saved ensemble: segmentation == fiber class."""
+def _model_inputs(model_path: Path, volume, fiber_class: int | None):
+    """(class map, fibre class, probability, std) from a saved ensemble."""
     from ..dl import load_model, predict
+    from ..measure.fiber_workflow import fiber_class_index
 
     trained = load_model(model_path)
-    cls = fiber_class or _fiber_class_of(trained.config)
-    pred = predict(trained, volume, k=k)
-    logger.info(
-        "model %s: fiber class %d, %.4f of voxels confident fiber",
-        model_path,
-        cls,
-        float((pred.segmentation == cls).mean()),
-    )
-    return pred.segmentation == cls
+    names = list(getattr(trained.config, "class_names", None) or [])
+    cls = fiber_class or fiber_class_index(names)
+    if cls is None:
+        raise ValueError(
+            f"{model_path} has no class named fiber (its classes: {names or 'unnamed'}); "
+            "pass --fiber-class K with the class value of the fibres (1 = first class)."
+        )
+    pred = predict(trained, volume, k=1.0)
+    return pred.segmentation, cls, pred.mean[cls - 1], pred.std[cls - 1]
 
 
-def write_report(
-    result, outdir: Path, *, unit: str = "voxel", shell=None, extra=None, truth=None
-) -> dict:
-    """Write the five outputs of a :class:`~napari_sciseg.measure.fibers.FiberResult`."""
-    import numpy as np
+def _write_csv(path: Path, table: dict, first=()) -> None:
+    import csv
 
+    names = [c for c in first if c in table] + [c for c in table if c not in first]
+    n = len(table[names[0]]) if names else 0
+
+    def cell(v):
+        return v if isinstance(v, str) else f"{float(v):.6g}"
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        writer.writerows([cell(table[c][i]) for c in names] for i in range(n))
+
+
+def write_report(analysis, outdir: Path, *, unit: str = "voxel", extra=None, truth=None) -> dict:
+    """Write the outputs of a :class:`~napari_sciseg.measure.fiber_workflow.FiberAnalysis`."""
     from .. import __version__
     from ..io.tiff import write_tiff
     from ..plot.fibers import length_histogram, orientation_figure
 
     outdir.mkdir(parents=True, exist_ok=True)
-    table = result.table
-    names = list(CSV_FIRST) + [c for c in table if c not in CSV_FIRST]
-    with open(outdir / "fibers.csv", "w", encoding="utf-8") as fh:
-        fh.write(",".join(names) + "\n")
-        for i in range(result.count):
-            fh.write(",".join(f"{table[c][i]:.6g}" for c in names) + "\n")
+    _write_csv(outdir / "fibers.csv", analysis.table, CSV_FIRST)
+    _write_csv(outdir / "removed.csv", analysis.removed, ("label", "reason"))
     tif_unit = "pixel" if unit in ("voxel", "pixel") else unit
-    write_tiff(outdir / "labels.tif", result.labels, spacing=result.stats.spacing, unit=tif_unit)
-    length_histogram(
-        table["length"], unit=unit, truth=None if truth is None else truth.lengths
-    ).savefig(outdir / "lengths.png", dpi=110)
-    if result.count or shell is not None:
-        fig = orientation_figure(
-            shell=shell,
-            directions=result.directions if result.count else None,
-            truth_directions=None if truth is None else truth.directions,
-        )
-        fig.savefig(outdir / "orientation.png", dpi=110)
-    lengths = table["length"]
-    summary = {
-        "version": __version__,
-        "unit": unit,
-        **result.stats.to_dict(),
-        "median_length": float(np.median(lengths)) if lengths.size else None,
-        "mean_length": float(lengths.mean()) if lengths.size else None,
-        "median_radius": float(np.median(table["radius"])) if lengths.size else None,
-        "autocorrelation_radius": None if shell is None else shell.radius,
-        "autocorrelation_peak": None if shell is None else [float(v) for v in shell.peak],
-        **(extra or {}),
-    }
+    write_tiff(outdir / "labels.tif", analysis.labels, spacing=analysis.stats.spacing,
+               unit=tif_unit)  # fmt: skip
+    length_histogram(analysis.table["length"], unit=unit,
+                     truth=None if truth is None else truth.lengths,
+                     ).savefig(outdir / "lengths.png", dpi=110)  # fmt: skip
+    orientation_figure(
+        shell=analysis.orientation,
+        directions=analysis.directions if analysis.count else None,
+        truth_directions=None if truth is None else truth.directions,
+        note="no fibres",
+    ).savefig(outdir / "orientation.png", dpi=110)
+    summary = {"version": __version__, "unit": unit, **analysis.summary, **(extra or {})}
     (outdir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
-def run(args) -> int:
+def _read_inputs(args):
+    """(volume or mask, kwargs of measure_fibers, unit) from the arguments."""
     import numpy as np
 
     from ..io import read_image
-    from ..measure import autocorrelation_shell, fibers
-    from ..measure.orientation import shell_radius
+    from ..io.calibration import resolve_spacing
 
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        clash = [n for n in OUTPUTS if (out / n).exists()]
-        if clash:
-            raise FileExistsError(f"{out} already holds {', '.join(clash)}; pass --overwrite.")
     img = read_image(args.volume)
     volume = np.asarray(img.data)
     if volume.ndim != 3:
@@ -157,30 +138,43 @@ def run(args) -> int:
             f"{args.volume}: fibers need a 3D volume (Z, Y, X); got shape "
             f"{volume.shape}. Export the whole stack, not one slice."
         )
-    if args.spacing is not None:
-        spacing, unit = tuple(args.spacing), args.unit or "voxel"
-    elif img.calibrated:
-        spacing, unit = tuple(img.spacing[-3:]), args.unit or img.unit
-    else:
-        spacing, unit = (1.0, 1.0, 1.0), "voxel"
+    res = resolve_spacing(args.spacing, img, ndim=3, user_unit=args.unit or "voxel")
+    unit = "voxel" if res.unit == "pixel" else res.unit
+    kw = {"spacing": res.spacing, "fiber_class": args.fiber_class}
+    data = volume
     if args.mask is not None:
-        mask = np.asarray(read_image(args.mask).data)
-        if mask.shape != volume.shape:
+        data = np.asarray(read_image(args.mask).data)
+        if data.shape != volume.shape:
             raise ValueError(
-                f"--mask shape {mask.shape} does not match the volume's "
+                f"--mask shape {data.shape} does not match the volume's "
                 f"{volume.shape}; they must be the same."
             )
-        if args.fiber_class is not None:
-            mask = mask == args.fiber_class
+    elif args.model is not None:
+        data, cls, prob, std = _model_inputs(args.model, volume, args.fiber_class)
+        kw.update(fiber_class=cls, probability=prob, std=std)
     else:
-        mask = segment_with_model(args.model, volume, fiber_class=args.fiber_class)
-    result = fibers(
-        mask, spacing=spacing, connectivity=args.connectivity, min_size=args.min_size, arc=args.arc
-    )
-    shell = None
-    if result.count:
-        radius = args.radius or shell_radius(result.table["length"], result.table["radius"])
-        shell = autocorrelation_shell(result.labels > 0, radius, spacing=spacing)
+        kw.update(polarity=args.polarity, threshold=args.threshold)
+    return data, kw, unit
+
+
+def run(args) -> int:
+    from ..measure.fiber_filter import FiberFilter
+    from ..measure.fiber_workflow import measure_fibers
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        clash = [n for n in OUTPUTS if (out / n).exists()]
+        if clash:
+            raise FileExistsError(f"{out} already holds {', '.join(clash)}; pass --overwrite.")
+    if args.min_size is not None and args.min_size < 0:
+        raise ValueError(f"--min-size must be >= 0 voxels; got {args.min_size}.")
+    if args.min_elongation < 1:
+        raise ValueError(f"--min-elongation must be >= 1; got {args.min_elongation}.")
+    data, kw, unit = _read_inputs(args)
+    rule = FiberFilter(min_elongation=args.min_elongation, min_voxels=args.min_size)
+    analysis = measure_fibers(data, rule=rule, connectivity=args.connectivity,
+                              split=not args.no_split, arc=args.arc, shell_radius=args.radius,
+                              **kw)  # fmt: skip
     source = {
         "volume": str(args.volume),
         "mask": str(args.mask) if args.mask else None,
@@ -189,17 +183,25 @@ def run(args) -> int:
         "connectivity": args.connectivity,
         "arc": args.arc,
     }
-    summary = write_report(result, out, unit=unit, shell=shell, extra={"inputs": source})
-    med = summary["median_length"]
-    print(
-        f"{result.count} fibers, volume fraction {result.stats.volume_fraction:.4f}, "
-        f"median length {med if med is None else round(med, 3)} {unit} -> {out}"
-    )
+    summary = write_report(analysis, out, unit=unit, extra={"inputs": source})
+    print(describe(summary, out))
     return 0
 
 
+def describe(summary: dict, out) -> str:
+    """One line for the console: count, fraction, median length, what was removed."""
+    med = summary["median_length"]
+    removed = ", ".join(f"{k} {v}" for k, v in summary["removed"].items() if v) or "none"
+    length = "no median (no fibres)" if med is None else f"median length {med:.4g}"
+    return (
+        f"{summary['count']} fibers, volume fraction {summary['volume_fraction']:.4f}, "
+        f"{length} {summary['unit'] if med is not None else ''}".rstrip()
+        + f"; removed objects: {removed} -> {out}"
+    )
+
+
 def demo(outdir: Path) -> str:
-    """Headless demo: the 96³ sample's scribbles -> small SMSNet ensemble -> fibers report."""
+    """Headless demo: the 96³ sample's scribbles -> small SMSNet ensemble -> fibres report."""
     import time
 
     import numpy as np
@@ -207,8 +209,7 @@ def demo(outdir: Path) -> str:
     from ..data import fiber_volume
     from ..dl import predict, save_model, train
     from ..io.tiff import write_tiff
-    from ..measure import autocorrelation_shell, fibers
-    from ..measure.orientation import shell_radius
+    from ..measure.fiber_workflow import measure_fibers
 
     outdir = Path(outdir)
     volume, scribbles, truth = fiber_volume(seed=0, return_truth=True)
@@ -218,21 +219,17 @@ def demo(outdir: Path) -> str:
                   model_kwargs={"depth": 10})  # fmt: skip
     save_model(model, outdir / "fibers.sciseg")
     pred = predict(model, volume, k=1.0)
-    mask = pred.segmentation == 2
-    write_tiff(outdir / "confident_fiber_mask.tif", mask, unit="pixel")
-    result = fibers(mask, min_size=50)
-    shell = None
-    if result.count:
-        radius = shell_radius(result.table["length"], result.table["radius"])
-        shell = autocorrelation_shell(result.labels > 0, radius)
+    write_tiff(outdir / "confident_fiber_mask.tif", pred.segmentation == 2, unit="pixel")
+    analysis = measure_fibers(pred.segmentation, fiber_class=2, probability=pred.mean[1],
+                              std=pred.std[1])  # fmt: skip
     extra = {"inputs": {"volume": "sample fiber_volume(seed=0)", "model": "fibers.sciseg",
-                        "min_size": 50, "connectivity": 26},
+                        "connectivity": 26},
              "true_count": truth.n_fibers,
              "true_median_length": float(np.median(truth.lengths))}  # fmt: skip
-    summary = write_report(result, outdir, shell=shell, extra=extra, truth=truth)
+    summary = write_report(analysis, outdir, extra=extra, truth=truth)
     med = summary["median_length"]
     return (
-        f"{result.count} fibers (truth {truth.n_fibers}), median length "
+        f"{analysis.count} fibers (truth {truth.n_fibers}), median length "
         f"{med if med is None else round(med, 1)} voxels (truth "
         f"{np.median(truth.lengths):.1f}); train+predict {time.perf_counter() - t0:.0f} s"
     )

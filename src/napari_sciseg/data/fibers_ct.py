@@ -131,9 +131,9 @@ def _tube(line, radius, shape):
     from scipy.spatial import cKDTree
 
     reach = int(np.ceil(radius + 1.5))
-    offs = np.stack(
-        np.meshgrid(*(np.arange(-reach, reach + 1),) * 3, indexing="ij"), -1
-    ).reshape(-1, 3)
+    offs = np.stack(np.meshgrid(*(np.arange(-reach, reach + 1),) * 3, indexing="ij"), -1).reshape(
+        -1, 3
+    )
     offs = offs[(offs**2).sum(1) <= (radius + 1.5) ** 2]
     base = np.unique(np.rint(line[::2]).astype(np.int64), axis=0)
     cand = np.unique((base[:, None, :] + offs[None]).reshape(-1, 3), axis=0)

@@ -259,7 +259,8 @@ def filter_objects(evidence: dict, rule: FiberFilter = FiberFilter(), *, voxel_v
             reasons.append(f"small: {vox} voxels, {small_why} (dust or a fibre fragment)")
         elif elong < rule.min_elongation:
             reasons.append(
-                f"round: elongation {elong:.2f} < {rule.min_elongation:g} (a pore, aggregate or blob)"
+                f"round: elongation {elong:.2f} < {rule.min_elongation:g} "
+                "(a pore, aggregate or blob)"
             )
         elif np.isfinite(prob) and prob < rule.min_probability:
             reasons.append(f"unsure: mean fibre probability {prob:.2f} < {rule.min_probability:g}")

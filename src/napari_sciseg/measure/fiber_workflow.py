@@ -34,6 +34,7 @@ __all__ = [
     "FiberProgress",
     "Polarity",
     "ThresholdChoice",
+    "fiber_class_index",
     "fiber_threshold",
     "iter_measure_fibers",
     "measure_fibers",
@@ -424,3 +425,25 @@ def measure_fibers(volume_or_mask: np.ndarray, **kwargs) -> FiberAnalysis:
 def evidence_columns() -> tuple[str, ...]:
     """Columns of :attr:`FiberAnalysis.removed` (the evidence, then ``reason``)."""
     return (*EVIDENCE_COLUMNS, "reason")
+
+
+#: a class whose name contains one of these is the fibre class.
+_FIBRE_NAMES = ("fiber", "fibre")
+
+
+def fiber_class_index(class_names) -> int | None:
+    """The label value (1-based) of the class named fibre, or None when none is.
+
+    A name containing "fiber" or "fibre" counts ("Fibre", "steel fibers"). Two
+    such classes are ambiguous: None, so that the caller asks instead of guessing.
+
+    Examples
+    --------
+    >>> fiber_class_index(["matrix", "Fibre"]), fiber_class_index(["matrix", "pore"])
+    (2, None)
+    """
+    found = [
+        i for i, name in enumerate(class_names or (), start=1)
+        if any(word in str(name).lower() for word in _FIBRE_NAMES)
+    ]  # fmt: skip
+    return found[0] if len(found) == 1 else None

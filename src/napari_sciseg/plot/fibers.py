@@ -68,6 +68,9 @@ def length_histogram(
     if lengths.size:
         med = float(np.median(lengths))
         ax.axvline(med, color="tab:red", ls="--", lw=1, label=f"median {med:.3g}")
+    else:
+        ax.text(0.5, 0.5, "no fibres", transform=ax.transAxes, ha="center", va="center",
+                fontsize="large", color="0.4")  # fmt: skip
     ax.set_xlabel(f"{label} ({unit})")
     ax.set_ylabel("fibers")
     ax.legend(frameon=False, fontsize="small")
@@ -116,6 +119,7 @@ def orientation_figure(
     weights: np.ndarray | None = None,
     truth_directions: np.ndarray | None = None,
     bandwidth: float = 10.0,
+    note: str | None = None,
     fig=None,
 ):
     """Hammer maps of fiber orientation: autocorrelation shell and/or per-fiber density.
@@ -133,6 +137,9 @@ def orientation_figure(
         Known directions, drawn as open circles.
     bandwidth : float
         Density kernel width in degrees.
+    note : str, optional
+        Without ``shell`` and ``directions`` (e.g. no fibre was found): an empty
+        Hammer panel carrying this note instead of an error.
     fig : matplotlib Figure, optional
 
     Returns
@@ -151,8 +158,17 @@ def orientation_figure(
     panels = [
         p for p in ("shell", "density") if (shell if p == "shell" else directions) is not None
     ]
-    if not panels:
+    if not panels and note is None:
         raise ValueError("orientation_figure needs shell=..., directions=... or both.")
+    if not panels:
+        fig = _figure((5.5, 3.6)) if fig is None else fig
+        fig.clear()
+        ax = fig.add_subplot(1, 1, 1, projection="hammer")
+        ax.grid(True, alpha=0.3, lw=0.5)
+        ax.set_xticklabels([])
+        ax.set_title("fiber directions (n = 0)", fontsize="medium", pad=14)
+        ax.text(0, 0, note, ha="center", va="center", fontsize="large", color="0.3")
+        return fig
     fig = _figure((5.5 * len(panels), 3.6)) if fig is None else fig
     fig.clear()
     for k, panel in enumerate(panels, start=1):
