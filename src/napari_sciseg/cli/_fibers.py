@@ -19,6 +19,8 @@ import json
 import logging
 from pathlib import Path
 
+from ._common import add_overwrite, existing_path, non_negative_int
+
 logger = logging.getLogger(__name__)
 
 OUTPUTS = ("fibers.csv", "removed.csv", "labels.tif", "lengths.png", "orientation.png",
@@ -36,11 +38,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "and fragments (each with its reason), split touching fibres, and measure each "
         "fibre's length, direction and radius. Writes " + ", ".join(OUTPUTS) + " to OUTDIR.",
     )
-    p.add_argument("volume", type=Path, help="the tomogram (TIFF, OME-TIFF, ...)")
+    p.add_argument("volume", type=existing_path, help="the tomogram (TIFF, OME-TIFF, ...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--mask", type=Path, help="fibre mask, class map or instance labels")
-    src.add_argument("--model", type=Path, help="trained model (.sciseg) to segment VOLUME")
+    src.add_argument("--mask", type=existing_path,
+                     help="fibre mask, class map or instance labels")
+    src.add_argument("--model", type=existing_path,
+                     help="trained model (.sciseg) to segment VOLUME")
     p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
                    help="voxel size (default: the file's calibration, else 1 voxel)")
     p.add_argument("--unit", default=None, help="unit of --spacing (default: voxel)")
@@ -51,7 +55,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="without --mask/--model: fibres darker or brighter than the matrix")
     p.add_argument("--threshold", type=float, default=None,
                    help="without --mask/--model: grey threshold (default: from the noise)")
-    p.add_argument("--min-size", type=int, default=None,
+    p.add_argument("--min-size", type=non_negative_int, default=None,
                    help="remove objects under N voxels (default: a fifth of the expected "
                    "fibre volume, the median of the elongated objects)")
     p.add_argument("--min-elongation", type=float, default=3.0,
@@ -62,7 +66,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="how arc lengths are measured")
     p.add_argument("--radius", type=float, default=None,
                    help="autocorrelation sphere radius (default: a third of the shortest fibre)")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs in OUTDIR")
+    add_overwrite(p, help="replace outputs in OUTDIR")
     return p  # fmt: skip
 
 
@@ -166,8 +170,6 @@ def run(args) -> int:
         clash = [n for n in OUTPUTS if (out / n).exists()]
         if clash:
             raise FileExistsError(f"{out} already holds {', '.join(clash)}; pass --overwrite.")
-    if args.min_size is not None and args.min_size < 0:
-        raise ValueError(f"--min-size must be >= 0 voxels; got {args.min_size}.")
     if args.min_elongation < 1:
         raise ValueError(f"--min-elongation must be >= 1; got {args.min_elongation}.")
     data, kw, unit = _read_inputs(args)

@@ -10,6 +10,8 @@ ground truth used by tests and benchmarks.
   with sparse scribbles (0 unlabeled, 1 background, 2 foreground).
 - :func:`fiber_volume` (``data/fibers.py``): a fiber-reinforced-concrete-like
   volume with scribbles on a few slices.
+- :func:`fiber_concrete_ct` (``data/fibers_ct.py``): a second, independent fibre
+  concrete CT (curved polymer or hooked steel fibres, voids, anisotropic voxels).
 - :func:`afm_scan` (``data/afm.py``): a four-channel AFM scan with metadata.
 """
 
@@ -21,6 +23,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "particles": ["tem_particles"],
         "scribbles": ["scribbles_2d"],
         "fibers": ["fiber_volume"],
+        "fibers_ct": ["fiber_concrete_ct"],
         "afm": ["afm_scan"],
     },
 )
