@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_afm.py [--scans 96] [--samples 12] [--folds 4] [--seeds 0 1 2]``.
 
-Samples (films) are dealt to ``--folds`` folds (``classify.afm_dataset.grouped_kfold``);
+Samples (films) are dealt to ``--folds`` folds (``classify.afm.dataset.grouped_kfold``);
 each fold trains on the other folds' samples and predicts its own, so every scan
 is predicted exactly once by a model that never saw its sample. Metrics are
 computed on the pooled out-of-fold predictions of all scans (far less noisy than
@@ -50,31 +50,20 @@ def _name(fusion: str, meta: bool) -> str:
 
 def _bootstrap(labels, groups, probas, n: int = 1000, seed: int = 0) -> np.ndarray:
     """Macro F1 of each of ``probas`` (same scans) on ``n`` resamplings of whole samples."""
-    from napari_sciseg.classify.afm_metrics import classification_report
+    from napari_sciseg.evaluate.classification import grouped_bootstrap
 
-    rng = np.random.default_rng(seed)
-    unique = np.unique(groups)
-    members = [np.flatnonzero(groups == g) for g in unique]
-    out = np.empty((n, len(probas)))
-    for b in range(n):
-        idx = np.concatenate([members[i] for i in rng.integers(0, len(unique), len(unique))])
-        for j, p in enumerate(probas):
-            out[b, j] = classification_report(labels[idx], p[idx], n_classes=5).macro_f1
-    return out
+    return grouped_bootstrap(labels, groups, probas, n=n, seed=seed, n_classes=5)
 
 
 def main() -> None:
     import torch
 
-    from napari_sciseg.classify.afm_dataset import CLASSES, grouped_kfold, read_dataset
-    from napari_sciseg.classify.afm_metrics import classification_report
+    from napari_sciseg.classify.afm.dataset import CLASSES, read_dataset
+    from napari_sciseg.classify.afm.scans import prepare_dataset
+    from napari_sciseg.classify.afm.training import channels_for, default_normalization
     from napari_sciseg.data.afm import afm_dataset, afm_scan
-    from napari_sciseg.dl.afm_train import (
-        default_normalization,
-        load_prepared,
-        predict_scan,
-        train_afm,
-    )
+    from napari_sciseg.dl.afm import cross_validate, predict_scan
+    from napari_sciseg.evaluate.classification import grouped_kfold
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scans", type=int, default=96)
@@ -116,7 +105,7 @@ def main() -> None:
         else {default_normalization(f) for f, _ in VARIANTS if not args.only or f in args.only}
     )
     prepared = {
-        (ch, norm): load_prepared(data, ch, args.nm_per_px, normalize=norm)[0]
+        (ch, norm): prepare_dataset(data, ch, args.nm_per_px, normalize=norm)[0]
         for ch in (("height",), FOUR)
         for norm in norms
     }
@@ -129,62 +118,12 @@ def main() -> None:
     for fusion, meta in VARIANTS:
         if args.only and fusion not in args.only:
             continue
-        channels = ("height",) if fusion == "single" else () if fusion == "metadata" else FOUR
         norm = args.normalize or default_normalization(fusion)
-        scans = prepared.get((channels, norm), [None] * len(data))
-        name = _name(fusion, meta)
-        per_seed, fold_f1, secs, ridges = [], [], [], []
-        for seed in args.seeds:
-            proba = np.zeros((len(data), len(CLASSES)))
-            for test in folds:
-                train = np.setdiff1d(np.arange(len(data)), test)
-                t1 = time.perf_counter()
-                model = train_afm(
-                    data.subset(train),
-                    fusion=fusion,
-                    use_metadata=meta,
-                    steps=args.steps,
-                    batch=args.batch,
-                    tile=args.tile,
-                    target_nm_per_px=args.nm_per_px,
-                    prepared=None if scans[0] is None else [scans[i] for i in train],
-                    normalize=norm,
-                    seed=seed,
-                    channel_dropout=args.channel_dropout,
-                )
-                secs.append(time.perf_counter() - t1)
-                if model.config.recipe and "metadata_ridge" in model.config.recipe:
-                    ridges.append(model.config.recipe["metadata_ridge"])
-                for i in test:
-                    proba[i] = predict_scan(
-                        model,
-                        scans[i],
-                        metadata=data.metadata[i],
-                        prepared=True,
-                        symmetries=args.symmetries,
-                    ).probabilities
-                fold_f1.append(
-                    classification_report(labels[test], proba[test], n_classes=5).macro_f1
-                )
-            rep = classification_report(labels, proba, n_classes=len(CLASSES))
-            per_seed.append((rep, proba))
-            last = fold_f1[-len(folds) :]
-            print(
-                f"{name:20s} seed {seed} acc {rep.accuracy:.3f} F1 {rep.macro_f1:.3f} "
-                f"AUC {rep.roc_auc:.3f} folds {' '.join(f'{f:.2f}' for f in last)}"
-                f" ({sum(secs[-len(folds) :]):.0f} s)"
-                + (
-                    " metadata ridge " + " ".join(f"{r or 'off'}" for r in ridges[-len(folds) :])
-                    if ridges
-                    else ""
-                ),
-                flush=True,
-            )
-            if fusion == "early" and meta and timing_model is None:
-                timing_model = model
-        results.append(
-            {"name": name, "seeds": per_seed, "fold_f1": fold_f1, "secs": secs, "ridges": ridges}
-        )
+        scans = prepared.get((channels_for(fusion), norm))
+        result = _run_variant(args, data, folds, fusion, meta, norm, scans, cross_validate)
+        results.append(result)
+        if fusion == "early" and meta and timing_model is None:
+            timing_model = result["last_model"]
     for r in results:  # bootstrap of the seed whose pooled F1 is the median one
         f1s = [rep.macro_f1 for rep, _ in r["seeds"]]
         mid = r["seeds"][int(np.argsort(f1s)[len(f1s) // 2])][1]
@@ -192,6 +131,56 @@ def main() -> None:
     paired = _paired(results, labels, groups)
     timing = "" if args.no_timing else _timing(timing_model, afm_scan, predict_scan, args, torch)
     _write(args, results, paired, timing, data, folds, CLASSES)
+
+
+def _run_variant(args, data, folds, fusion, meta, norm, scans, cross_validate) -> dict:
+    """Grouped cross-validation of one variant for every training seed."""
+    name = _name(fusion, meta)
+    per_seed, fold_f1, secs, ridges, model = [], [], [], [], None
+    for seed in args.seeds:
+        cv = cross_validate(
+            data,
+            folds,
+            prepared=scans,
+            symmetries=args.symmetries,
+            fusion=fusion,
+            use_metadata=meta,
+            steps=args.steps,
+            batch=args.batch,
+            tile=args.tile,
+            target_spacing=args.nm_per_px,
+            normalize=norm,
+            seed=seed,
+            channel_dropout=args.channel_dropout,
+        )
+        rep, model = cv.report, cv.models[-1]
+        per_seed.append((rep, cv.probabilities))
+        fold_f1 += cv.fold_f1
+        secs += cv.seconds
+        ridges += [
+            m.config.recipe["metadata_ridge"]
+            for m in cv.models
+            if "metadata_ridge" in (m.config.recipe or {})
+        ]
+        print(
+            f"{name:20s} seed {seed} acc {rep.accuracy:.3f} F1 {rep.macro_f1:.3f} "
+            f"AUC {rep.roc_auc:.3f} folds {' '.join(f'{f:.2f}' for f in cv.fold_f1)}"
+            f" ({sum(cv.seconds):.0f} s)"
+            + (
+                " metadata ridge " + " ".join(f"{r or 'off'}" for r in ridges[-len(folds) :])
+                if ridges
+                else ""
+            ),
+            flush=True,
+        )
+    return {
+        "name": name,
+        "seeds": per_seed,
+        "fold_f1": fold_f1,
+        "secs": secs,
+        "ridges": ridges,
+        "last_model": model,
+    }
 
 
 def _paired(results, labels, groups) -> str:
@@ -239,7 +228,7 @@ def _timing(model, afm_scan, predict_scan, args, torch) -> str:
         for _ in range(7):
             t1 = time.perf_counter()
             predict_scan(
-                model, scan.data, nm_per_px=nm, metadata=scan.metadata, symmetries=args.symmetries
+                model, scan.data, spacing=nm, metadata=scan.metadata, symmetries=args.symmetries
             )
             times.append(time.perf_counter() - t1)
         parts.append(f"{np.median(times):.3f} s at {nm:g} nm/px")

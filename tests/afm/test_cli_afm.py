@@ -58,7 +58,7 @@ def test_train_predict_level_end_to_end(afm_csv, tmp_path, capsys):
 
 
 def test_train_says_whether_the_metadata_term_is_used(afm_csv, tmp_path, capsys):
-    from napari_sciseg.dl.afm_train import load_afm_model
+    from napari_sciseg.dl.afm import load_afm_model
 
     model = tmp_path / "single_meta.sciseg"
     args = ["afm", "train", str(afm_csv), "-o", str(model), "--fusion", "single", "--metadata"]

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from napari_sciseg.classify.afm_dataset import CLASSES, class_from_counts
+from napari_sciseg.classify.afm.dataset import CLASSES, class_from_counts
 from napari_sciseg.data.afm import afm_scan
 
 
@@ -39,7 +39,7 @@ def _separability(values, crystal, film):
 
 
 def test_phase_shows_crystals_that_the_topography_hides():
-    from napari_sciseg.classify.afm_scans import prepare_scan
+    from napari_sciseg.classify.afm.scans import prepare_scan
 
     scan, truth = afm_scan(cls=0.5, shape=(256, 256), seed=1, return_truth=True)
     x = prepare_scan(scan.data, channel_names=("height", "amplitude", "phase", "z-sensor"))
@@ -55,7 +55,7 @@ def test_phase_shows_crystals_that_the_topography_hides():
 def test_unfiltered_films_carry_more_amorphous_aggregates():
     from scipy import ndimage as ndi
 
-    from napari_sciseg.classify.afm_scans import prepare_scan
+    from napari_sciseg.classify.afm.scans import prepare_scan
     from napari_sciseg.data.afm import CHANNELS
 
     counts = {"yes": 0, "no": 0}

@@ -5,18 +5,20 @@ import csv
 import numpy as np
 import pytest
 
-from napari_sciseg.classify.afm_dataset import (
+from napari_sciseg.classify.afm.dataset import (
     CLASSES,
     ClassCutoffs,
     MetadataEncoder,
     class_from_counts,
     class_from_fraction,
-    grouped_kfold,
-    grouped_split,
     read_dataset,
 )
-from napari_sciseg.classify.afm_metrics import classification_report
-from napari_sciseg.classify.afm_scans import select_channels, tile_grid
+from napari_sciseg.classify.afm.scans import select_channels, tile_corners
+from napari_sciseg.evaluate.classification import (
+    classification_report,
+    grouped_kfold,
+    grouped_split,
+)
 
 
 def _write(folder, rows, files=None):
@@ -164,7 +166,7 @@ def test_missing_channels_named_with_present_ones():
 
 def test_scan_smaller_than_tile_is_refused_clearly():
     with pytest.raises(ValueError, match="smaller than one tile"):
-        tile_grid((50, 80), 64)
+        tile_corners((50, 80), 64)
 
 
 def test_metrics_against_hand_computed():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_sciseg.classify.afm_level import (
+from napari_sciseg.classify.afm.level import (
     align_rows,
     level_scan,
     normalize_robust,
@@ -72,7 +72,7 @@ def test_bad_inputs():
 
 
 def test_median_normalisation_keeps_material_contrast_comparable_across_scans():
-    from napari_sciseg.classify.afm_scans import channel_scales, prepare_scan
+    from napari_sciseg.classify.afm.scans import channel_scales, prepare_scan
     from napari_sciseg.data.afm import afm_scan
 
     names = ("height", "amplitude", "phase", "z-sensor")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_sciseg.classify.afm_dataset import CLASSES, MetadataEncoder, read_dataset
-from napari_sciseg.classify.afm_meta_model import fit_metadata_logits
+from napari_sciseg.classify.afm.dataset import CLASSES, MetadataEncoder, read_dataset
+from napari_sciseg.classify.afm.meta_model import fit_metadata_logits
 
 
 def test_filtering_favours_spherulite_classes(afm_csv):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_sciseg.dl.afm_train import load_afm_model, predict_scan
+from napari_sciseg.dl.afm import load_afm_model, predict_scan
 
 MODELS = Path(__file__).parents[1] / "data" / "afm" / "models"
 
@@ -22,7 +22,7 @@ def test_format3_model_files_load_and_reproduce_their_predictions(name, expected
     assert model.config.format_version == 3
     scan = np.load(MODELS / "scan_96px.npy")
     meta = expected["metadata"] if model.needs_metadata else None
-    pred = predict_scan(model, scan, nm_per_px=expected["nm_per_px"], metadata=meta)
+    pred = predict_scan(model, scan, spacing=expected["nm_per_px"], metadata=meta)
     np.testing.assert_allclose(pred.probabilities, expected[name], atol=1e-5)
     if f"{name}_tiles" in expected:
         np.testing.assert_allclose(pred.tile_probabilities, expected[f"{name}_tiles"], atol=1e-5)

@@ -4,21 +4,21 @@ import numpy as np
 import pytest
 import torch
 
-from napari_sciseg.classify.afm_dataset import CLASSES, grouped_split, read_dataset
-from napari_sciseg.classify.afm_metrics import classification_report
-from napari_sciseg.dl.afm import FUSIONS, create_afm_net
-from napari_sciseg.dl.afm_train import (
+from napari_sciseg.classify.afm.dataset import CLASSES, read_dataset
+from napari_sciseg.classify.afm.scans import prepare_dataset
+from napari_sciseg.dl.afm import (
     drop_channels,
     load_afm_model,
-    load_prepared,
     predict_scan,
     save_afm_model,
     tile_maps,
     train_afm,
 )
+from napari_sciseg.dl.afm.nets import NETWORK_FUSIONS, create_afm_net
+from napari_sciseg.evaluate.classification import classification_report, grouped_split
 
 
-@pytest.mark.parametrize("fusion", [f for f in FUSIONS if f != "vlad"])
+@pytest.mark.parametrize("fusion", NETWORK_FUSIONS)
 @pytest.mark.parametrize("meta", [False, True])
 def test_every_variant_maps_tiles_to_class_logits(fusion, meta):
     net = create_afm_net(fusion, in_channels=4, n_meta=6, use_metadata=meta).eval()
@@ -51,7 +51,7 @@ def test_vlad_beats_chance_on_held_out_samples(split, tmp_path):
     )
     cfg = model.config
     assert cfg.normalization == "scan"  # VLAD's default
-    scans, _ = load_prepared(test, cfg.channels, cfg.target_nm_per_px, normalize=cfg.normalization)
+    scans, _ = prepare_dataset(test, cfg.channels, cfg.target_spacing, normalize=cfg.normalization)
     proba = np.stack([predict_scan(model, s, prepared=True).probabilities for s in scans])
     report = classification_report(test.labels, proba, n_classes=5)
     # 12 training scans, one of some classes (films favour their classes): beat
@@ -65,7 +65,7 @@ def test_vlad_beats_chance_on_held_out_samples(split, tmp_path):
 def test_cnn_training_smoke_save_load_and_tile_maps(split, tmp_path):
     train, _ = split
     losses = []
-    from napari_sciseg.dl.afm_train import iter_train_afm
+    from napari_sciseg.dl.afm.train import iter_train_afm
 
     gen = iter_train_afm(train, fusion="early", use_metadata=True, steps=12, batch=4, tile=64)
     while True:
@@ -77,13 +77,13 @@ def test_cnn_training_smoke_save_load_and_tile_maps(split, tmp_path):
     assert len(losses) == 12 and np.isfinite(losses).all()
     raw = np.random.default_rng(0).normal(size=(4, 128, 128)).astype(np.float32)
     pred = predict_scan(
-        model, raw, nm_per_px=model.config.target_nm_per_px, metadata=train.metadata[0]
+        model, raw, spacing=model.config.target_spacing, metadata=train.metadata[0]
     )
     assert pred.probabilities.shape == (5,) and abs(pred.probabilities.sum() - 1) < 1e-5
     assert pred.label in CLASSES
     loaded = load_afm_model(save_afm_model(model, tmp_path / "early.sciseg"))
     again = predict_scan(
-        loaded, raw, nm_per_px=model.config.target_nm_per_px, metadata=train.metadata[0]
+        loaded, raw, spacing=model.config.target_spacing, metadata=train.metadata[0]
     )
     np.testing.assert_allclose(again.tile_probabilities, pred.tile_probabilities, atol=1e-5)
     # the per-channel scales fitted on the training scans travel with the model
@@ -94,7 +94,7 @@ def test_cnn_training_smoke_save_load_and_tile_maps(split, tmp_path):
     assert classes.shape == (128, 128) and classes.min() >= 1
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
     with pytest.raises(ValueError, match="needs the scan's metadata"):
-        predict_scan(model, raw, nm_per_px=78.125)
+        predict_scan(model, raw, spacing=78.125)
 
 
 def test_foreign_file_is_refused(tmp_path):
@@ -117,8 +117,8 @@ def test_metadata_enter_as_added_logits(fusion):
 
 
 def test_metadata_term_is_fitted_apart_from_the_image_network(split):
-    from napari_sciseg.classify.afm_dataset import MetadataEncoder
-    from napari_sciseg.classify.afm_meta_model import fit_metadata_logits
+    from napari_sciseg.classify.afm.dataset import MetadataEncoder
+    from napari_sciseg.classify.afm.meta_model import fit_metadata_logits
 
     train, _ = split
     model = train_afm(train, fusion="single", use_metadata=True, steps=3, batch=2, tile=64)
@@ -140,7 +140,7 @@ def test_metadata_term_is_fitted_apart_from_the_image_network(split):
 
 
 def test_scan_probabilities_are_the_geometric_mean_of_tiles():
-    from napari_sciseg.dl.afm_predict import _aggregate
+    from napari_sciseg.dl.afm.predict import _aggregate
 
     tiles = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
     p = _aggregate(tiles)
@@ -152,7 +152,7 @@ def test_network_of_an_older_format_asks_for_retraining(tmp_path):
     import json
     import zipfile
 
-    from napari_sciseg.dl.afm_io import AfmConfig, AfmModel
+    from napari_sciseg.dl.afm.io import AfmConfig, AfmModel
 
     net = create_afm_net("single", in_channels=1, n_meta=0)
     cfg = AfmConfig("single", False, ("height",), 32, 78.0, {}, {}, net=net.config)
@@ -166,12 +166,15 @@ def test_network_of_an_older_format_asks_for_retraining(tmp_path):
         dst.writestr("weights.safetensors", src.read("weights.safetensors"))
     with pytest.raises(ValueError, match="model format 1.*retrain"):
         load_afm_model(old)
-    # format 2 (before per-channel scales): still rebuilt, with per-scan normalisation
+    # format 2 (before per-channel scales; a flat config marked by "kind"): still
+    # rebuilt, with per-scan normalisation
     v2 = tmp_path / "v2.sciseg"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(v2, "w") as dst:
-        config = json.loads(src.read("config.json"))
+        config = json.loads(src.read("config.json"))["config"]
         config["format_version"] = 2
-        del config["normalization"], config["channel_scales"]
+        config["kind"] = "napari-sciseg afm classifier"
+        config["target_nm_per_px"] = config.pop("target_spacing")
+        del config["normalization"], config["channel_scales"], config["selection"]
         dst.writestr("config.json", json.dumps(config))
         dst.writestr("weights.safetensors", src.read("weights.safetensors"))
     loaded = load_afm_model(v2)
@@ -179,7 +182,7 @@ def test_network_of_an_older_format_asks_for_retraining(tmp_path):
 
 
 def test_scan_prediction_with_all_8_symmetries_ignores_the_scan_orientation():
-    from napari_sciseg.dl.afm_io import AfmConfig, AfmModel
+    from napari_sciseg.dl.afm.io import AfmConfig, AfmModel
 
     torch.manual_seed(0)
     net = create_afm_net("early", in_channels=4, n_meta=0, width=8).eval()
@@ -227,12 +230,12 @@ def test_channel_dropout_is_a_training_option_saved_in_the_recipe(split, tmp_pat
     loaded = load_afm_model(save_afm_model(model, tmp_path / "drop.sciseg"))
     assert loaded.config.recipe["channel_dropout"] == 0.5
     raw = np.random.default_rng(0).normal(size=(4, 96, 96)).astype(np.float32)
-    nm = model.config.target_nm_per_px
+    nm = model.config.target_spacing
     # prediction uses every channel and is deterministic (no dropout outside training)
-    a = predict_scan(loaded, raw, nm_per_px=nm).probabilities
-    np.testing.assert_allclose(predict_scan(loaded, raw, nm_per_px=nm).probabilities, a)
+    a = predict_scan(loaded, raw, spacing=nm).probabilities
+    np.testing.assert_allclose(predict_scan(loaded, raw, spacing=nm).probabilities, a)
     raw[1] += np.random.default_rng(1).normal(size=(96, 96)).astype(np.float32)
-    assert np.abs(predict_scan(loaded, raw, nm_per_px=nm).probabilities - a).max() > 0
+    assert np.abs(predict_scan(loaded, raw, spacing=nm).probabilities - a).max() > 0
     with pytest.raises(ValueError, match=r"channel_dropout must be in \[0, 1\)"):
         train_afm(train, channel_dropout=1.0, **kw)
 

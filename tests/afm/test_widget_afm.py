@@ -6,8 +6,8 @@ import numpy as np
 
 from napari_sciseg._napari.widgets.afm import AfmWidget
 from napari_sciseg._napari.widgets.afm_annotate import CrystalCountWidget
-from napari_sciseg.classify.afm_dataset import read_dataset
-from napari_sciseg.dl.afm_train import train_afm
+from napari_sciseg.classify.afm.dataset import read_dataset
+from napari_sciseg.dl.afm import train_afm
 
 
 def test_classify_widget_overlays(make_napari_viewer, qtbot, afm_csv):

@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
-FUSION_CHOICES = ("early", "late", "hybrid", "single", "metadata", "maddi", "vlad")
+FUSION_CHOICES = ("early", "late", "hybrid", "single", "metadata", "maddi", "vlad", "texture")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -39,12 +38,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--split-column", default="sample", help="grouping column of the split")
     t.add_argument("--test-fraction", type=float, default=0.25)
     t.add_argument("--steps", type=int, default=300)
-    t.add_argument("--tile", type=int, default=128, help="tile size in pixels at --nm-per-px")
+    t.add_argument("--tile", type=int, default=128, help="tile size in pixels at --pixel-size")
     t.add_argument(
+        "--pixel-size",
         "--nm-per-px",
+        dest="pixel_size",
         type=float,
         default=None,
-        help="resample scans to this pixel size (default: the data set's median)",
+        metavar="NM",
+        help="resample scans to this pixel size in nm (default: the data set's median)",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-test", action="store_true", help="train on all scans (no held-out set)")
@@ -60,23 +62,63 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+#: core parameter wording -> the flags of this command (errors are raised by the core)
+_FLAGS = {
+    "Pass use_metadata=False.": "Use --no-metadata.",
+    "use a model trained with use_metadata=False": "use a model trained with --no-metadata",
+    "pass a smaller tile (or tile=None to choose it from the scans)": "use a smaller --tile",
+    "fusion 'single'": "--fusion single",
+}
+
+
+def _in_flags(exc: Exception) -> Exception:
+    """The core's error, in the words of this command's flags."""
+    text = str(exc)
+    for param, flag in _FLAGS.items():
+        text = text.replace(param, flag)
+    return type(exc)(text) if text != str(exc) else exc
+
+
 def run(args) -> int:
-    return {"train": _train, "predict": _predict, "level": _level}[args.afm_command](args)
+    try:
+        return {"train": _train, "predict": _predict, "level": _level}[args.afm_command](args)
+    except ValueError as exc:
+        raise _in_flags(exc) from exc
+
+
+def _run_training(gen, total: int):
+    """Drain a training generator with a progress bar; returns the model."""
+    import sys
+
+    from tqdm import tqdm
+
+    with tqdm(total=total, disable=not sys.stderr.isatty()) as bar:
+        while True:
+            try:
+                progress = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            bar.n = progress.step
+            bar.set_postfix(loss=f"{progress.loss:.3f}")
+            bar.refresh()
+
+
+def _print_metadata_term(model) -> None:
+    if "metadata_ridge" in (model.config.recipe or {}):
+        ridge = model.config.recipe["metadata_ridge"]
+        print(
+            "metadata term: off (the fields did not predict held-out training samples)"
+            if ridge is None
+            else f"metadata term: on (ridge {ridge:g}, chosen by grouped cross-validation)"
+        )
 
 
 def _train(args) -> int:
     import numpy as np
-    from tqdm import tqdm
 
-    from ..classify.afm_dataset import CLASSES, grouped_split, read_dataset
-    from ..classify.afm_metrics import classification_report
-    from ..dl.afm_train import (
-        AfmConfig,
-        iter_train_afm,
-        load_prepared,
-        predict_scan,
-        save_afm_model,
-    )
+    from ..classify.afm.dataset import read_dataset
+    from ..dl.afm import evaluate, iter_train_afm, save_afm_model
+    from ..evaluate.classification import grouped_split
 
     data = read_dataset(args.dataset, group_column=args.split_column)
     if args.no_test:
@@ -97,46 +139,19 @@ def _train(args) -> int:
         tile=args.tile,
         steps=args.steps,
         seed=args.seed,
-        target_nm_per_px=args.nm_per_px,
+        target_spacing=args.pixel_size,
     )
-    with tqdm(total=args.steps, disable=not sys.stderr.isatty()) as bar:
-        while True:
-            try:
-                progress = next(gen)
-            except StopIteration as stop:
-                model = stop.value
-                break
-            bar.n = progress.step
-            bar.set_postfix(loss=f"{progress.loss:.3f}")
-            bar.refresh()
-    if "metadata_ridge" in (model.config.recipe or {}):
-        ridge = model.config.recipe["metadata_ridge"]
-        print(
-            "metadata term: off (the fields did not predict held-out training samples)"
-            if ridge is None
-            else f"metadata term: on (ridge {ridge:g}, chosen by grouped cross-validation)"
-        )
+    model = _run_training(gen, args.steps)
+    _print_metadata_term(model)
     metrics = {}
     if len(test):
-        cfg = model.config
-        scans = (
-            load_prepared(test, cfg.channels, cfg.target_nm_per_px, normalize=cfg.normalization)[0]
-            if cfg.channels
-            else [None] * len(test)
-        )
-        proba = np.stack(
-            [
-                predict_scan(model, s, metadata=m, prepared=True).probabilities
-                for s, m in zip(scans, test.metadata)
-            ]
-        )
-        report = classification_report(test.labels, proba, n_classes=len(CLASSES))
+        report = evaluate(model, test).report
         metrics = report.to_dict()
         print(
             f"held-out: accuracy {report.accuracy:.3f}, macro F1 {report.macro_f1:.3f}, "
             f"ROC AUC {report.roc_auc:.3f}"
         )
-    model.config = AfmConfig(**{**model.config.__dict__, "metrics": metrics})
+    model.config = model.config.replace(metrics=metrics)
     save_afm_model(model, args.output)
     print(f"saved {args.output}")
     return 0
@@ -162,16 +177,15 @@ def _scan_inputs(inputs):
 
 
 def _predict(args) -> int:
-    from ..classify.afm_dataset import CLASSES, read_dataset
-    from ..classify.afm_scans import load_scan
-    from ..dl.afm_io import load_afm_model
-    from ..dl.afm_predict import predict_scan
+    from ..classify.afm.dataset import CLASSES, read_dataset
+    from ..classify.afm.scans import load_scan
+    from ..dl.afm import load_afm_model, predict_scan
 
     model = load_afm_model(args.model)
     cfg = model.config
     if len(args.inputs) == 1 and args.inputs[0].suffix.lower() == ".csv":
         data = read_dataset(args.inputs[0], require_labels=False)
-        items = list(zip(data.files, data.metadata, data.nm_per_px))
+        items = list(zip(data.files, data.metadata, data.spacing))
     else:
         if model.needs_metadata:
             raise ValueError(
@@ -182,12 +196,12 @@ def _predict(args) -> int:
         items = [(f, None, None) for f in _scan_inputs(args.inputs)]
     args.output.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path, meta, nm in items:
+    for path, meta, spacing in items:
         if cfg.channels:
-            data_, nm_px = load_scan(path, channels=cfg.channels, nm_per_px=nm)
+            data_, spacing = load_scan(path, channels=cfg.channels, spacing=spacing)
         else:
-            data_, nm_px = None, None
-        pred = predict_scan(model, data_, nm_per_px=nm_px, metadata=meta)
+            data_, spacing = None, None
+        pred = predict_scan(model, data_, spacing=spacing, metadata=meta)
         rows.append(
             {
                 "file": str(path),
@@ -207,7 +221,7 @@ def _predict(args) -> int:
 
 
 def _level(args) -> int:
-    from ..classify.afm_level import level_scan
+    from ..classify.afm.level import level_scan
     from ..io import read_image
     from ..io.tiff import write_tiff
 
@@ -242,7 +256,7 @@ def demo(outdir: Path) -> str:
             test_fraction=0.25,
             steps=1,
             tile=64,
-            nm_per_px=None,
+            pixel_size=None,
             seed=0,
             no_test=False,
         )

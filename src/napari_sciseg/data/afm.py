@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 CHANNELS = ("height", "amplitude", "phase", "z-sensor")
 CHANNEL_UNITS = ("nm", "V", "deg", "nm")
 #: fraction intervals used to draw a fraction for a class (the class cut-offs
-#: of ``classify.afm_dataset`` with a margin, so labels are unambiguous).
+#: of ``classify.afm.dataset`` with a margin, so labels are unambiguous).
 _DRAW = {
     "Vast Majority Lamellar": (0.0, 0.16),
     "Majority Lamellar": (0.24, 0.36),
@@ -113,7 +113,7 @@ class AfmTruth:
 
 
 def _draw_counts(cls, rng) -> tuple[int, int, str]:
-    from ..classify.afm_dataset import CLASSES, class_from_fraction
+    from ..classify.afm.dataset import CLASSES, class_from_fraction
 
     total = int(rng.integers(20, 30))
     if isinstance(cls, str):
@@ -330,6 +330,48 @@ def afm_scan(
     return scan, truth
 
 
+def _write_scan(folder, i, sample, n_samples, shape, seed, rng) -> dict:
+    """Draw the class of scan ``i`` of ``sample``, write its TIFF, return its CSV row."""
+    from ..classify.afm.dataset import CLASSES
+    from ..io.tiff import write_tiff
+
+    weights = (
+        _FILTERED_WEIGHTS
+        if sample["filtered"] == "yes"
+        else {_MIRROR[c]: w for c, w in _FILTERED_WEIGHTS.items()}
+    )
+    p = np.array([weights[c] for c in CLASSES])
+    cls = (
+        CLASSES[(i // n_samples + (i % n_samples)) % 5]
+        if rng.random() < 0.2
+        else str(rng.choice(CLASSES, p=p / p.sum()))
+    )
+    scan, truth = afm_scan(
+        cls=cls,
+        shape=shape,
+        seed=seed * 100_003 + i,
+        return_truth=True,
+        metadata={
+            "sample": sample["sample"],
+            "filtered": sample["filtered"],
+            "ageing_days": sample["ageing_days"],
+        },
+    )
+    name = f"scan_{i:03d}.tif"
+    write_tiff(
+        folder / name, scan.data, spacing=scan.spacing, axes="CYX", channel_names=scan.channel_names
+    )
+    meta = {k: v for k, v in scan.metadata.items() if k != "sample"}
+    return {
+        "file": name,
+        "sample": sample["sample"],
+        "spherulite_count": len(truth.spherulite_centers),
+        "lamellar_count": len(truth.lamellar_centers),
+        "nm_per_px": round(scan.spacing[1], 4),
+        **meta,
+    }
+
+
 def afm_dataset(
     folder: str | Path,
     *,
@@ -366,9 +408,6 @@ def afm_dataset(
         The CSV (columns ``file, sample, spherulite_count, lamellar_count,
         nm_per_px`` and metadata columns).
     """
-    from ..classify.afm_dataset import CLASSES
-    from ..io.tiff import write_tiff
-
     if n_samples < 2 or n_scans < n_samples:
         raise ValueError(
             f"Need n_samples >= 2 and n_scans >= n_samples; got {n_scans}, {n_samples}."
@@ -384,51 +423,10 @@ def afm_dataset(
         }
         for i in range(n_samples)
     ]
-    rows = []
-    for i in range(n_scans):
-        sample = samples[i % n_samples]
-        weights = (
-            _FILTERED_WEIGHTS
-            if sample["filtered"] == "yes"
-            else {_MIRROR[c]: w for c, w in _FILTERED_WEIGHTS.items()}
-        )
-        p = np.array([weights[c] for c in CLASSES])
-        cls = (
-            CLASSES[(i // n_samples + (i % n_samples)) % 5]
-            if rng.random() < 0.2
-            else str(rng.choice(CLASSES, p=p / p.sum()))
-        )
-        scan, truth = afm_scan(
-            cls=cls,
-            shape=shape,
-            seed=seed * 100_003 + i,
-            return_truth=True,
-            metadata={
-                "sample": sample["sample"],
-                "filtered": sample["filtered"],
-                "ageing_days": sample["ageing_days"],
-            },
-        )
-        name = f"scan_{i:03d}.tif"
-        write_tiff(
-            folder / name,
-            scan.data,
-            spacing=scan.spacing,
-            axes="CYX",
-            channel_names=scan.channel_names,
-        )
-        n_s, n_l = len(truth.spherulite_centers), len(truth.lamellar_centers)
-        meta = {k: v for k, v in scan.metadata.items() if k != "sample"}
-        rows.append(
-            {
-                "file": name,
-                "sample": sample["sample"],
-                "spherulite_count": n_s,
-                "lamellar_count": n_l,
-                "nm_per_px": round(scan.spacing[1], 4),
-                **meta,
-            }
-        )
+    rows = [
+        _write_scan(folder, i, samples[i % n_samples], n_samples, shape, seed, rng)
+        for i in range(n_scans)
+    ]
     path = folder / "dataset.csv"
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -5,7 +5,9 @@ The same numbers the benchmarks compute, for any prediction and truth:
 - :mod:`.segmentation`: per-class IoU, Dice, precision, recall, boundary
   F-score, and instance F1 at IoU 0.5 (:func:`segmentation_scores`);
 - :mod:`.particles`: particle size distribution distances (:func:`psd_distances`);
-- :mod:`.fibers`: fiber matching, length and angle errors (:func:`match_fibers`).
+- :mod:`.fibers`: fiber matching, length and angle errors (:func:`match_fibers`);
+- :mod:`.classification`: accuracy, macro P/R/F1, ROC AUC, confusion of whole-image
+  classes (:func:`classification_report`), grouped splits and a grouped bootstrap.
 
 Names are imported lazily from their modules; add one to ``_WHERE`` as
 ``"name": "module"``.
@@ -27,6 +29,11 @@ _WHERE: dict[str, str] = {
     "FiberMatch": "fibers",
     "match_fibers": "fibers",
     "fiber_scores": "fibers",
+    "ClassificationReport": "classification",
+    "classification_report": "classification",
+    "grouped_split": "classification",
+    "grouped_kfold": "classification",
+    "grouped_bootstrap": "classification",
 }
 
 __all__ = sorted(_WHERE)

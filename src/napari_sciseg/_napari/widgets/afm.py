@@ -2,8 +2,8 @@
 
 Thin translator: the channel layers (height, amplitude, phase, z-sensor, picked
 by name) and their scale become a (C, Y, X) array and nm/pixel; levelling
-(:func:`napari_sciseg.classify.afm_level.level_scan`) gives new layers;
-classification (:func:`napari_sciseg.dl.afm_predict.predict_scan`) runs in a
+(:func:`napari_sciseg.classify.afm.level.level_scan`) gives new layers;
+classification (:func:`napari_sciseg.dl.afm.predict.predict_scan`) runs in a
 worker and gives the whole-scan class and probabilities (shown here and put in
 the height layer's metadata), a tile-wise class map (Labels, one label per
 tile, coloured by class, with a features table) and one probability layer per
@@ -26,8 +26,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...classify.afm_dataset import CLASSES
-from ...classify.afm_scans import CHANNEL_ROLES, channel_role
+from ...classify.afm.dataset import CLASSES
+from ...classify.afm.scans import CHANNEL_ROLES, channel_role
 from .._layers import add_or_update, layer_kind, layer_spacing, output_kwargs
 from .._workers import start_job
 
@@ -38,11 +38,11 @@ CLASS_COLORS = ("#9e9e9e", "#4fc3f7", "#ffb74d", "#0277bd", "#e65100")
 _NONE = "(none)"
 
 
-def _predict_job(model, data, nm_per_px, metadata):
-    from ...dl.afm_predict import predict_scan
+def _predict_job(model, data, spacing, metadata):
+    from ...dl.afm.predict import predict_scan
 
     yield (0, 1)
-    result = predict_scan(model, data, nm_per_px=nm_per_px, metadata=metadata)
+    result = predict_scan(model, data, spacing=spacing, metadata=metadata)
     yield (1, 1)
     return result
 
@@ -120,7 +120,7 @@ class AfmWidget(QWidget):
     # ------------------------------------------------------------------ levelling
     def level(self) -> None:
         """Add a levelled copy of every chosen channel (the inputs are kept)."""
-        from ...classify.afm_level import level_scan
+        from ...classify.afm.level import level_scan
 
         roles = [r for r, c in self.channel_combos.items() if c.currentText() != _NONE]
         if not roles:
@@ -142,7 +142,7 @@ class AfmWidget(QWidget):
             self.load_model(path)
 
     def load_model(self, path) -> None:
-        from ...dl.afm_io import load_afm_model
+        from ...dl.afm.io import load_afm_model
 
         self.set_model(load_afm_model(path))
 
@@ -172,18 +172,18 @@ class AfmWidget(QWidget):
         data = (
             np.stack([np.asarray(lay.data, dtype=np.float32) for lay in layers]) if roles else None
         )
-        nm = layer_spacing(source, 2)[-1]
+        spacing = layer_spacing(source, 2)[-1]
         meta = {k: str(v) for k, v in source.metadata.items()}
         self.classify_button.setEnabled(False)
         self.worker = start_job(
-            lambda: _predict_job(self.model, data, nm, meta),
+            lambda: _predict_job(self.model, data, spacing, meta),
             desc="AFM classification",
             on_return=lambda res: self._show(res, source),
             on_finish=lambda: self.classify_button.setEnabled(True),
         )
 
     def _show(self, result, source) -> None:
-        from ...dl.afm_predict import tile_maps
+        from ...dl.afm.predict import tile_maps
 
         self.result = result
         probs = {c: float(p) for c, p in zip(CLASSES, result.probabilities)}

@@ -2,7 +2,7 @@
 
 A Points layer with a ``kind`` feature (spherulite or lamellar) holds one point
 per crystal; the counts S and L give the spherulite fraction and the class
-(:func:`napari_sciseg.classify.afm_dataset.class_from_counts`), and "Add to
+(:func:`napari_sciseg.classify.afm.dataset.class_from_counts`), and "Add to
 data set" appends a row (file, sample, spherulite_count, lamellar_count) to a
 training CSV.
 """
@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...classify.afm_dataset import class_from_counts
+from ...classify.afm.dataset import class_from_counts
 from .._layer_combo import LayerCombo
 from .._layers import output_kwargs
 

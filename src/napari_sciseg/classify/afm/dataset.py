@@ -4,8 +4,9 @@ A data set is a CSV beside the scans. Required column ``file`` (path relative
 to the CSV). Labels come from ``class`` (one of :data:`CLASSES`) or from the
 counts ``spherulite_count`` and ``lamellar_count`` (class from the spherulite
 fraction f = S / (S + L), see :class:`ClassCutoffs`). Optional ``sample``
-groups scans for splitting (no sample is ever in both train and test) and
-``nm_per_px`` overrides the pixel size. Every other column is metadata:
+groups scans for splitting (no sample is ever in both train and test, see
+:func:`napari_sciseg.evaluate.classification.grouped_kfold`) and
+``nm_per_px`` overrides the pixel size (nm). Every other column is metadata:
 categorical columns with at most 3 distinct values are one-hot encoded, numeric
 columns standardised, other text columns dropped (with a log message).
 """
@@ -27,8 +28,6 @@ __all__ = [
     "AfmDataset",
     "read_dataset",
     "MetadataEncoder",
-    "grouped_split",
-    "grouped_kfold",
     "LABEL_COLUMNS",
 ]
 
@@ -127,15 +126,15 @@ class AfmDataset:
         The ``sample`` of each scan (the file name when there is no column).
     metadata : list of dict
         The metadata columns per scan (raw strings).
-    nm_per_px : (N,) float ndarray
-        NaN where not given.
+    spacing : (N,) float ndarray
+        Pixel size in nm from the ``nm_per_px`` column; NaN where not given.
     """
 
     files: tuple[Path, ...]
     labels: np.ndarray | None
     groups: tuple[str, ...]
     metadata: list[dict]
-    nm_per_px: np.ndarray
+    spacing: np.ndarray
     metadata_columns: tuple[str, ...] = ()
     cutoffs: ClassCutoffs = field(default_factory=ClassCutoffs)
 
@@ -149,7 +148,7 @@ class AfmDataset:
             labels=None if self.labels is None else self.labels[index],
             groups=tuple(self.groups[i] for i in index),
             metadata=[self.metadata[i] for i in index],
-            nm_per_px=self.nm_per_px[index],
+            spacing=self.spacing[index],
             metadata_columns=self.metadata_columns,
             cutoffs=self.cutoffs,
         )
@@ -227,10 +226,10 @@ def read_dataset(
     groups = tuple(r.get(group_column) or r["file"] for r in rows)
     if group_column not in columns:
         logger.warning("%s: no %r column; each scan is its own group.", csv_path.name, group_column)
-    nm = np.array([float(r["nm_per_px"]) if r.get("nm_per_px") else np.nan for r in rows])
+    spacing = np.array([float(r["nm_per_px"]) if r.get("nm_per_px") else np.nan for r in rows])
     meta_cols = tuple(c for c in columns if c not in LABEL_COLUMNS and c != group_column)
     metadata = [{c: r.get(c, "") for c in meta_cols} for r in rows]
-    return AfmDataset(files, labels, groups, metadata, nm, meta_cols, cutoffs)
+    return AfmDataset(files, labels, groups, metadata, spacing, meta_cols, cutoffs)
 
 
 def _as_float(value) -> float | None:
@@ -294,8 +293,8 @@ class MetadataEncoder:
         if missing:
             raise ValueError(
                 f"Metadata column(s) {missing} used by the model are missing; the model was "
-                f"trained with {list(self.columns)}. Add them to the CSV or use a model trained "
-                "without metadata (--no-metadata)."
+                f"trained with {list(self.columns)}. Give them with the scan (the data-set CSV's "
+                "columns) or use a model trained with use_metadata=False."
             )
         out = np.zeros((len(rows), self.n_features), np.float32)
         for i, r in enumerate(rows):
@@ -322,111 +321,3 @@ class MetadataEncoder:
         return cls(
             {k: tuple(v) for k, v in d.get("numeric", {}).items()}, dict(d.get("categorical", {}))
         )
-
-
-def grouped_split(
-    groups, labels=None, *, test_fraction: float = 0.25, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split scan indices so that no group (sample) is in both parts.
-
-    Groups are shuffled with ``seed`` and added to the test part until it holds
-    about ``test_fraction`` of the scans; with labels, the split among a few
-    random shuffles that best covers every class in both parts is kept.
-
-    Returns
-    -------
-    train_index, test_index : int ndarrays
-
-    Examples
-    --------
-    >>> tr, te = grouped_split(["a", "a", "b", "b", "c", "c", "d", "d"], test_fraction=0.25)
-    >>> len(tr), len(te)
-    (6, 2)
-    """
-    groups = np.asarray([str(g) for g in groups])
-    unique = np.unique(groups)
-    if len(unique) < 2:
-        raise ValueError(f"Need at least 2 groups (samples) to split; got {len(unique)}.")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}.")
-    rng = np.random.default_rng(seed)
-    best, best_score = None, -1.0
-    for _ in range(20 if labels is not None else 1):
-        order = rng.permutation(unique)
-        test_groups, n_test = [], 0
-        for g in order:
-            if n_test >= test_fraction * len(groups) or len(test_groups) == len(unique) - 1:
-                break
-            test_groups.append(g)
-            n_test += int((groups == g).sum())
-        is_test = np.isin(groups, test_groups)
-        score = 0.0
-        if labels is not None:
-            labels = np.asarray(labels)
-            score = len(set(labels[is_test])) + len(set(labels[~is_test]))
-            score -= abs(is_test.mean() - test_fraction)
-        if score > best_score:
-            best, best_score = is_test, score
-    return np.flatnonzero(~best), np.flatnonzero(best)
-
-
-def grouped_kfold(groups, labels=None, *, n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
-    """Fold index of grouped k-fold cross-validation: every scan is tested exactly once.
-
-    Whole groups (samples) are dealt to folds, so no sample is ever in the
-    training and the test part of one fold. Groups are taken largest first (ties
-    in a ``seed``-shuffled order) and each goes to the fold that then holds the
-    fewest scans; with labels, ties are broken towards the fold that lacks the
-    group's most common class, so classes spread over the folds.
-
-    Parameters
-    ----------
-    groups : (N,) sequence
-        Sample of each scan.
-    labels : (N,) int sequence, optional
-        Class index of each scan.
-    n_folds : int
-        At least 2 and at most the number of groups.
-    seed : int
-        Seed of the group order.
-
-    Returns
-    -------
-    list of int ndarrays
-        ``n_folds`` test indices; fold k trains on every scan not in ``folds[k]``.
-
-    Examples
-    --------
-    >>> folds = grouped_kfold(["a", "a", "b", "b", "c", "c"], n_folds=3)
-    >>> sorted(len(f) for f in folds), sorted(int(i) for f in folds for i in f)
-    ([2, 2, 2], [0, 1, 2, 3, 4, 5])
-    """
-    groups = np.asarray([str(g) for g in groups])
-    unique = np.unique(groups)
-    if not 2 <= int(n_folds) <= len(unique):
-        raise ValueError(
-            f"n_folds must be between 2 and the number of groups (samples), "
-            f"{len(unique)}; got {n_folds}. Use fewer folds or more samples."
-        )
-    n_folds = int(n_folds)
-    labels = None if labels is None else np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(unique)
-    sizes = np.array([(groups == g).sum() for g in order])
-    order = order[np.argsort(-sizes, kind="stable")]
-    fold_of_group: dict[str, int] = {}
-    n_in = np.zeros(n_folds, int)
-    seen: list[set] = [set() for _ in range(n_folds)]
-    for g in order:
-        members = groups == g
-        cost = n_in.astype(float)
-        if labels is not None:
-            common = np.bincount(labels[members]).argmax()
-            cost += 0.5 * np.array([common in s for s in seen])
-        k = int(np.argmin(cost))
-        fold_of_group[g] = k
-        n_in[k] += int(members.sum())
-        if labels is not None:
-            seen[k].update(labels[members].tolist())
-    fold = np.array([fold_of_group[g] for g in groups])
-    return [np.flatnonzero(fold == k) for k in range(n_folds)]

@@ -145,7 +145,7 @@ def fit_metadata_logits(
     >>> bool(np.abs(noise.weight).max() < 0.05 * np.abs(useful.weight).max())
     True
     """
-    from .afm_dataset import grouped_kfold
+    from ...evaluate.classification import grouped_kfold
 
     meta = np.asarray(meta, dtype=np.float64)
     labels = np.asarray(labels, dtype=int)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_finite, check_ndim
+from ..._validation import check_choice, check_finite, check_ndim
 
 __all__ = [
     "align_rows",

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..classify.afm_dataset import CLASSES
-from ..classify.afm_scans import apply_channel_scales, extract_tiles, prepare_scan
-from .afm_io import AfmModel
+from ...classify.afm.dataset import CLASSES
+from ...classify.afm.model import AfmModel
+from ...classify.afm.scans import apply_channel_scales, extract_tiles, prepare_scan
 
 __all__ = ["ScanPrediction", "predict_scan", "tile_maps"]
 
@@ -41,7 +41,7 @@ def predict_scan(
     model: AfmModel,
     data: np.ndarray | None,
     *,
-    nm_per_px: float | None = None,
+    spacing: float | None = None,
     metadata: dict | None = None,
     prepared: bool = False,
     map_tile: int | None = None,
@@ -54,16 +54,17 @@ def predict_scan(
     model : AfmModel
     data : (C, Y, X) ndarray or None
         The scan's channels (None for a metadata-only model).
-    nm_per_px : float, optional
-        The scan's pixel size, to resample to the model's.
+    spacing : float, optional
+        The scan's pixel size in nm, to resample to the model's (``config.target_spacing``).
     metadata : dict, optional
         The scan's metadata columns (required when the model uses metadata).
     prepared : bool
         ``data`` is already prepared (resampled, levelled, normalised with
-        ``model.config.normalization``, e.g. by :func:`~.afm_train.load_prepared`); the
-        model's channel scales are applied here either way.
+        ``model.config.normalization``, e.g. by
+        :func:`~napari_sciseg.classify.afm.scans.prepare_dataset`); the model's
+        channel scales are applied here either way.
     map_tile : int, optional
-        Tile size (pixels at the model's nm/px) of the class map; half the
+        Tile size (pixels at the model's pixel size) of the class map; half the
         model's tile by default. The scan's probabilities always come from
         tiles of the model's size (overlapping by half), combined by
         the mean of their log-probabilities.
@@ -96,8 +97,8 @@ def predict_scan(
         if prepared
         else prepare_scan(
             data,
-            nm_per_px=nm_per_px,
-            target_nm_per_px=cfg.target_nm_per_px,
+            spacing=spacing,
+            target_spacing=cfg.target_spacing,
             channel_names=cfg.channels,
             normalize=cfg.normalization,
         )
@@ -109,24 +110,7 @@ def predict_scan(
     map_tile = min(map_tile, *x.shape[1:])
     _, corners = extract_tiles(x[:1], map_tile)
     if model.vlad is not None:
-        feats = _vlad_features(x)
-        vecs = np.stack(
-            [
-                model.vlad.encode(
-                    None,
-                    features=feats[y : y + map_tile, xx : xx + map_tile],
-                    n_pixels=4000,
-                    seed=0,
-                )
-                for y, xx in corners
-            ]
-        )
-        whole = model.vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
-        if cfg.use_metadata:
-            vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
-            whole = np.concatenate([whole, meta], axis=1)
-        tile_p = model.vlad.predict_proba(vecs)
-        scan_p = model.vlad.predict_proba(whole)[0]
+        scan_p, tile_p = _texture_proba(model.vlad, x, corners, map_tile, meta)
     else:
         tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
         scan_p = _aggregate(_net_proba(model.net, _symmetric(tiles, symmetries), meta))
@@ -212,7 +196,21 @@ def tile_maps(prediction: ScanPrediction, shape) -> tuple[np.ndarray, np.ndarray
     return classes, acc.astype(np.float32)
 
 
-def _vlad_features(x):
-    from ..classify.afm_vlad import pixel_features
+def _texture_proba(vlad, x, corners, map_tile, meta):
+    """(scan, tiles) class probabilities of a texture classifier (descriptor + trees)."""
+    from ...classify.afm.vlad import pixel_features
 
-    return pixel_features(x)
+    feats = pixel_features(x)
+    vecs = np.stack(
+        [
+            vlad.encode(
+                None, features=feats[y : y + map_tile, xx : xx + map_tile], n_pixels=4000, seed=0
+            )
+            for y, xx in corners
+        ]
+    )
+    whole = vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
+    if meta.shape[1]:
+        vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
+        whole = np.concatenate([whole, meta], axis=1)
+    return vlad.predict_proba(whole)[0], vlad.predict_proba(vecs)

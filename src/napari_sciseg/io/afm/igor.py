@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .afm import _MISSING_EXTRA, _physical_any, _stack
-from .calibration import CalibratedImage, length_to_nm
+from ..calibration import CalibratedImage, length_to_nm
+from ._common import _MISSING_EXTRA, _physical_any, _stack
 
 __all__ = ["read_ibw"]
 

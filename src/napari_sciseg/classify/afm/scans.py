@@ -1,7 +1,7 @@
 """AFM scans for classification: channel selection, resampling, levelling and tiles.
 
 Every classifier sees a scan the same way: the four channels picked by name
-(height, amplitude, phase, z-sensor), resampled to the model's nm/pixel (so a
+(height, amplitude, phase, z-sensor), resampled to the model's pixel size (so a
 crystal has the same size in pixels whatever the scan resolution), levelled and
 normalised per channel, then cut into square tiles.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .afm_level import level_scan
+from .level import level_scan
 
 __all__ = [
     "CHANNEL_ROLES",
@@ -37,9 +37,10 @@ __all__ = [
     "channel_scales",
     "apply_channel_scales",
     "NORMALIZATIONS",
-    "tile_grid",
+    "tile_corners",
     "extract_tiles",
     "load_scan",
+    "prepare_dataset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def select_channels(
     if missing:
         raise ValueError(
             f"{source}: missing channel(s) {missing}; present: {names}. The model needs "
-            f"{list(channels)} (train with fewer channels, e.g. --fusion single, otherwise)."
+            f"{list(channels)} (otherwise train with fewer channels, e.g. fusion 'single')."
         )
     return np.stack(out).astype(np.float32)
 
@@ -128,19 +129,19 @@ def select_channels(
 def prepare_scan(
     data: np.ndarray,
     *,
-    nm_per_px: float | None = None,
-    target_nm_per_px: float | None = None,
+    spacing: float | None = None,
+    target_spacing: float | None = None,
     channel_names=CHANNEL_ROLES,
     normalize: str = "median",
 ) -> np.ndarray:
-    """Resample to ``target_nm_per_px``, level and normalise each channel (float32).
+    """Resample to ``target_spacing``, level and normalise each channel (float32).
 
     Parameters
     ----------
     data : (C, Y, X) ndarray
         Channels in ``channel_names`` order.
-    nm_per_px, target_nm_per_px : float, optional
-        The scan's pixel size and the one to resample to (skipped if either is
+    spacing, target_spacing : float, optional
+        The scan's pixel size (nm, square pixels) and the one to resample to (skipped if either is
         missing or they differ by under 2 %).
     channel_names : tuple of str
         Roles of the channels (height-like channels get plane removal).
@@ -160,14 +161,14 @@ def prepare_scan(
     >>> float(np.abs(out[0]).max()) < 1e-4, sorted(np.unique(out[1]).tolist())
     (True, [0.0, 5.0])
     """
-    from .._validation import check_choice
+    from ..._validation import check_choice
 
     check_choice("normalize", normalize, NORMALIZATIONS)
     data = np.asarray(data, dtype=np.float32)
-    if target_nm_per_px and nm_per_px and abs(nm_per_px / target_nm_per_px - 1) > 0.02:
+    if target_spacing and spacing and abs(spacing / target_spacing - 1) > 0.02:
         from skimage.transform import resize
 
-        factor = nm_per_px / target_nm_per_px
+        factor = spacing / target_spacing
         block = round(1 / factor)
         c, ny, nx = data.shape
         if block > 1 and abs(block * factor - 1) < 0.02 and ny % block == 0 and nx % block == 0:
@@ -233,12 +234,12 @@ def channel_scales(scans, *, low: float = 1.0, high: float = 99.0) -> np.ndarray
     return np.where(scales > 0, scales, 1.0).astype(np.float32)
 
 
-def tile_grid(shape, tile: int, *, stride: int | None = None) -> list[tuple[int, int]]:
+def tile_corners(shape, tile: int, *, stride: int | None = None) -> list[tuple[int, int]]:
     """Top-left corners of tiles covering ``shape`` (the last ones flush with the edge).
 
     Examples
     --------
-    >>> tile_grid((256, 200), 128)
+    >>> tile_corners((256, 200), 128)
     [(0, 0), (0, 72), (128, 0), (128, 72)]
     """
     stride = stride or tile
@@ -259,21 +260,30 @@ def tile_grid(shape, tile: int, *, stride: int | None = None) -> list[tuple[int,
 
 def extract_tiles(data: np.ndarray, tile: int, *, stride: int | None = None):
     """(N, C, tile, tile) tiles and their corners."""
-    corners = tile_grid(data.shape[-2:], tile, stride=stride)
+    corners = tile_corners(data.shape[-2:], tile, stride=stride)
     tiles = np.stack([data[:, y : y + tile, x : x + tile] for y, x in corners])
     return tiles, corners
 
 
-def load_scan(path: str | Path, *, channels=CHANNEL_ROLES, nm_per_px: float | None = None):
+def load_scan(path: str | Path, *, channels=CHANNEL_ROLES, spacing: float | None = None):
     """Read a scan file and pick its channels.
+
+    Parameters
+    ----------
+    path : str or Path
+        A vendor AFM file or a multi-channel TIFF (see :func:`napari_sciseg.io.read_image`).
+    channels : tuple of str
+        Roles to pick (:data:`CHANNEL_ROLES`).
+    spacing : float, optional
+        The pixel size in nm (the file's calibration if None or NaN).
 
     Returns
     -------
     data : (len(channels), Y, X) float32 ndarray
-    nm_per_px : float or None
-        From ``nm_per_px`` if given, else the file's calibration.
+    spacing : float or None
+        ``spacing`` if given, else the file's calibration (None when uncalibrated).
     """
-    from ..io import read_image
+    from ...io import read_image
 
     path = Path(path)
     img = read_image(path)
@@ -284,6 +294,45 @@ def load_scan(path: str | Path, *, channels=CHANNEL_ROLES, nm_per_px: float | No
         else:
             raise ValueError(f"{path.name}: expected a (C, Y, X) scan; got axes {img.axes!r}.")
     picked = select_channels(data, img.channel_names, channels=channels, source=path.name)
-    if nm_per_px is None or not np.isfinite(nm_per_px):
-        nm_per_px = float(img.spacing[-1]) if img.calibrated else None
-    return picked, nm_per_px
+    if spacing is None or not np.isfinite(spacing):
+        spacing = float(img.spacing[-1]) if img.calibrated else None
+    return picked, spacing
+
+
+def prepare_dataset(dataset, channels, target_spacing=None, *, normalize: str = "median"):
+    """Load and prepare every scan of a data set.
+
+    Parameters
+    ----------
+    dataset : AfmDataset
+    channels : tuple of str
+        Roles to pick (all four when empty).
+    target_spacing : float, optional
+        Pixel size (nm) to resample to; the median of the scans' pixel sizes by default.
+    normalize : {"median", "scan"}
+        As in :func:`prepare_scan` (a model's ``config.normalization``); a model's
+        channel scales are applied later, by training and prediction.
+
+    Returns
+    -------
+    scans : list of (C, Y, X) float32 ndarrays
+    target_spacing : float or None
+    """
+    raw = [
+        load_scan(f, channels=channels or CHANNEL_ROLES, spacing=s)
+        for f, s in zip(dataset.files, dataset.spacing)
+    ]
+    if target_spacing is None:
+        known = [s for _, s in raw if s]
+        target_spacing = float(np.median(known)) if known else None
+    shapes = {d.shape[1:] for d, _ in raw}
+    if len(shapes) > 1:
+        logger.info("scans of %d sizes; all are tiled at %s nm/px", len(shapes), target_spacing)
+    names = channels or CHANNEL_ROLES
+    scans = [
+        prepare_scan(
+            d, spacing=s, target_spacing=target_spacing, channel_names=names, normalize=normalize
+        )
+        for d, s in raw
+    ]
+    return scans, target_spacing

@@ -19,7 +19,7 @@ fusion         architecture
 With ``use_metadata`` a linear map of the metadata vector gives class logits
 that are *added* to the image logits (a late merge, a product of experts).
 Training fits that term on its own after the image network
-(:mod:`napari_sciseg.classify.afm_meta_model`): trained jointly, it fitted the
+(:mod:`napari_sciseg.classify.afm.meta_model`): trained jointly, it fitted the
 leftovers of training scans the network had already memorised and lowered the
 score. The backbones are small (four 3x3
 convolution blocks, global average pooling) so they train from scratch on a CPU
@@ -31,25 +31,15 @@ one full-width backbone.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import torch
 from torch import nn
 
-__all__ = ["Fusion", "AfmNet", "create_afm_net", "FUSIONS"]
+from ...classify.afm.model import FUSIONS, TEXTURE_KINDS, Fusion
 
+__all__ = ["Fusion", "AfmNet", "create_afm_net", "FUSIONS", "NETWORK_FUSIONS"]
 
-class Fusion(StrEnum):
-    SINGLE = "single"
-    EARLY = "early"
-    LATE = "late"
-    HYBRID = "hybrid"
-    METADATA = "metadata"
-    MADDI = "maddi"
-    VLAD = "vlad"
-
-
-FUSIONS = tuple(f.value for f in Fusion)
+#: the fusion variants that are networks (the others are texture classifiers)
+NETWORK_FUSIONS = tuple(f for f in FUSIONS if f not in TEXTURE_KINDS)
 
 
 class Backbone(nn.Module):
@@ -117,13 +107,16 @@ class AfmNet(nn.Module):
     ):
         super().__init__()
         fusion = Fusion(fusion)
-        if fusion is Fusion.VLAD:
-            raise ValueError("fusion 'vlad' is not a network; use classify.afm_vlad.")
+        if fusion.value in TEXTURE_KINDS:
+            raise ValueError(
+                f"fusion {fusion.value!r} is not a network; "
+                "use classify.afm.training.train_texture."
+            )
         needs_meta = use_metadata or fusion in (Fusion.METADATA, Fusion.MADDI)
         if needs_meta and n_meta == 0:
             raise ValueError(
                 f"fusion {fusion.value!r} with metadata needs metadata columns; "
-                "the data set has none. Use --no-metadata."
+                "the data set has none. Pass use_metadata=False."
             )
         self.config = {
             "fusion": fusion.value,
@@ -163,7 +156,7 @@ class AfmNet(nn.Module):
             )
         if self.use_metadata:
             # a linear model of the fields, fitted after the image network
-            # (dl.afm_train); the Dropout is kept so older model files still load.
+            # (dl.afm.train); the Dropout is kept so older model files still load.
             # Built last and on a forked random stream: the image layers start from
             # and train with the same random numbers as the variant without
             # metadata, so the two differ only by this term.
@@ -192,7 +185,7 @@ class AfmNet(nn.Module):
         else:
             out = self.head(self.backbone(x))
         if self.use_metadata and not self.training:
-            # the term is fitted apart (dl.afm_train); training sees the images only
+            # the term is fitted apart (dl.afm.train); training sees the images only
             out = out + self.meta_head(meta)
         return out
 
@@ -210,7 +203,9 @@ def create_afm_net(fusion: str, **kwargs) -> AfmNet:
     >>> net(torch.zeros(2, 4, 64, 64), torch.zeros(2, 3)).shape
     torch.Size([2, 5])
     """
-    valid = [f for f in FUSIONS if f != "vlad"]
-    if fusion not in valid:
-        raise ValueError(f"Unknown fusion {fusion!r}; expected one of {valid} (or 'vlad').")
+    if fusion not in NETWORK_FUSIONS:
+        raise ValueError(
+            f"Unknown fusion {fusion!r}; expected one of {list(NETWORK_FUSIONS)} "
+            f"(or the texture classifiers {list(TEXTURE_KINDS)})."
+        )
     return AfmNet(fusion=fusion, **kwargs)

@@ -1,4 +1,9 @@
-"""Classical alternative for small data sets: filter-bank features -> VLAD -> gradient boosting.
+"""Texture classifiers for small data sets: filter-bank features -> a descriptor -> boosting.
+
+Two descriptors of a scan's per-pixel features: ``"vlad"`` (a k-means
+dictionary and VLAD, below) and ``"texture"`` (per-feature mean, standard
+deviation and 10th/50th/90th percentiles over the scan's pixels: texture
+statistics, the classical baseline of image classification).
 
 After Luo, Holm & Wang (2021), who encoded per-pixel CNN hypercolumns with VLAD
 against a k-means dictionary and classified with gradient boosting. No
@@ -20,11 +25,22 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["pixel_features", "vlad_encode", "word_fractions", "VladModel", "fit_vlad"]
+__all__ = [
+    "pixel_features",
+    "vlad_encode",
+    "word_fractions",
+    "texture_statistics",
+    "VladModel",
+    "fit_vlad",
+    "DESCRIPTORS",
+]
 
 logger = logging.getLogger(__name__)
 
 SIGMAS = (1.0, 2.0, 4.0)
+_SETTINGS = ("learning_rate", "n_classes", "descriptor")
+DESCRIPTORS = ("vlad", "texture")
+_PERCENTILES = (10.0, 50.0, 90.0)
 
 
 def pixel_features(scan: np.ndarray, *, sigmas=SIGMAS) -> np.ndarray:
@@ -113,12 +129,35 @@ def word_fractions(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return (counts / max(len(features), 1)).astype(np.float32)
 
 
+def texture_statistics(features: np.ndarray) -> np.ndarray:
+    """Mean, standard deviation and 10th/50th/90th percentiles of each feature.
+
+    Parameters
+    ----------
+    features : (N, D) ndarray
+        Standardised per-pixel features.
+
+    Returns
+    -------
+    (5 * D,) float32 ndarray
+
+    Examples
+    --------
+    >>> texture_statistics(np.arange(11.0)[:, None]).tolist()
+    [5.0, 3.1622776985168457, 1.0, 5.0, 9.0]
+    """
+    features = np.asarray(features, dtype=np.float64)
+    pct = np.percentile(features, _PERCENTILES, axis=0)
+    return np.concatenate([features.mean(0), features.std(0), *pct]).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class VladModel:
     """A fitted VLAD + gradient-boosting classifier, as arrays.
 
     Tree arrays are concatenated over all trees; ``tree_offsets[t]`` is the
-    first node of tree t, trees ordered stage-major then class.
+    first node of tree t, trees ordered stage-major then class. ``descriptor``
+    is ``"vlad"`` (``centroids`` the dictionary) or ``"texture"`` (no centroids).
     """
 
     centroids: np.ndarray
@@ -133,19 +172,24 @@ class VladModel:
     threshold: np.ndarray
     value: np.ndarray
     tree_offsets: np.ndarray
+    descriptor: str = "vlad"
 
     def arrays(self) -> dict:
-        return {
-            k: np.asarray(v)
-            for k, v in self.__dict__.items()
-            if k not in ("learning_rate", "n_classes")
-        }
+        """The arrays to save (everything but :meth:`settings`)."""
+        return {k: np.asarray(v) for k, v in self.__dict__.items() if k not in _SETTINGS}
+
+    def settings(self) -> dict:
+        """The scalar settings to save beside the arrays (JSON)."""
+        return {k: getattr(self, k) for k in _SETTINGS}
 
     @classmethod
-    def from_arrays(cls, arrays: dict, *, learning_rate: float, n_classes: int) -> VladModel:
+    def from_arrays(
+        cls, arrays: dict, *, learning_rate: float, n_classes: int, descriptor: str = "vlad"
+    ) -> VladModel:
         return cls(
             learning_rate=learning_rate,
             n_classes=n_classes,
+            descriptor=descriptor,
             **{k: np.asarray(v) for k, v in arrays.items()},
         )
 
@@ -169,6 +213,8 @@ class VladModel:
         if n_pixels and n_pixels < len(flat):
             flat = flat[np.random.default_rng(seed).choice(len(flat), n_pixels, replace=False)]
         flat = (flat - self.feat_mean) / self.feat_std
+        if self.descriptor == "texture":
+            return texture_statistics(flat)
         return np.concatenate(
             [vlad_encode(flat, self.centroids), word_fractions(flat, self.centroids)]
         )
@@ -206,25 +252,34 @@ def fit_vlad(
     pixels_per_scan: int = 1000,
     n_estimators: int = 60,
     seed: int = 0,
+    descriptor: str = "vlad",
 ) -> VladModel:
     """Fit the dictionary and the boosted trees on prepared scans.
 
     Parameters
     ----------
     scans : list of (C, Y, X) ndarrays
-        Prepared scans (see ``classify.afm_scans.prepare_scan``).
+        Prepared scans (see ``classify.afm.scans.prepare_scan``).
     labels : (N,) int ndarray
     extra : (N, M) ndarray, optional
         Metadata vectors appended to the VLAD vectors.
     k : int
-        Dictionary size.
+        Dictionary size (``descriptor="vlad"``).
+    pixels_per_scan, n_estimators, seed : int
+        Pixels per scan sampled for the dictionary and feature scaling, boosting
+        stages, seed.
+    descriptor : {"vlad", "texture"}
+        The scan descriptor (see the module docstring).
     """
+    from ..._validation import check_choice
+
+    check_choice("descriptor", descriptor, DESCRIPTORS)
     try:
         from sklearn.cluster import MiniBatchKMeans
         from sklearn.ensemble import GradientBoostingClassifier
     except ImportError as exc:
         raise ImportError(
-            "The VLAD classifier needs scikit-learn: pip install 'napari-sciseg[ml]'."
+            "The texture classifiers need scikit-learn: pip install 'napari-sciseg[ml]'."
         ) from exc
     rng = np.random.default_rng(seed)
     feats = [pixel_features(s) for s in scans]
@@ -237,16 +292,14 @@ def fit_vlad(
         ]
     )
     mean, std = sample.mean(0), sample.std(0) + 1e-6
-    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048)
-    km.fit((sample - mean) / std)
+    if descriptor == "vlad":
+        km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048)
+        km.fit((sample - mean) / std)
+        centroids = km.cluster_centers_.astype(np.float32)
+    else:
+        centroids = np.zeros((0, sample.shape[1]), np.float32)
     partial = VladModel(
-        km.cluster_centers_.astype(np.float32),
-        mean,
-        std,
-        np.zeros(n_classes),
-        0.1,
-        n_classes,
-        *(np.zeros(1),) * 6,
+        centroids, mean, std, np.zeros(n_classes), 0.1, n_classes, *(np.zeros(1),) * 6, descriptor
     )
     x = np.stack(
         [
@@ -311,4 +364,5 @@ def _export(partial: VladModel, gbm, present, n_classes: int) -> VladModel:
         np.concatenate(threshold).astype(np.float64),
         np.concatenate(value).astype(np.float64),
         np.array(offsets, np.int64),
+        partial.descriptor,
     )
