@@ -9,13 +9,26 @@ single-model convenience.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import torch
 from torch.nn import functional as F
 
-__all__ = ["LOSSES", "parse_loss", "member_losses", "sparse_loss", "balanced_weights"]
+__all__ = ["LossTerm", "LOSSES", "parse_loss", "member_losses", "sparse_loss", "balanced_weights"]
+
+
+
+class LossTerm(StrEnum):
+    """Loss terms on sparse labels; a loss is one term or a sum like "ce+dice"."""
+
+    CE = "ce"
+    DICE = "dice"
+    FOCAL = "focal"
+    TVERSKY = "tversky"
+
 
 #: valid loss terms; sums are written "ce+dice".
-LOSSES = ("ce", "dice", "focal", "tversky")
+LOSSES = tuple(t.value for t in LossTerm)
 _FOCAL_GAMMA = 2.0
 _TVERSKY_ALPHA, _TVERSKY_BETA = 0.3, 0.7  # weights of false positives / false negatives
 _SMOOTH = 1.0

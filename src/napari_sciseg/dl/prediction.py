@@ -132,17 +132,37 @@ def _as_array(image):
     return np.asarray(image)
 
 
-def _get(cfg, name, default=None):
-    if isinstance(cfg, dict):
-        return cfg.get(name, default)
-    return getattr(cfg, name, default)
+@dataclass(frozen=True)
+class _ModelSpec:
+    """What planning needs to know of a model, read once from its configuration."""
+
+    in_channels: int
+    n_classes: int
+    model_ndim: int
+    dim: str
+    slice_axis: int
+    halo: int
+
+    @classmethod
+    def of(cls, trained) -> _ModelSpec:
+        """From a :class:`~.config.TrainedModel` (or an object with the same attributes)."""
+        cfg = trained.config
+        if isinstance(cfg, dict):  # a config read from JSON but not parsed
+            from .config import ModelConfig
+
+            cfg = ModelConfig.from_dict(cfg)
+        return cls(
+            in_channels=int(getattr(cfg, "in_channels", 1)),
+            n_classes=int(getattr(cfg, "n_classes", 0) or trained.network.out_channels),
+            model_ndim=int(getattr(cfg, "model_ndim", 2)),
+            dim=str(getattr(cfg, "dim", "2")),
+            slice_axis=int(getattr(cfg, "slice_axis", 0) or 0),
+            halo=int(trained.network.receptive_field),
+        )
 
 
-def _plan(trained, image, channel_axis, slice_axis, tile, cpu: bool = False) -> _Plan:
-    cfg = trained.config
-    if np.issubdtype(np.dtype(image.dtype), np.complexfloating) or image.dtype == object:
-        raise TypeError(f"image must hold real numbers; got dtype {image.dtype}.")
-    shape = tuple(int(s) for s in image.shape)
+def _split_channels(shape: tuple[int, ...], channel_axis, in_channels: int):
+    """``(channel_axis, spatial shape)``, checking the channel count against the model."""
     if channel_axis is not None:
         if not -len(shape) <= channel_axis < len(shape):
             raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
@@ -151,7 +171,6 @@ def _plan(trained, image, channel_axis, slice_axis, tile, cpu: bool = False) -> 
         spatial = shape[:channel_axis] + shape[channel_axis + 1 :]
     else:
         n_channels, spatial = 1, shape
-    in_channels = int(_get(cfg, "in_channels", 1))
     if n_channels != in_channels:
         where = f"channel_axis={channel_axis}" if channel_axis is not None else "no channel_axis"
         raise ValueError(
@@ -159,45 +178,64 @@ def _plan(trained, image, channel_axis, slice_axis, tile, cpu: bool = False) -> 
             f"({where}, shape {shape}). Pass channel_axis= for a multichannel image, or the "
             "channels the model was trained on."
         )
-    model_ndim = int(_get(cfg, "model_ndim", 2))
     if len(spatial) not in (2, 3):
         raise ValueError(
             f"image must be 2D or 3D (plus channel_axis); got spatial shape {spatial}. "
             "Pass channel_axis= if one axis holds channels."
         )
-    if model_ndim == 3 and len(spatial) == 2:
+    return channel_axis, spatial
+
+
+def _resolve_slice_axis(spec: _ModelSpec, spatial, shape, slice_axis) -> int | None:
+    """The axis a 2D model runs along on a volume (None when the dimensions match)."""
+    if spec.model_ndim == 3 and len(spatial) == 2:
         raise ValueError(
             f"The model is 3D but the image is 2D (shape {shape}); predict a (Z, Y, X) volume "
             "or train a 2D model."
         )
-    if model_ndim == 2 and len(spatial) == 3:
-        if slice_axis is None and str(_get(cfg, "dim", "2")) == "2.5":
-            slice_axis = int(_get(cfg, "slice_axis", 0) or 0)
-        if slice_axis is None:
-            raise ValueError(
-                f"The model is 2D but the image is 3D (spatial shape {spatial}); pass "
-                "slice_axis= (e.g. slice_axis=0 for Z) to predict it slice by slice, or "
-                "channel_axis= if one axis holds channels."
-            )
-        if not -3 <= slice_axis < 3:
-            raise ValueError(f"slice_axis {slice_axis} is out of range for a 3D image.")
-        slice_axis %= 3
-    else:
-        slice_axis = None
-    halo = int(trained.network.receptive_field)
-    if tile is None and model_ndim == 2 and cpu:
+    if not (spec.model_ndim == 2 and len(spatial) == 3):
+        return None
+    if slice_axis is None and spec.dim == "2.5":
+        slice_axis = spec.slice_axis
+    if slice_axis is None:
+        raise ValueError(
+            f"The model is 2D but the image is 3D (spatial shape {spatial}); pass "
+            "slice_axis= (e.g. slice_axis=0 for Z) to predict it slice by slice, or "
+            "channel_axis= if one axis holds channels."
+        )
+    if not -3 <= slice_axis < 3:
+        raise ValueError(f"slice_axis {slice_axis} is out of range for a 3D image.")
+    return slice_axis % 3
+
+
+def _tiles(spec: _ModelSpec, spatial, slice_axis, tile, cpu: bool) -> tuple[int, ...]:
+    """Window edge per spatial axis (1 along a slice axis)."""
+    halo = spec.halo
+    if tile is None and spec.model_ndim == 2 and cpu:
         # cache-sized windows (a core of at least 128 px so halos stay cheap), as few per
         # axis as that allows, shrunk to share the axis evenly (less overlap at the edge)
         max_core = max(_CPU_WINDOW_2D - 2 * halo, 128)
         tile = tuple(-(-n // -(-n // max_core)) + 2 * halo for n in spatial)
     elif tile is None:
-        tile = _DEFAULT_CORE[model_ndim] + 2 * halo
+        tile = _DEFAULT_CORE[spec.model_ndim] + 2 * halo
     tiles = (tile,) * len(spatial) if np.isscalar(tile) else tuple(tile)
     if slice_axis is not None and len(tiles) == len(spatial):
         tiles = tuple(1 if d == slice_axis else t for d, t in enumerate(tiles))
     elif slice_axis is not None and len(tiles) == 2:
         tiles = tiles[:slice_axis] + (1,) + tiles[slice_axis:]
-    return _Plan(tuple(spatial), channel_axis, slice_axis, halo, tuple(int(t) for t in tiles))
+    return tuple(int(t) for t in tiles)
+
+
+def _plan(trained, image, channel_axis, slice_axis, tile, cpu: bool = False) -> _Plan:
+    """How to cut ``image`` into windows for ``trained`` (a model, or its :class:`_ModelSpec`)."""
+    spec = trained if isinstance(trained, _ModelSpec) else _ModelSpec.of(trained)
+    if np.issubdtype(np.dtype(image.dtype), np.complexfloating) or image.dtype == object:
+        raise TypeError(f"image must hold real numbers; got dtype {image.dtype}.")
+    shape = tuple(int(s) for s in image.shape)
+    channel_axis, spatial = _split_channels(shape, channel_axis, spec.in_channels)
+    slice_axis = _resolve_slice_axis(spec, spatial, shape, slice_axis)
+    tiles = _tiles(spec, spatial, slice_axis, tile, cpu)
+    return _Plan(tuple(spatial), channel_axis, slice_axis, spec.halo, tiles)
 
 
 def _read(image, plan: _Plan, window: tuple[slice, ...]) -> np.ndarray:
@@ -400,11 +438,11 @@ def iter_predict(
     if not np.isfinite(k):
         raise ValueError(f"k must be a finite number of standard deviations; got {k}.")
     device, device_msg = resolve_device(device)
-    plan = _plan(trained, image, channel_axis, slice_axis, tile, cpu=device.type == "cpu")
+    spec = _ModelSpec.of(trained)
+    plan = _plan(spec, image, channel_axis, slice_axis, tile, cpu=device.type == "cpu")
     halo = tuple(0 if d == plan.slice_axis else plan.halo for d in range(len(plan.spatial_shape)))
     grid = tile_grid(plan.spatial_shape, tile=plan.tile, halo=halo)
-    n_classes = int(_get(trained.config, "n_classes", 0) or trained.network.out_channels)
-    arrays = _allocate(out, n_classes, plan.spatial_shape, grid.core_shape, k)
+    arrays = _allocate(out, spec.n_classes, plan.spatial_shape, grid.core_shape, k)
     network = _network_on(trained.network, device)
     normalize = _normalizer(trained)
     if batch_size is None and device.type == "cpu":

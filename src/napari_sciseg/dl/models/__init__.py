@@ -6,24 +6,36 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from .base import SegmentationModel
 from .ensemble import Ensemble
 from .msdnet import MSDNet
 from .smsnet import SMSNet
 from .tunet import TUNet
 
-__all__ = ["create_model", "list_models", "model_from_config", "SegmentationModel",
+__all__ = ["Arch", "create_model", "list_models", "model_from_config", "SegmentationModel",
            "Ensemble", "SMSNet", "TUNet", "MSDNet"]
 
+
+
+class Arch(StrEnum):
+    """Registry names of the member architectures (a ``str``: ``Arch.TUNET == "tunet"``)."""
+
+    SMSNET = "smsnet"
+    TUNET = "tunet"
+    MSDNET = "msdnet"
+
+
 _REGISTRY: dict[str, type[SegmentationModel]] = {
-    "smsnet": SMSNet,
-    "tunet": TUNet,
-    "msdnet": MSDNet,
+    Arch.SMSNET.value: SMSNet,
+    Arch.TUNET.value: TUNet,
+    Arch.MSDNET.value: MSDNet,
 }
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`create_model`."""
+    """Names accepted by :func:`create_model` (the values of :class:`Arch`)."""
     return list(_REGISTRY)
 
 

@@ -74,16 +74,39 @@ def random_smsnet_graph(
     >>> sorted({e[1] for e in g["edges"]}) == [1, 2, 3, 4, 5]
     True
     """
+    _check_graph_args(depth, k_min, k_max, dilations, node_dilations)
+    rng = np.random.default_rng(seed)
+    gamma = float(rng.uniform(0.0, 0.5)) if gamma is None else float(gamma)
+    alpha = float(rng.uniform(0.75, 1.0)) if alpha is None else float(alpha)
+    pairs = _hidden_pairs(rng, depth, k_min, k_max, gamma, alpha)
+    _connect_ends(rng, pairs, depth, p_il, p_lo, p_io)
+    out = depth + 1
+    edges = []
+    for s, t in sorted(pairs):
+        if t == out:
+            dil = 0
+        elif node_dilations is not None:
+            dil = int(node_dilations[t - 1])
+        else:
+            dil = int(dilations[rng.integers(len(dilations))])
+        edges.append([s, t, dil])
+    return {"depth": int(depth), "edges": edges, "gamma": gamma, "alpha": alpha}
+
+
+def _check_graph_args(depth, k_min, k_max, dilations, node_dilations) -> None:
     if depth < 1:
         raise ValueError(f"SMSNet depth must be at least 1 hidden node; got {depth}.")
     if not 1 <= k_min <= k_max:
         raise ValueError(f"need 1 <= k_min <= k_max; got k_min={k_min}, k_max={k_max}.")
     if not dilations or any(int(d) < 1 for d in dilations):
         raise ValueError(f"dilations must be positive integers; got {dilations}.")
-    rng = np.random.default_rng(seed)
-    gamma = float(rng.uniform(0.0, 0.5)) if gamma is None else float(gamma)
-    alpha = float(rng.uniform(0.75, 1.0)) if alpha is None else float(alpha)
-    out = depth + 1
+    if node_dilations is not None and len(node_dilations) != depth:
+        raise ValueError(f"node_dilations needs {depth} values (one per hidden node); "
+                         f"got {len(node_dilations)}.")
+
+
+def _hidden_pairs(rng, depth, k_min, k_max, gamma, alpha) -> set[tuple[int, int]]:
+    """Edges between hidden nodes: n_j out-edges of node j to later nodes."""
     pairs: set[tuple[int, int]] = set()
     for j in range(1, depth):
         later = depth - j
@@ -92,6 +115,12 @@ def random_smsnet_graph(
         p = np.exp(-alpha * (targets - j).astype(float))
         for t in rng.choice(targets, size=n, replace=False, p=p / p.sum()):
             pairs.add((j, int(t)))
+    return pairs
+
+
+def _connect_ends(rng, pairs, depth, p_il, p_lo, p_io) -> None:
+    """Input -> hidden and hidden -> output edges; every node on an input-output path."""
+    out = depth + 1
     for j in range(1, depth + 1):
         if rng.random() < p_il:
             pairs.add((0, j))
@@ -104,19 +133,6 @@ def random_smsnet_graph(
             pairs.add((j, out))
     if p_io:
         pairs.add((0, out))
-    if node_dilations is not None and len(node_dilations) != depth:
-        raise ValueError(f"node_dilations needs {depth} values (one per hidden node); "
-                         f"got {len(node_dilations)}.")
-    edges = []
-    for s, t in sorted(pairs):
-        if t == out:
-            dil = 0
-        elif node_dilations is not None:
-            dil = int(node_dilations[t - 1])
-        else:
-            dil = int(dilations[rng.integers(len(dilations))])
-        edges.append([s, t, dil])
-    return {"depth": int(depth), "edges": edges, "gamma": gamma, "alpha": alpha}
 
 
 def dense_msdnet_graph(depth: int, dilations: list[int]) -> dict:

@@ -94,6 +94,20 @@ class GraphNetStack(nn.Module):
 
     def __init__(self, graphs, *, ndim: int, in_channels: int, out_channels: int,
                  width: int, kernel_size: int = 3, seed: int = 0, batch_norm: bool = False):
+        """Build the stacked weights of ``graphs`` (one per member).
+
+        Parameters
+        ----------
+        graphs : sequence of dict
+            One graph per member (:func:`~.graph.check_graph` format), all of one depth.
+        ndim, in_channels, out_channels, width, kernel_size : int
+            Spatial dimensions, image channels C, classes K, channels per hidden node,
+            kernel edge of the dilated convolutions (edges into the output are 1x1).
+        seed : int
+            Seed of the He-normal initial weights (drawn node by node, member by member).
+        batch_norm : bool
+            Normalise every hidden node with batch statistics (training only).
+        """
         super().__init__()
         parsed = [check_graph(g) for g in graphs]
         depths = {d for d, _ in parsed}
@@ -104,48 +118,54 @@ class GraphNetStack(nn.Module):
         self.ndim, self.width, self.kernel_size = ndim, int(width), int(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
         self._conv = F.conv2d if ndim == 2 else F.conv3d
-        M, C, c = self.n_members, in_channels, self.width
-        out_node = self.depth + 1
-
-        def channels(m: int, s: int) -> list[int]:  # state channels of member m's node s
-            if s == 0:
-                return [1 + m * C + k for k in range(C)]
-            start = 1 + M * C + (s - 1) * M * c
-            return [start + m * c + k for k in range(c)]
-
         gen = torch.Generator().manual_seed(int(seed))
         self.params = nn.ParameterDict()
         self._plan: list[tuple[int, list[tuple[int, str, str]], str]] = []
         self._spans: dict[str, tuple[int, int]] = {}  # contiguous gathers: (start, length)
-        for j in range(1, out_node + 1):
-            n_out = out_channels if j == out_node else c
-            dils = sorted({d for _, edges in parsed for _, t, d in edges if t == j})
-            fan_in = [sum(len(channels(m, s)) for s, t, _ in parsed[m][1] if t == j)
-                      for m in range(M)]
-            groups = []
-            for d in dils:
-                srcs = [[ch for s, t, dd in parsed[m][1] if t == j and dd == d
-                         for ch in channels(m, s)] for m in range(M)]
-                kmax = max(len(s) for s in srcs)
-                k = 1 if d == 0 else self.kernel_size
-                weight = torch.zeros((M * n_out, kmax) + (k,) * ndim)
-                index = torch.zeros(M * kmax, dtype=torch.long)
-                for m, src in enumerate(srcs):
-                    if not src:
-                        continue
-                    std = math.sqrt(2.0 / (fan_in[m] * k**ndim))
-                    block = torch.randn((n_out, len(src)) + (k,) * ndim, generator=gen) * std
-                    weight[m * n_out:(m + 1) * n_out, :len(src)] = block
-                    index[m * kmax:m * kmax + len(src)] = torch.tensor(src)
-                key = f"n{j}_d{d}"
-                self.params[key] = nn.Parameter(weight)
-                self.register_buffer(f"index_{key}", index, persistent=False)
-                if M == 1 and all(b - a == 1 for a, b in zip(srcs[0], srcs[0][1:])):
-                    self._spans[f"index_{key}"] = (srcs[0][0], len(srcs[0]))
-                groups.append((max(d, 1), key, f"index_{key}"))
-            self.params[f"b{j}"] = nn.Parameter(torch.zeros(M * n_out))
+        for j in range(1, self.depth + 2):
+            n_out = out_channels if j == self.depth + 1 else self.width
+            edges = [[(s, d) for s, t, d in p[1] if t == j] for p in parsed]
+            groups = [self._add_group(j, d, edges, n_out, gen)
+                      for d in sorted({d for member in edges for _, d in member})]
+            self.params[f"b{j}"] = nn.Parameter(torch.zeros(self.n_members * n_out))
             self._plan.append((j, groups, f"b{j}"))
-        self.norm = NodeBatchNorm(self.depth, M * c) if batch_norm else None
+        self.norm = NodeBatchNorm(self.depth, self.n_members * self.width) if batch_norm else None
+
+    def _channels(self, m: int, s: int) -> list[int]:
+        """State channels of member ``m``'s node ``s`` (0 = the input)."""
+        M, C, c = self.n_members, self.in_channels, self.width
+        if s == 0:
+            return [1 + m * C + k for k in range(C)]
+        start = 1 + M * C + (s - 1) * M * c
+        return [start + m * c + k for k in range(c)]
+
+    def _add_group(self, j: int, d: int, edges, n_out: int, gen) -> tuple[int, str, str]:
+        """The grouped weight of the edges of dilation ``d`` into node ``j``, all members.
+
+        ``edges[m]`` lists member m's ``(source, dilation)`` into node j; returns the
+        plan entry ``(dilation, weight key, index buffer name)``.
+        """
+        M, ndim = self.n_members, self.ndim
+        fan_in = [sum(len(self._channels(m, s)) for s, _ in edges[m]) for m in range(M)]
+        srcs = [[ch for s, dd in edges[m] if dd == d for ch in self._channels(m, s)]
+                for m in range(M)]
+        kmax = max(len(s) for s in srcs)
+        k = 1 if d == 0 else self.kernel_size
+        weight = torch.zeros((M * n_out, kmax) + (k,) * ndim)
+        index = torch.zeros(M * kmax, dtype=torch.long)
+        for m, src in enumerate(srcs):
+            if not src:
+                continue
+            std = math.sqrt(2.0 / (fan_in[m] * k**ndim))
+            block = torch.randn((n_out, len(src)) + (k,) * ndim, generator=gen) * std
+            weight[m * n_out:(m + 1) * n_out, :len(src)] = block
+            index[m * kmax:m * kmax + len(src)] = torch.tensor(src)
+        key = f"n{j}_d{d}"
+        self.params[key] = nn.Parameter(weight)
+        self.register_buffer(f"index_{key}", index, persistent=False)
+        if M == 1 and all(b - a == 1 for a, b in zip(srcs[0], srcs[0][1:])):
+            self._spans[f"index_{key}"] = (srcs[0][0], len(srcs[0]))
+        return (max(d, 1), key, f"index_{key}")
 
     def forward(self, x: torch.Tensor, workspace: torch.Tensor | None = None) -> torch.Tensor:
         if self.n_members == 1 and self.norm is None:

@@ -1,0 +1,187 @@
+"""The training recipe: every setting of a training run, frozen and serialisable.
+
+A :class:`TrainRecipe` says *how* to train (architecture, steps, loss, seed, ...),
+independent of the data it is applied to and of the machine (device, threads).
+:func:`~napari_sciseg.dl.training.iter_train` builds one from its keyword
+arguments; the ``.sciseg`` file stores it (with the values resolved at run time:
+learning rate, class weights) in ``config.recipe``, and training checkpoints store
+it to refuse a resume with other settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .._validation import check_choice
+from .losses import parse_loss
+
+__all__ = ["Task", "Dim", "TrainRecipe", "RUN_FACTS"]
+
+
+class Task(StrEnum):
+    """What the network learns. Only segmentation today; regression (issue 20) goes here."""
+
+    SEGMENT = "segment"
+
+
+class Dim(StrEnum):
+    """How the data is seen: 2D images, a 2D model on slices of a volume, or a 3D model."""
+
+    D2 = "2"
+    D2_5 = "2.5"
+    D3 = "3"
+
+    @property
+    def model_ndim(self) -> int:
+        """Spatial dimensions of the network (2 or 3)."""
+        return 3 if self is Dim.D3 else 2
+
+
+#: keys a saved recipe carries that are facts of the run, not settings (ignored on read).
+RUN_FACTS = ("split_seed", "device")
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _enum(cls, name: str, value):
+    check_choice(name, str(value), [m.value for m in cls])
+    return cls(str(value))
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """Settings of one training run (see :func:`~napari_sciseg.dl.iter_train`).
+
+    Parameters
+    ----------
+    task : {"segment"}
+        What the members learn (per-pixel classes).
+    arch : Arch or str
+        Member architecture, a name of :func:`~napari_sciseg.dl.list_models`.
+    members, steps, crop, batch : int
+        Ensemble size, optimizer steps, patch size, patches per member and step.
+    dim : {"2", "2.5", "3"}
+    slice_axis : int
+        Slice axis of a volume for ``dim="2.5"``.
+    loss : str
+        A :class:`~.losses.LossTerm` ("ce", "dice", "focal", "tversky") or a sum of
+        them like "ce+dice".
+    seed : int
+        Seeds graphs, weights, the validation split and the patches.
+    model_kwargs : dict
+        Architecture hyperparameters (:func:`~napari_sciseg.dl.create_model`).
+    lr : float, optional
+        Peak learning rate; None = the architecture's default.
+    weight_decay, grad_clip, val_fraction : float
+    class_weights : "balanced", None or tuple of float
+    val_every, early_stopping : int, optional
+    shared_dilations, batch_norm : bool
+
+    Examples
+    --------
+    >>> r = TrainRecipe(arch="TUNet", steps=10, loss="CE+Dice")
+    >>> str(r.arch), r.loss, r.dim.model_ndim
+    ('tunet', 'ce+dice', 2)
+    >>> TrainRecipe.from_dict(r.to_dict()) == r
+    True
+    """
+
+    task: Task = Task.SEGMENT
+    arch: str = "smsnet"  # an Arch after validation
+    members: int = 5
+    steps: int = 200
+    dim: Dim = Dim.D2
+    slice_axis: int = 0
+    loss: str = "ce"
+    seed: int = 0
+    model_kwargs: dict = field(default_factory=dict)
+    crop: int = 64
+    batch: int = 2
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    class_weights: str | tuple | None = "balanced"
+    val_fraction: float = 0.2
+    val_every: int | None = None
+    early_stopping: int | None = 5
+    grad_clip: float = 1.0
+    shared_dilations: bool = True
+    batch_norm: bool = True
+
+    def __post_init__(self):
+        from .models import Arch, list_models
+
+        put = object.__setattr__
+        put(self, "task", _enum(Task, "task", self.task))
+        put(self, "dim", _enum(Dim, "dim", self.dim))
+        arch = str(self.arch).lower()  # an Arch is a str too
+        if arch not in list_models():
+            valid = ", ".join(repr(n) for n in list_models())
+            raise ValueError(f"Unknown architecture {self.arch!r}; expected one of {valid}.")
+        put(self, "arch", Arch(arch))
+        put(self, "loss", "+".join(parse_loss(self.loss)))
+        for name in ("members", "steps", "crop", "batch"):
+            put(self, name, _positive_int(name, getattr(self, name)))
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}.")
+        put(self, "model_kwargs", dict(self.model_kwargs or {}))
+        if self.class_weights not in ("balanced", None):
+            put(self, "class_weights", tuple(float(w) for w in self.class_weights))
+
+    @property
+    def model_ndim(self) -> int:
+        """2 or 3: the members' spatial dimensions."""
+        return self.dim.model_ndim
+
+    def default_lr(self, *, fine_tune: bool = False) -> float:
+        """``lr``, or the architecture's default (a fifth of it when fine-tuning)."""
+        if self.lr is not None:
+            return float(self.lr)
+        lr = 1e-3 if self.arch == "tunet" else 5e-2
+        return lr * _FINE_TUNE_LR if fine_tune else lr
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict (enums as their strings, tuples as lists)."""
+        d = dataclasses.asdict(self)
+        d["task"], d["dim"], d["arch"] = str(self.task), str(self.dim), str(self.arch)
+        if isinstance(self.class_weights, tuple):
+            d["class_weights"] = list(self.class_weights)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TrainRecipe:
+        """Inverse of :meth:`to_dict`; also reads the ``recipe`` of a saved model.
+
+        Keys missing from older files take their defaults; run facts
+        (``split_seed``, ``device``) are skipped; any other unknown key is an error.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names - set(RUN_FACTS)
+        if unknown:
+            raise ValueError(f"unknown training recipe fields {sorted(unknown)}; expected "
+                             f"some of {sorted(names)}.")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_model_config(cls, config) -> TrainRecipe:
+        """The recipe a :class:`~napari_sciseg.dl.ModelConfig` was trained with.
+
+        Files written before the recipe carried ``arch``, ``dim`` and ``slice_axis``
+        get them from the model configuration.
+        """
+        base = {"arch": config.arch, "dim": config.dim, "slice_axis": config.slice_axis}
+        return cls.from_dict({**base, **dict(config.recipe)})
+
+    def replace(self, **changes) -> TrainRecipe:
+        """A copy with some settings changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+#: default learning rate when continuing from a trained model, relative to from scratch
+_FINE_TUNE_LR = 0.2
