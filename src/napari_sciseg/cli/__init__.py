@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "afm",
     "demo",
     "evaluate",
+    "export",
     "fibers",
     "particles",
     "predict",

@@ -12,6 +12,8 @@ import argparse
 import csv
 from pathlib import Path
 
+from ._common import add_overwrite
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -38,7 +40,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--particles", action="store_true",
                    help="also compare the particle size distributions (2D)")
     p.add_argument("--fibers", action="store_true", help="also match fibers (3D)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    add_overwrite(p, help="replace an existing report")
     return p
 
 

@@ -39,7 +39,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "no class with mean - k*std > 0.5), or one <stem>.zarr group each with --zarr, and "
         "run.json (inputs, model hash, options, finished files) last.",
     )
-    p.add_argument("model", type=existing_path, help="trained model (.sciseg file or folder)")
+    p.add_argument("model", type=existing_path,
+                   help="trained model: .sciseg file or folder, .onnx from 'sciseg export', or "
+                   "a bioimage.io package (folder, rdf.yaml or .zip)")
     p.add_argument("inputs", type=existing_path, nargs="+", metavar="INPUT",
                    help="image files or folders")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
@@ -79,9 +81,9 @@ def output_paths(path: Path, outdir: Path, use_zarr: bool) -> list[Path]:
 
 @functools.lru_cache(maxsize=4)
 def _load(model_path: str):
-    from ..dl import load_model
+    from ..dl.export import load_any_model
 
-    return load_model(model_path)
+    return load_any_model(model_path)
 
 
 def _read(path: Path):

@@ -310,6 +310,8 @@ def _normalizer(trained):
 
 def _network_on(network, device):
     """The network on ``device``; a copy when it lives elsewhere (training may still use it)."""
+    if getattr(network, "runs_numpy", False):  # an exported model (ONNX), runs as it is
+        return network
     params = list(network.parameters())
     if params and params[0].device != device:
         network = copy.deepcopy(network).to(device)
@@ -342,6 +344,13 @@ def _allocate(out, n_classes: int, spatial: tuple[int, ...], chunks: tuple[int, 
 
 
 def _run_batch(network, device, batch: np.ndarray, plan: _Plan):
+    if getattr(network, "runs_numpy", False):  # an exported model: numpy in, numpy out
+        x = batch if plan.slice_axis is None else batch.squeeze(2 + plan.slice_axis)
+        mean, std = network.run(x)
+        if plan.slice_axis is not None:
+            mean = np.expand_dims(mean, 2 + plan.slice_axis)
+            std = np.expand_dims(std, 2 + plan.slice_axis)
+        return mean, std
     import torch
 
     x = torch.from_numpy(batch)
