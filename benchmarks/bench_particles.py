@@ -14,6 +14,8 @@ Writes ``benchmarks/results/particles.md``, ``particles.json`` and two plots
 
     python benchmarks/bench_particles.py                  # everything (~2 min on 2 cores)
     taskset -c 0,1 python benchmarks/bench_particles.py --timing-only
+    python benchmarks/bench_particles.py --set physics --split dev      # abTEM set, all methods
+    python benchmarks/bench_particles.py --set physics --split heldout  # the held-out split
 """
 
 from __future__ import annotations
@@ -70,12 +72,12 @@ def evaluate(seeds: int, shape: tuple[int, int], first_seed: int = 100) -> list[
     return rows
 
 
-def timing(repeats: int, size: int = 2048) -> dict:
+def timing(repeats: int, size: int = 2048, method: str = "hybrid") -> dict:
     image = tem_particles("bf", shape=(size, size), pixel_size=PIXEL, seed=0)
     times, seg_times, cpu = [], [], []
     for _ in range(repeats):
         c0, t0 = time.process_time(), time.perf_counter()
-        mask = segment_particles(image)
+        mask = segment_particles(image, method=method)
         t1 = time.perf_counter()
         res = particles(mask, image, spacing=PIXEL)
         times.append(time.perf_counter() - t0)
@@ -177,10 +179,22 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--repeats", type=int, default=7, help="timing repeats at 2048^2")
     p.add_argument("--timing-only", action="store_true")
+    p.add_argument("--method", default="hybrid", help="method timed at 2048^2")
+    p.add_argument("--set", choices=("synthetic", "physics"), default="synthetic")
+    p.add_argument("--split", choices=("dev", "heldout"), default="dev", help="physics split")
+    p.add_argument("--split-touching", action="store_true", help="physics: split touching")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    t = timing(args.repeats)
+    if args.set == "physics":
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _bench_particles_physics import run
+
+        run(args.split, args.out, split_touching=args.split_touching)
+        return
+    t = timing(args.repeats, method=args.method)
     print(f"2048^2 sizing: median {t['median_s']:.3f} s wall, {t['median_cpu_s']:.3f} s CPU "
           f"(segment {t['median_segment_s']:.3f} s) on {t['cores']} cores, load average "
           f"{t['load_average']}, {t['particles']} particles; runs {t['all_s']}")  # fmt: skip

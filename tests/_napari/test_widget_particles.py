@@ -32,7 +32,7 @@ def test_one_click_gives_layers_plot_and_exports(widget, qtbot, tmp_path):
         assert viewer.layers[f"haadf {name}"].scale[-1] == pytest.approx(0.2)
     iso = viewer.layers["haadf isolated particles"]
     rej = viewer.layers["haadf rejected particles"]
-    assert w.result.unit == "nm" and w.result.psd.count == len(iso.features) > 0
+    assert w.result.particles.unit == "nm" and w.result.psd.count == len(iso.features) > 0
     assert set(np.unique(iso.data)) - {0} == set(iso.features["index"])
     assert "reason" in rej.features and (rej.features["reason"] != "").all()
     assert rej.contour > 0
@@ -59,12 +59,12 @@ def test_uncalibrated_layer_sizes_in_pixels_and_typed_size_wins(make_napari_view
     w = SizeParticlesWidget(viewer)
     qtbot.addWidget(w)
     _run(w, qtbot)
-    assert w.result.unit == "px" and w.result.psd.calibration == "none"
+    assert w.result.particles.unit == "px" and w.result.psd.calibration == "none"
     assert w.figure.axes[0].get_xlabel().startswith("diameter (pixels")
     w.pixel_size.setValue(0.25)
     w.result = None
     _run(w, qtbot)
-    assert w.result.unit == "nm" and w.result.psd.calibration == "user (typed)"
+    assert w.result.particles.unit == "nm" and w.result.psd.calibration == "user"
 
 
 def test_stack_is_refused_without_layers(make_napari_viewer, qtbot):
@@ -86,9 +86,9 @@ def test_live_preview_segments_the_visible_region(widget, qtbot):
     assert preview.data.shape[0] >= 64 and preview.data.any()
     assert preview.scale[-1] == pytest.approx(0.2)
     w.method.setCurrentText("otsu")  # a parameter change refreshes it
-    qtbot.waitUntil(lambda: w.preview_worker is not None and not w.preview_worker.is_running,
+    qtbot.waitUntil(lambda: w.preview.worker is not None and not w.preview.worker.is_running,
                     timeout=30000)  # fmt: skip
     assert "haadf preview" in viewer.layers
     w.live_preview.setChecked(False)  # no preview may start after the test (camera timer)
     qtbot.wait(500)
-    qtbot.waitUntil(lambda: not w.preview_worker.is_running, timeout=30000)
+    qtbot.waitUntil(lambda: not w.preview.worker.is_running, timeout=30000)

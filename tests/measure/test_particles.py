@@ -66,7 +66,8 @@ def test_border_touching_and_aggregates_are_rejected_with_reasons():
     res = particles(mask, spacing=0.3)
     cut = np.argmin(res.table["centroid_x_nm"])
     assert res.table["reason"][cut] == "border"
-    assert sorted(res.table["reason"]) == ["", "", "", "aggregate", "border", "elongated"]
+    # the pairs are told apart by their shape (a neck in the distance transform)
+    assert sorted(res.table["reason"]) == ["", "", "", "border", "touching", "touching"]
     assert res.psd.count == 3
     assert res.psd.mean == pytest.approx(2 * 13 * 0.3, rel=0.1)
     kept = particles(mask, spacing=0.3, exclude_border=False)
@@ -76,11 +77,16 @@ def test_border_touching_and_aggregates_are_rejected_with_reasons():
     assert (iso.astype(bool) | rej.astype(bool)).sum() == mask.sum()
 
 
-def test_split_touching_marks_both_halves_touching():
-    mask = disk(100, 100, 15) | disk(100, 130, 15)
+def test_split_touching_sizes_both_halves_and_counts_them():
+    mask = disk(100, 100, 15) | disk(100, 131, 15)
+    whole = particles(mask, spacing=1.0)
+    assert whole.count == 1 and whole.table["reason"][0] == "touching" and whole.psd.count == 0
     res = particles(mask, spacing=1.0, split_touching=True)
-    assert res.count == 2 and list(res.table["reason"]) == ["touching", "touching"]
-    np.testing.assert_allclose(res.table["diameter_nm"], 30, rtol=0.05)
+    assert res.count == 2 and list(res.table["reason"]) == ["", ""]
+    assert res.table["split"].all() and res.psd.count == 2 and res.psd.n_split == 2
+    true_d = 2 * np.sqrt(disk(100, 100, 15).sum() / np.pi)
+    np.testing.assert_allclose(res.table["diameter_nm"], true_d, atol=1.0)
+    assert "2 from split touching groups" in str(res.psd)
 
 
 def test_size_range_and_relative_size_rejection():

@@ -28,7 +28,7 @@ SUFFIXES_OUT = ("_particles.csv", "_mask.tif", "_labels.tif", "_psd.png")
 SUMMARY_COLUMNS = (
     "file", "status", "n_particles", "n_isolated", "unit", "pixel_size_nm", "calibration",
     "method", "count", "mean", "sd", "median", "d10", "d50", "d90", "lognorm_sigma",
-    "lognorm_median", "rejected", "warnings",
+    "lognorm_median", "n_split", "rejected", "warnings",
 )  # fmt: skip
 
 
@@ -48,74 +48,65 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto")
     p.add_argument("--method", choices=("hybrid", "otsu", "local"), default="hybrid")
-    p.add_argument("--split-touching", action="store_true", help="watershed-split touching pairs")
+    p.add_argument(
+        "--split-touching", action="store_true",
+        help="size touching particles separately (distance-transform watershed); the summary "
+        "says how many were split",
+    )  # fmt: skip
+    p.add_argument(
+        "--model", type=Path, default=None, metavar="M.sciseg",
+        help="segment with a trained 2D one-channel ensemble instead of thresholding",
+    )  # fmt: skip
+    p.add_argument(
+        "--particle-class", type=int, default=None, metavar="K",
+        help="with --model: the particle class (default: the one named 'particle', else the last)",
+    )  # fmt: skip
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: CPUs)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return p
 
 
-def _gray(img, name: str, notes: list) -> tuple:
-    """2D array and its (Y, X) spacing from a CalibratedImage; RGB converted, stacks refused."""
-    import numpy as np
+def process_image(path, outdir, *, pixel_size=None, model=None, **options) -> dict:
+    """Size the particles of one image file and write its four outputs; return a summary row.
 
-    data = np.asarray(img.data)
-    axes = img.axes
-    # interleaved samples (Y, X, 3|4) are colour; planes (3, Y, X) are a stack
-    if data.ndim == 3 and data.shape[-1] in (3, 4) and axes[-1] in "CS":
-        from skimage.color import rgb2gray
-
-        data = rgb2gray(data[..., :3]).astype(np.float32)
-        notes.append("RGB converted to gray (luminance)")
-    if data.ndim != 2:
-        raise ValueError(
-            f"{name} is a stack of shape {data.shape} (axes {axes}); particle sizing needs "
-            "one 2D image per file. Save the slices as separate files."
-        )
-    return data, tuple(img.spacing[-2:])
-
-
-def process_image(path, outdir, *, pixel_size=None, polarity="auto", method="hybrid",
-                  split_touching=False) -> dict:  # fmt: skip
-    """Size the particles of one image file and write its four outputs; return a summary row."""
+    ``options`` go to :func:`napari_sciseg.measure.size_particles` (``method``,
+    ``polarity``, ``split_touching``...).
+    """
     import numpy as np
 
     from ..io import read_image
     from ..io.tiff import write_tiff
-    from ..measure import particles
+    from ..measure import size_particles
     from ..plot.particles import psd_figure
-    from ..segment import segment_particles
 
     path, outdir = Path(path), Path(outdir)
-    notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        img = read_image(path)
-        data, file_spacing = _gray(img, path.name, notes)
-        if pixel_size is not None:
-            spacing, calibration = (pixel_size, pixel_size), "user (--pixel-size)"
-        elif img.calibrated:
-            spacing, calibration = file_spacing, f"file ({img.source})"
-        else:
-            spacing, calibration = None, "none"
-        mask = segment_particles(data, method=method, polarity=polarity)
-        res = particles(
-            mask, data, spacing=spacing, calibration=calibration, split_touching=split_touching
+    img = read_image(path)
+    data = np.asarray(img.data)
+    if data.ndim == 3 and not (data.shape[-1] in (3, 4) and img.axes[-1] in "CS"):
+        raise ValueError(
+            f"{path.name} is a stack of shape {data.shape} (axes {img.axes}); particle sizing "
+            "needs one 2D image per file. Save the slices as separate files."
         )
-    notes += [str(w.message) for w in caught]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # they come back in res.notes
+        res = size_particles(
+            data, spacing=pixel_size, calibration=img, model=model,
+            rgb=data.ndim == 3, **options,
+        )  # fmt: skip
+    parts = res.particles
     stem = path.name.split(".")[0]
-    res.to_csv(outdir / f"{stem}_particles.csv")
-    tif_spacing = res.spacing if res.unit == "nm" else None
-    unit = "nm" if res.unit == "nm" else "pixel"
-    write_tiff(outdir / f"{stem}_mask.tif", mask.astype(np.uint8), spacing=tif_spacing, unit=unit)
-    write_tiff(outdir / f"{stem}_labels.tif", res.isolated_labels(), spacing=tif_spacing, unit=unit)
-    psd_figure(res, title=path.name).savefig(outdir / f"{stem}_psd.png", dpi=110)
-    reasons = res.table["reason"]
-    rejected = {r: int((reasons == r).sum()) for r in sorted(set(reasons) - {""})}
+    parts.to_csv(outdir / f"{stem}_particles.csv")
+    tif_spacing = parts.spacing if parts.unit == "nm" else None
+    unit = "nm" if parts.unit == "nm" else "pixel"
+    for suffix, arr in (("mask", res.mask.astype(np.uint8)), ("labels", parts.isolated_labels())):
+        write_tiff(outdir / f"{stem}_{suffix}.tif", arr, spacing=tif_spacing, unit=unit)
+    psd_figure(parts, title=path.name).savefig(outdir / f"{stem}_psd.png", dpi=110)
     row = {
-        "file": str(path), "status": "ok", "n_particles": res.count,
-        "n_isolated": int(res.isolated.sum()), "pixel_size_nm": res.spacing[-1] if spacing else "",
-        "method": method, "rejected": ";".join(f"{k}={v}" for k, v in rejected.items()),
-        "warnings": " | ".join(notes),
+        "file": str(path), "status": "ok", "n_particles": parts.count,
+        "n_isolated": int(parts.isolated.sum()),
+        "pixel_size_nm": parts.spacing[-1] if res.spacing.calibrated else "",
+        "method": res.method, "rejected": ";".join(f"{k}={v}" for k, v in res.rejected.items()),
+        "warnings": " | ".join(res.notes),
     }  # fmt: skip
     row.update(res.psd.to_dict())
     return row
@@ -127,6 +118,16 @@ def _safe(path, outdir, opts) -> dict:
     except Exception as exc:  # reported and skipped: the batch goes on
         logger.debug("failed on %s", path, exc_info=True)
         return {"file": str(path), "status": f"error: {type(exc).__name__}: {exc}"}
+
+
+def _check_model(path: Path) -> None:
+    """Refuse a model that cannot size particles before anything is written."""
+    from ..measure.sizing import check_particle_model
+
+    try:
+        check_particle_model(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"--model {path}: {exc}") from None
 
 
 def collect_inputs(inputs) -> list[Path]:
@@ -157,6 +158,8 @@ def _fmt(value):
 def run(args) -> int:
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise ValueError(f"--pixel-size must be > 0 nm; got {args.pixel_size}.")
+    if args.model is not None:
+        _check_model(args.model)
     files = collect_inputs(args.inputs)
     if not files:
         raise FileNotFoundError("No image files found in " + ", ".join(map(str, args.inputs)))
@@ -173,7 +176,8 @@ def run(args) -> int:
             )
     opts = {
         "pixel_size": args.pixel_size, "polarity": args.polarity, "method": args.method,
-        "split_touching": args.split_touching,
+        "split_touching": args.split_touching, "model": args.model,
+        "particle_class": args.particle_class,
     }  # fmt: skip
     jobs = min(args.jobs or os.cpu_count() or 1, len(files))
     rows = []

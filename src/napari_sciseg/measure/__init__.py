@@ -13,8 +13,9 @@ import importlib
 # ``napari_sciseg.measure.fibers`` the function even after the submodule is imported.
 from .fibers import FiberResult, fibers, label_fibers, measure_labels
 from .orientation import autocorrelation_shell, direction_density
-from .particles import ParticleResult, particles
+from .particles import ParticleResult, measure_particles, particles
 from .psd import PSDSummary, psd_summary
+from .sizing import SizingResult, size_particles
 
 _WHERE: dict[str, str] = {}
 
@@ -25,8 +26,11 @@ __all__ = [
     "fibers",
     "label_fibers",
     "measure_labels",
+    "measure_particles",
     "particles",
     "ParticleResult",
+    "size_particles",
+    "SizingResult",
     "PSDSummary",
     "psd_summary",
 ]

@@ -27,6 +27,9 @@ class PSDSummary:
         ``"nm"`` or ``"px"`` (uncalibrated).
     calibration : str
         Where the pixel size came from (``"user"``, ``"file (ImageJ)"``, ``"none"``).
+    n_split : int
+        How many of the ``count`` particles are parts of touching groups split
+        by the watershed (``split_touching``).
     """
 
     count: int
@@ -40,6 +43,7 @@ class PSDSummary:
     lognorm_median: float
     unit: str = "nm"
     calibration: str = "user"
+    n_split: int = 0
 
     @property
     def calibrated(self) -> bool:
@@ -69,10 +73,13 @@ class PSDSummary:
             f"{u}, D10/D50/D90 {self.d10:.2f}/{self.d50:.2f}/{self.d90:.2f} {u}, log-normal "
             f"median {self.lognorm_median:.2f} {u} sigma {self.lognorm_sigma:.3f} "
             f"(calibration: {self.calibration})"
+            + (f"; {self.n_split} from split touching groups" if self.n_split else "")
         )
 
 
-def psd_summary(diameters, *, unit: str = "nm", calibration: str = "user") -> PSDSummary:
+def psd_summary(
+    diameters, *, unit: str = "nm", calibration: str = "user", n_split: int = 0
+) -> PSDSummary:
     """Summarise diameters: count, mean ± sd, median, D10/D50/D90, log-normal fit.
 
     D10/D50/D90 are number-weighted percentiles (linear interpolation).
@@ -83,6 +90,8 @@ def psd_summary(diameters, *, unit: str = "nm", calibration: str = "user") -> PS
         Positive diameters (non-finite and non-positive values are ignored).
     unit, calibration : str
         Carried into the summary.
+    n_split : int
+        How many of the diameters come from split touching groups (carried).
 
     Examples
     --------
@@ -96,7 +105,7 @@ def psd_summary(diameters, *, unit: str = "nm", calibration: str = "user") -> PS
     d = d[np.isfinite(d) & (d > 0)]
     nan = float("nan")
     if d.size == 0:
-        return PSDSummary(0, nan, nan, nan, nan, nan, nan, nan, nan, unit, calibration)
+        return PSDSummary(0, nan, nan, nan, nan, nan, nan, nan, nan, unit, calibration, 0)
     d10, d50, d90 = (float(v) for v in np.percentile(d, [10, 50, 90]))
     sd = float(d.std(ddof=1)) if d.size > 1 else nan
     if d.size > 1 and np.ptp(d) > 0:
@@ -117,4 +126,5 @@ def psd_summary(diameters, *, unit: str = "nm", calibration: str = "user") -> PS
         lognorm_median=float(scale),
         unit=unit,
         calibration=calibration,
+        n_split=int(n_split),
     )

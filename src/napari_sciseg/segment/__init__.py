@@ -6,8 +6,9 @@ so importing the package stays cheap.
 - :func:`hybrid_threshold`, :func:`threshold_global`, :func:`threshold_local`,
   :func:`segment_particles`, :func:`detect_polarity`, :func:`prepare_image`
   (``segment/thresholding.py``)
-- :func:`fill_holes`, :func:`remove_small`, :func:`split_touching`
-  (``segment/postprocess.py``)
+- :func:`edge_threshold`, :func:`anscombe` (``segment/edges.py``: the ``"edge"`` method)
+- :func:`fill_holes`, :func:`remove_small`, :func:`split_touching`,
+  :func:`distance_markers` (``segment/postprocess.py``)
 """
 
 import lazy_loader as _lazy
@@ -23,6 +24,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "detect_polarity",
             "prepare_image",
         ],
-        "postprocess": ["fill_holes", "remove_small", "split_touching"],
+        "edges": ["edge_threshold", "anscombe"],
+        "postprocess": ["distance_markers", "fill_holes", "remove_small", "split_touching"],
     },
 )

@@ -43,7 +43,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("hybrid", "otsu", "local")
+METHODS = ("hybrid", "otsu", "local", "edge")
 POLARITIES = ("auto", "dark", "bright")
 
 
@@ -113,9 +113,20 @@ def _otsu(values: np.ndarray) -> float:
     return float(threshold_otsu(values))
 
 
-def _polarity_of(resid: np.ndarray) -> str:
-    lo, mid, hi = np.percentile(_sample(resid), [0.5, 50, 99.5])
-    return "dark" if (mid - lo) > (hi - mid) else "bright"
+def _asymmetry(values: np.ndarray) -> float:
+    lo, mid, hi = np.percentile(_sample(values), [0.5, 50, 99.5])
+    return float(((hi - mid) - (mid - lo)) / max(hi - lo, 1e-12))
+
+
+def _polarity_of(resid: np.ndarray, smooth: np.ndarray | None = None) -> str:
+    """The side of the long histogram tail, after removing the support level; when the
+    particles are too large for that (the support estimate follows them), the raw image's
+    tail, if it is the more lopsided."""
+    a = _asymmetry(resid)
+    if smooth is not None:
+        b = _asymmetry(smooth)
+        a = b if abs(b) > abs(a) else a
+    return "dark" if a < 0 else "bright"
 
 
 def detect_polarity(image: np.ndarray) -> str:
@@ -140,7 +151,7 @@ def detect_polarity(image: np.ndarray) -> str:
     ('dark', 'bright')
     """
     img = ndi.gaussian_filter(_as_image(image), 1.0)
-    return _polarity_of(img - background(img, max(img.shape) / 6))
+    return _polarity_of(img - background(img, max(img.shape) / 6), img)
 
 
 def _diameter_from_mask(mask: np.ndarray) -> float:
@@ -201,7 +212,7 @@ def prepare_image(
     smooth = ndi.gaussian_filter(coarse, 1.0)
     resid = smooth - background(smooth, max(coarse.shape) / 6)
     if polarity == "auto":
-        polarity = _polarity_of(resid)
+        polarity = _polarity_of(resid, smooth)
         logger.info("auto polarity: %s particles", polarity)
     sign = np.float32(-1.0 if polarity == "dark" else 1.0)
     size = particle_size
@@ -377,16 +388,19 @@ def hybrid_threshold(
 
 
 def segment_particles(image: np.ndarray, *, method: str = "hybrid", **kwargs) -> np.ndarray:
-    """Dispatch to :func:`hybrid_threshold`, :func:`threshold_global` (``"otsu"``) or
-    :func:`threshold_local` by name.
+    """Dispatch to :func:`hybrid_threshold`, :func:`threshold_global` (``"otsu"``),
+    :func:`threshold_local` or :func:`~napari_sciseg.segment.edges.edge_threshold` by name.
 
     Examples
     --------
     >>> segment_particles(np.zeros((16, 16)), method="median")
     Traceback (most recent call last):
     ...
-    ValueError: Unknown method 'median'; expected one of 'hybrid', 'otsu', 'local'.
+    ValueError: Unknown method 'median'; expected one of 'hybrid', 'otsu', 'local', 'edge'.
     """
+    from .edges import edge_threshold
+
     check_choice("method", method, METHODS)
-    func = {"hybrid": hybrid_threshold, "otsu": threshold_global, "local": threshold_local}[method]
+    func = {"hybrid": hybrid_threshold, "otsu": threshold_global, "local": threshold_local,
+            "edge": edge_threshold}[method]  # fmt: skip
     return func(image, **kwargs)
