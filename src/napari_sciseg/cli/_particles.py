@@ -66,7 +66,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def process_image(path, outdir, *, pixel_size=None, model=None, **options) -> dict:
+def process_image(path, outdir, *, pixel_size=None, model=None, particle_class=None,
+                  **options) -> dict:  # fmt: skip
     """Size the particles of one image file and write its four outputs; return a summary row.
 
     ``options`` go to :func:`napari_sciseg.measure.size_particles` (``method``,
@@ -80,6 +81,10 @@ def process_image(path, outdir, *, pixel_size=None, model=None, **options) -> di
     from ..plot.particles import psd_figure
 
     path, outdir = Path(path), Path(outdir)
+    if model is not None and not callable(model):
+        from ..dl.particle_model import particle_segmenter
+
+        model = particle_segmenter(model, particle_class)
     img = read_image(path)
     data = np.asarray(img.data)
     if data.ndim == 3 and not (data.shape[-1] in (3, 4) and img.axes[-1] in "CS"):
@@ -120,14 +125,15 @@ def _safe(path, outdir, opts) -> dict:
         return {"file": str(path), "status": f"error: {type(exc).__name__}: {exc}"}
 
 
-def _check_model(path: Path) -> None:
+def _check_model(path: Path, particle_class) -> None:
     """Refuse a model that cannot size particles before anything is written."""
-    from ..measure.sizing import check_particle_model
+    from ..dl.particle_model import particle_segmenter
 
     try:
-        check_particle_model(path)
+        particle_segmenter(path, particle_class)
     except (ValueError, FileNotFoundError) as exc:
-        raise ValueError(f"--model {path}: {exc}") from None
+        msg = str(exc).replace("particle class must", "--particle-class must")
+        raise ValueError(f"--model {path}: {msg}") from None
 
 
 def collect_inputs(inputs) -> list[Path]:
@@ -159,7 +165,7 @@ def run(args) -> int:
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise ValueError(f"--pixel-size must be > 0 nm; got {args.pixel_size}.")
     if args.model is not None:
-        _check_model(args.model)
+        _check_model(args.model, args.particle_class)
     files = collect_inputs(args.inputs)
     if not files:
         raise FileNotFoundError("No image files found in " + ", ".join(map(str, args.inputs)))

@@ -7,9 +7,9 @@ measurement (:func:`napari_sciseg.measure.particles.measure_particles`). The
 front ends only turn files or layers into arrays and the result into files or
 layers.
 
-A trained model is run through the public prediction API of
-:mod:`napari_sciseg.dl`, imported only when a model is given, so this module
-and ``import napari_sciseg.measure`` never load torch.
+A trained model comes in as a callable (``image -> mask``) made by
+:func:`napari_sciseg.dl.particle_model.particle_segmenter`, so this numpy layer
+never imports the torch engine.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..io.calibration import ResolvedSpacing, resolve_spacing
 from .particles import ParticleResult, measure_particles
 
-__all__ = ["SizingResult", "size_particles", "check_particle_model", "to_gray"]
+__all__ = ["SizingResult", "size_particles", "to_gray"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,61 +123,18 @@ def _check_spacing(spacing) -> None:
         )
 
 
-def check_particle_model(model):
-    """Load (if a path) and check a trained model for particle sizing.
-
-    The model must segment 2D, one-channel images. Returns the loaded
-    ``TrainedModel``; raises ``ValueError`` naming the problem otherwise.
-    """
-    from .. import dl
-
-    if isinstance(model, str | Path):
-        path = Path(model)
-        if not path.exists():
-            raise FileNotFoundError(f"model file not found: {path}")
-        model = dl.load_model(path)
-    cfg = model.config
-    if int(cfg.model_ndim) != 2 or str(cfg.dim) not in ("2", "2.5"):
-        raise ValueError(
-            f"model segments {cfg.dim}D data; particle sizing needs a 2D model "
-            "(trained with dim 2 on single images)."
-        )
-    if int(cfg.in_channels) != 1:
-        raise ValueError(
-            f"model expects {cfg.in_channels} input channels; particle sizing gives it one "
-            "gray image. Use a model trained on gray (1-channel) images."
-        )
-    if int(cfg.n_classes) < 2:
-        raise ValueError(f"model has {cfg.n_classes} class; particle sizing needs 2 or more.")
-    return model
-
-
-def _particle_class(model, particle_class: int | None) -> int:
-    n = int(model.config.n_classes)
-    if particle_class is None:
-        names = [str(c).lower() for c in (model.config.class_names or ())]
-        hits = [i + 1 for i, c in enumerate(names) if "particle" in c]
-        return hits[0] if hits else n
-    if not 1 <= int(particle_class) <= n:
-        raise ValueError(f"particle_class must be in 1..{n} for this model; got {particle_class}.")
-    return int(particle_class)
-
-
-def _model_mask(image, model, particle_class) -> np.ndarray:
-    from .. import dl
-    from ..segment.postprocess import fill_holes, remove_small
-
-    model = check_particle_model(model)
-    cls = _particle_class(model, particle_class)
-    pred = dl.predict(model, image)
-    mean = np.asarray(pred.mean)
-    mask = mean.argmax(axis=0) + 1 == cls
-    return remove_small(fill_holes(mask), 6)
-
-
-def _segment(gray, method, polarity, particle_size_px, model, particle_class) -> np.ndarray:
+def _segment(gray, method, polarity, particle_size_px, model) -> np.ndarray:
     if model is not None:
-        return _model_mask(gray, model, particle_class)
+        if not callable(model):
+            raise TypeError(
+                f"model must be a callable image -> mask (e.g. "
+                f"napari_sciseg.dl.particle_model.particle_segmenter(path)); got "
+                f"{type(model).__name__}."
+            )
+        mask = np.asarray(model(gray))
+        if mask.shape != gray.shape:
+            raise ValueError(f"model returned shape {mask.shape} for an image of {gray.shape}.")
+        return mask.astype(bool)
     from ..segment import segment_particles
 
     return segment_particles(
@@ -196,7 +152,6 @@ def size_particles(
     particle_size: float | None = None,
     split_touching: bool = False,
     model=None,
-    particle_class: int | None = None,
     rgb: bool | None = None,
     **selection,
 ) -> SizingResult:
@@ -219,11 +174,9 @@ def size_particles(
         Typical particle diameter in nm (pixels when uncalibrated); estimated.
     split_touching : bool
         Size touching particles separately (distance-transform watershed).
-    model : TrainedModel or path to a ``.sciseg`` file, optional
-        Segment with a trained 2D one-channel ensemble instead of thresholding.
-    particle_class : int, optional
-        The model's particle class (1..K); default the class named like
-        "particle", else the last one.
+    model : callable, optional
+        ``image -> (Y, X) bool mask`` used instead of thresholding, e.g. a trained
+        ensemble: ``napari_sciseg.dl.particle_model.particle_segmenter("M.sciseg")``.
     rgb : bool, optional
         Whether the last axis is colour (default: guessed from the shape).
     **selection
@@ -257,7 +210,7 @@ def size_particles(
         size_px = particle_size / (resolved.spacing[-1] if resolved.calibrated else 1.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mask = _segment(gray, method, polarity, size_px, model, particle_class)
+        mask = _segment(gray, method, polarity, size_px, model)
         res = measure_particles(
             mask, gray, spacing=resolved.spacing, split_touching=split_touching,
             calibration=resolved.source, **selection,

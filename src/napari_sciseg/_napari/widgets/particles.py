@@ -141,10 +141,10 @@ class SizeParticlesWidget(QWidget):
             )
             return False
         if kwargs["model"]:
-            from ...measure.sizing import check_particle_model
+            from ...dl.particle_model import particle_segmenter
 
             try:
-                kwargs["model"] = check_particle_model(kwargs["model"])
+                kwargs["model"] = particle_segmenter(kwargs["model"])
             except (ValueError, FileNotFoundError) as exc:
                 show_error(f"'model': {exc}")
                 return False
