@@ -6,11 +6,14 @@ torch is imported on first use of a name.
 
 Training (``napari_sciseg.dl.training`` and friends):
 :func:`create_model`, :func:`list_models`, :func:`iter_train`, :func:`train`,
+:class:`TrainRecipe`, :func:`iter_train_recipe`,
 :class:`TrainProgress`, :class:`TrainedModel`, :class:`ModelConfig`,
 :func:`save_model`, :func:`load_model`, :class:`Ensemble`.
 
 Prediction (``napari_sciseg.dl.prediction``): :func:`iter_predict`,
-:func:`predict`, :class:`Prediction`; conformal calibration
+:func:`predict`, :class:`Prediction`; one slice or box with its halo
+(``napari_sciseg.dl.region``): :func:`iter_predict_region`, :func:`predict_region`;
+conformal calibration
 (``napari_sciseg.dl.conformal``): :func:`calibrate`, :class:`ConformalCalibration`.
 """
 
@@ -20,11 +23,13 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
         "models": ["create_model", "list_models", "Ensemble", "SegmentationModel"],
-        "training": ["iter_train", "train"],
+        "training": ["iter_train", "train", "iter_train_recipe"],
+        "recipe": ["TrainRecipe"],
         "config": ["TrainProgress", "TrainedModel", "ModelConfig"],
         "serialization": ["save_model", "load_model"],
         "device": ["resolve_device"],
         "prediction": ["iter_predict", "predict", "Prediction"],
+        "region": ["iter_predict_region", "predict_region"],
         "conformal": ["calibrate", "ConformalCalibration"],
     },
 )

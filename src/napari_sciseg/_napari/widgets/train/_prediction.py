@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
@@ -21,7 +19,7 @@ from ..._layer_combo import LayerCombo
 from ..._layers import add_or_update, output_kwargs
 from ..._workers import start_job
 from ._checks import image_problem, is_rgb, model_problem, spatial_shape
-from ._outputs import Region, read_region, visible_region, write_prediction
+from ._outputs import Region, visible_region, write_prediction
 from ._scribbles import OUTPUT_SUFFIXES
 
 __all__ = ["PredictionPanel", "TARGETS"]
@@ -32,37 +30,26 @@ TARGETS = ("visible slice", "whole image", "another layer")
 def prediction_job(trained, image_data, region: Region, *, channel_axis, k, device):
     """Generator run in the worker: predict ``region`` of ``image_data``.
 
-    For a slice (``region.axis`` set) the returned Prediction holds that slice only:
-    2D models see the slice, 3D models a slab of +- their receptive field around it.
+    For a slice (``region.axis`` set) the returned Prediction holds that slice only
+    (:func:`napari_sciseg.dl.iter_predict_region`: 2D models see the visible plane,
+    3D models a slab of +- their receptive field around it).
     """
-    from napari_sciseg.dl import iter_predict
+    from napari_sciseg.dl import iter_predict, iter_predict_region
 
     cfg = trained.config
+    n_spatial = image_data.ndim - (channel_axis is not None)
     slice_axis = None
-    if region.axis is not None:
-        halo = int(trained.network.receptive_field) if cfg.model_ndim == 3 else 0
-        size = image_data.shape[region.axis]
-        region = Region(region.axis, region.index, max(0, region.index - halo),
-                        min(size, region.index + halo + 1))
-    arr = read_region(image_data, region)
-    if region.axis is not None and cfg.model_ndim == 2:
-        arr = np.take(arr, 0, axis=region.axis)
-    elif cfg.model_ndim == 2 and arr.ndim - (channel_axis is not None) == 3:
-        slice_axis = cfg.slice_axis
-    if channel_axis is not None:
-        channel_axis = arr.ndim - 1
-    prediction = yield from iter_predict(trained, arr, k=k, channel_axis=channel_axis,
-                                         slice_axis=slice_axis, device=device)
-    if region.axis is not None and cfg.model_ndim == 3:
-        at = region.index - region.start
-        prediction = replace(
-            prediction,
-            mean=np.take(np.asarray(prediction.mean), at, axis=region.axis + 1),
-            std=np.take(np.asarray(prediction.std), at, axis=region.axis + 1),
-            segmentation=np.take(np.asarray(prediction.segmentation), at, axis=region.axis),
-            uncertainty=np.take(np.asarray(prediction.uncertainty), at, axis=region.axis),
-        )
-    return prediction
+    if cfg.model_ndim == 2 and n_spatial == 3:
+        # a slice: the plane the user looks at; the whole volume: the model's own axis
+        slice_axis = cfg.slice_axis if region.axis is None else region.axis
+    if region.axis is None:
+        return (yield from iter_predict(trained, image_data, k=k, channel_axis=channel_axis,
+                                        slice_axis=slice_axis, device=device))
+    where = [slice(None)] * n_spatial
+    where[region.axis] = region.index
+    return (yield from iter_predict_region(trained, image_data, where, k=k,
+                                           channel_axis=channel_axis, slice_axis=slice_axis,
+                                           device=device))
 
 
 class PredictionPanel(QWidget):
