@@ -103,19 +103,45 @@ def test_smsnet_members_differ_and_graph_is_saved():
     assert graphs[0] != graphs[1] or graphs[1] != graphs[2]
 
 
-def test_receptive_field_matches_impulse_response():
-    """A change at one pixel moves outputs no further than the receptive field."""
-    net = create_model("smsnet", ndim=2, in_channels=1, out_channels=2, depth=6, seed=2)
+def impulse_reach(net, ndim: int, offset: int) -> list[int]:
+    """How far (pixels, per axis) an impulse near the centre moves any output."""
     r = net.receptive_field
-    assert r == receptive_radius(net.graph)
-    size = 2 * r + 9
-    x = torch.zeros(1, 1, size, size)
+    size = 2 * r + 7
+    x = torch.randn((1, net.in_channels) + (size,) * ndim,
+                    generator=torch.Generator().manual_seed(offset))
+    c = size // 2 + offset
     with torch.no_grad():
         base = net(x)
-        x[0, 0, size // 2, size // 2] = 1.0
-        changed = (net(x) - base).abs().sum(1)[0] > 0
-    ys, xs = np.nonzero(changed.numpy())
-    assert ys.min() == size // 2 - r and ys.max() == size // 2 + r
+        x[(0, 0) + (c,) * ndim] += 5.0
+        changed = ((net(x) - base).abs().amax(1)[0] > 0).numpy()
+    reach = []
+    for axis in range(ndim):
+        along = changed.any(axis=tuple(a for a in range(ndim) if a != axis))
+        reach.append(int(np.abs(np.flatnonzero(along) - c).max()) if along.any() else -1)
+    return reach
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("name", list_models())
+class TestReceptiveFieldContract:
+    """The halo every architecture declares is what tiled prediction and predict_region
+    rely on: a change at one pixel must move outputs no further than it."""
+
+    def test_impulse_stays_inside_the_receptive_field(self, name, ndim):
+        net = make(name, ndim=ndim, seed=1)
+        r = net.receptive_field
+        for offset in range(4 if ndim == 2 else 2):  # phases of a pooling grid
+            reach = impulse_reach(net, ndim, offset)
+            assert all(0 < d <= r for d in reach), (reach, r)
+            if getattr(net, "graph", None) is not None:
+                # graph networks (no pooling): the declared field is reached exactly
+                assert reach == [r] * ndim, (reach, r)
+
+
+def test_smsnet_receptive_field_is_the_longest_dilated_path():
+    net = create_model("smsnet", ndim=2, in_channels=1, out_channels=2, depth=6, seed=2)
+    assert net.receptive_field == receptive_radius(net.graph)
+    assert impulse_reach(net, 2, 0) == [net.receptive_field] * 2
 
 
 def test_stacked_members_match_single_members():
