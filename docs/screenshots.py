@@ -98,24 +98,16 @@ def shot_size_particles() -> Path:
 
 
 def shot_fibers() -> Path:
-    """Fibers on the 3D sample: instances, direction vectors, length and orientation plots.
-
-    The input is the sample's synthetic ground-truth mask, added as a Labels layer
-    (the interactive-training page shows how a trained ensemble produces one).
-    """
-    from napari_sciseg.data import fiber_volume
-
+    """Fibers on the 3D sample with the widget's defaults: the grey volume thresholded
+    (polarity detected), pores and dust removed, instances, directions and plots."""
     viewer = new_viewer()
     viewer.open_sample(PLUGIN, "fiber_volume")
-    _, _, truth = fiber_volume(seed=0, return_truth=True)
-    viewer.add_labels(truth.mask.astype("uint8"), name="fiber mask (synthetic truth)")
     widget = dock(viewer, "Fibers")
-    widget.source_combo.setCurrentText("fiber mask (synthetic truth)")
-    widget.fiber_class.setValue(1)
+    widget.form.source_combo.setCurrentText("fiber volume")
     widget.run_button.click()
-    wait_for(lambda: widget.result is not None and widget.run_button.isEnabled())
+    wait_for(lambda: "fiber volume removed objects" in viewer.layers)
     viewer.layers["fiber volume scribbles"].visible = False
-    viewer.layers["fiber mask (synthetic truth)"].visible = False
+    viewer.layers["fiber volume"].visible = False
     viewer.dims.ndisplay = 3
     viewer.camera.angles = (0, -30, 60)
     return save(viewer, "fibers")

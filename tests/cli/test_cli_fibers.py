@@ -165,7 +165,7 @@ def test_threshold_route_counts_the_sample(tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert len(rows) == summary["n_removed"]
     assert {r["reason"].split(":")[0] for r in rows} == {"small", "round"}
-    assert "removed objects: small" in capsys.readouterr().out
+    assert "Removed objects: small" in capsys.readouterr().out
 
 
 def test_no_fibres_is_an_explicit_empty_result(tmp_path, capsys):

@@ -41,31 +41,64 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("volume", type=existing_path, help="the tomogram (TIFF, OME-TIFF, ...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--mask", type=existing_path,
-                     help="fibre mask, class map or instance labels")
-    src.add_argument("--model", type=existing_path,
-                     help="trained model (.sciseg) to segment VOLUME")
-    p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
-                   help="voxel size (default: the file's calibration, else 1 voxel)")
+    src.add_argument("--mask", type=existing_path, help="fibre mask, class map or instance labels")
+    src.add_argument(
+        "--model", type=existing_path, help="trained model (.sciseg) to segment VOLUME"
+    )
+    p.add_argument(
+        "--spacing",
+        type=float,
+        nargs=3,
+        metavar=("Z", "Y", "X"),
+        help="voxel size (default: the file's calibration, else 1 voxel)",
+    )
     p.add_argument("--unit", default=None, help="unit of --spacing (default: voxel)")
-    p.add_argument("--fiber-class", type=int, default=None,
-                   help="class value of fibres in a --mask class map or the model's output "
-                   "(default: the model's class named fiber; a mask: any non-zero voxel)")
-    p.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto",
-                   help="without --mask/--model: fibres darker or brighter than the matrix")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="without --mask/--model: grey threshold (default: from the noise)")
-    p.add_argument("--min-size", type=non_negative_int, default=None,
-                   help="remove objects under N voxels (default: a fifth of the expected "
-                   "fibre volume, the median of the elongated objects)")
-    p.add_argument("--min-elongation", type=float, default=3.0,
-                   help="remove rounder objects (pores, aggregates); 1 keeps every shape")
+    p.add_argument(
+        "--fiber-class",
+        type=int,
+        default=None,
+        help="class value of fibres in a --mask class map or the model's output "
+        "(default: the model's class named fiber; a mask: any non-zero voxel)",
+    )
+    p.add_argument(
+        "--polarity",
+        choices=("auto", "dark", "bright"),
+        default="auto",
+        help="without --mask/--model: fibres darker or brighter than the matrix",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="without --mask/--model: grey threshold (default: from the noise)",
+    )
+    p.add_argument(
+        "--min-size",
+        type=non_negative_int,
+        default=None,
+        help="remove objects under N voxels (default: a fifth of the expected "
+        "fibre volume, the median of the elongated objects)",
+    )
+    p.add_argument(
+        "--min-elongation",
+        type=float,
+        default=3.0,
+        help="remove rounder objects (pores, aggregates); 1 keeps every shape",
+    )
     p.add_argument("--no-split", action="store_true", help="keep touching fibres together")
     p.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
-    p.add_argument("--arc", choices=("centerline", "skeleton"), default="centerline",
-                   help="how arc lengths are measured")
-    p.add_argument("--radius", type=float, default=None,
-                   help="autocorrelation sphere radius (default: a third of the shortest fibre)")
+    p.add_argument(
+        "--arc",
+        choices=("centerline", "skeleton"),
+        default="centerline",
+        help="how arc lengths are measured",
+    )
+    p.add_argument(
+        "--radius",
+        type=float,
+        default=None,
+        help="autocorrelation sphere radius (default: a third of the shortest fibre)",
+    )
     add_overwrite(p, help="replace outputs in OUTDIR")
     return p  # fmt: skip
 
@@ -163,7 +196,7 @@ def _read_inputs(args):
 
 def run(args) -> int:
     from ..measure.fiber_filter import FiberFilter
-    from ..measure.fiber_workflow import measure_fibers
+    from ..measure.fiber_workflow import describe_summary, measure_fibers
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:
@@ -186,20 +219,8 @@ def run(args) -> int:
         "arc": args.arc,
     }
     summary = write_report(analysis, out, unit=unit, extra={"inputs": source})
-    print(describe(summary, out))
+    print(f"{describe_summary(summary, summary['unit'])} -> {out}")
     return 0
-
-
-def describe(summary: dict, out) -> str:
-    """One line for the console: count, fraction, median length, what was removed."""
-    med = summary["median_length"]
-    removed = ", ".join(f"{k} {v}" for k, v in summary["removed"].items() if v) or "none"
-    length = "no median (no fibres)" if med is None else f"median length {med:.4g}"
-    return (
-        f"{summary['count']} fibers, volume fraction {summary['volume_fraction']:.4f}, "
-        f"{length} {summary['unit'] if med is not None else ''}".rstrip()
-        + f"; removed objects: {removed} -> {out}"
-    )
 
 
 def demo(outdir: Path) -> str:

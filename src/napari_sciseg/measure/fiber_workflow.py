@@ -34,6 +34,7 @@ __all__ = [
     "FiberProgress",
     "Polarity",
     "ThresholdChoice",
+    "describe_summary",
     "fiber_class_index",
     "fiber_threshold",
     "iter_measure_fibers",
@@ -447,3 +448,24 @@ def fiber_class_index(class_names) -> int | None:
         if any(word in str(name).lower() for word in _FIBRE_NAMES)
     ]  # fmt: skip
     return found[0] if len(found) == 1 else None
+
+
+def describe_summary(summary: dict, unit: str) -> str:
+    """One sentence of a run's :attr:`FiberAnalysis.summary`, for a console or a widget.
+
+    Examples
+    --------
+    >>> describe_summary({"count": 0, "volume_fraction": 0.0, "median_length": None,
+    ...                   "removed": {"small": 3, "round": 0}}, "µm")
+    '0 fibers, volume fraction 0.0000, no median length (no fibres). Removed objects: small 3.'
+    """
+    med = summary["median_length"]
+    removed = ", ".join(f"{k} {v}" for k, v in summary["removed"].items() if v) or "none"
+    length = "no median length (no fibres)" if med is None else f"median length {med:.4g} {unit}"
+    text = (
+        f"{summary['count']} fibers, volume fraction {summary['volume_fraction']:.4f}, "
+        f"{length}. Removed objects: {removed}."
+    )
+    if summary.get("polarity"):
+        text += f" Threshold {summary['threshold']:.4g} ({summary['polarity']} fibres)."
+    return text

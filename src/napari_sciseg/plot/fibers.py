@@ -106,6 +106,7 @@ def _hammer(ax, lon, lat, values, title, cbar_label, fig):
     mesh = ax.pcolormesh(lon, lat, values, shading="nearest", cmap="magma", rasterized=True)
     ax.grid(True, color="w", alpha=0.3, lw=0.5)
     ax.set_xticklabels([])
+    ax.set_yticklabels([])
     ax.set_title(title, fontsize="medium", pad=14)
     fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.6, label=cbar_label)
     for text, x, y in (("+x", 0, 0), ("+y", np.pi / 2, 0), ("-y", -np.pi / 2, 0)):
@@ -120,6 +121,7 @@ def orientation_figure(
     truth_directions: np.ndarray | None = None,
     bandwidth: float = 10.0,
     note: str | None = None,
+    vertical: bool = False,
     fig=None,
 ):
     """Hammer maps of fiber orientation: autocorrelation shell and/or per-fiber density.
@@ -140,6 +142,8 @@ def orientation_figure(
     note : str, optional
         Without ``shell`` and ``directions`` (e.g. no fibre was found): an empty
         Hammer panel carrying this note instead of an error.
+    vertical : bool
+        Stack the panels (for a narrow dock) instead of placing them side by side.
     fig : matplotlib Figure, optional
 
     Returns
@@ -172,7 +176,8 @@ def orientation_figure(
     fig = _figure((5.5 * len(panels), 3.6)) if fig is None else fig
     fig.clear()
     for k, panel in enumerate(panels, start=1):
-        ax = fig.add_subplot(1, len(panels), k, projection="hammer")
+        grid = (len(panels), 1) if vertical else (1, len(panels))
+        ax = fig.add_subplot(*grid, k, projection="hammer")
         if panel == "shell":
             lon, lat, values = hammer_axes_data(shell)
             _hammer(

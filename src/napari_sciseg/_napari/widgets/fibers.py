@@ -1,140 +1,89 @@
-"""The "Fibers" dock widget: a 3D segmentation -> fiber instances, directions and plots.
+"""The "Fibers" dock widget: a 3D segmentation or grey volume -> fibres, rejects, plots.
 
-Thin translator: a Labels layer (e.g. the training widget's confident
-segmentation; one class or any non-zero voxel) or a thresholded Image layer
-becomes a mask and ``spacing``; :func:`napari_sciseg.measure.fibers` and
-:func:`napari_sciseg.measure.autocorrelation_shell` run in a worker; the result
-becomes an instance Labels layer with a features table, a Vectors layer of the
-fiber axes through their centroids, a length histogram and Hammer orientation
-maps. Changing the minimum size or the connectivity recounts (live).
+Thin translator: the chosen layer becomes arguments of
+:func:`napari_sciseg.measure.fiber_workflow.iter_measure_fibers`, run in a
+worker (progress in the activity dock, Cancel); its
+:class:`~napari_sciseg.measure.fiber_workflow.FiberAnalysis` becomes layers
+(fibres with their table, removed objects with their reasons, axes as vectors),
+a length histogram and orientation maps. The fibre class of a Train & predict
+segmentation is picked from its class names; a grey volume's polarity and
+threshold are detected. Results are cleared when the input layer changes.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy import QtWidgets as Qw
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
 
-from .._layers import add_or_update, layer_kind, layer_spacing, layer_unit, output_kwargs
-from .._workers import JobStep, start_job
+from .._layers import layer_kind, layer_unit
+from .._workers import start_job
+from . import _fibers_layers as fl
+from ._fibers_form import FiberForm
 
 __all__ = ["FibersWidget"]
 
+class FibersWidget(Qw.QWidget):
+    """Find, filter and measure the fibres of a 3D volume.
 
-def _fiber_job(mask, spacing, kw, radius, with_shell):
-    """Generator run in the worker: label + measure, then the autocorrelation shell."""
-    from ...measure import autocorrelation_shell, fibers
-    from ...measure.orientation import shell_radius
-
-    yield JobStep(0, 2, "labelling and measuring")
-    result = fibers(mask, spacing=spacing, **kw)
-    yield JobStep(1, 2, "orientation")
-    shell = None
-    if with_shell and result.count:
-        r = radius or shell_radius(result.table["length"], result.table["radius"])
-        try:
-            shell = autocorrelation_shell(result.labels > 0, r, spacing=spacing, n_directions=1500)
-        except ValueError:  # radius too large for a small volume: keep the per-fiber map
-            shell = None
-    yield JobStep(2, 2, "done")
-    return result, shell
-
-
-class FibersWidget(QWidget):
-    """Label and measure the fibers of a 3D segmentation.
-
-    Attributes for scripts and tests: ``source_combo`` (Labels or Image layers),
-    ``fiber_class`` (Labels: 0 = any non-zero), ``threshold`` and ``dark`` (Image:
-    fiber where value < threshold if dark, else >), ``min_size``, ``connectivity``,
-    ``live``, ``with_shell``, ``radius`` (0 = a third of the shortest fiber),
-    ``run_button``; ``length_canvas``, ``orientation_canvas``; ``summary``,
-    ``selection`` (the row of the selected fiber); ``result``, ``shell``, ``worker``.
+    Attributes for scripts and tests: ``form`` (:class:`FiberForm`: the input layer,
+    fibre class, threshold and filter controls); ``run_button``, ``cancel_button``;
+    ``summary``, ``selection``, ``plots`` (tabs of ``length_canvas`` and
+    ``orientation_canvas``);
+    ``result`` (the last FiberAnalysis), ``worker``.
     """
 
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.result = None
-        self.shell = None
         self.worker = None
+        self._cancel = threading.Event()
         self._source_name = ""
+        self._watched = None
         self._pending = False
         self._hooked: set[int] = set()
 
-        self.source_combo = QComboBox()
-        self.source_combo.currentTextChanged.connect(self._source_changed)
-        self.fiber_class = QSpinBox()
-        self.fiber_class.setRange(0, 255)
-        self.fiber_class.setToolTip("class id of fibers in the labels; 0 = any non-zero voxel")
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(-1e9, 1e9)
-        self.threshold.setDecimals(4)
-        self.dark = QCheckBox("fibers are darker than the threshold")
-        self.min_size = QSpinBox()
-        self.min_size.setRange(0, 10**9)
-        self.min_size.setValue(50)
-        self.min_size.setToolTip("remove components with fewer voxels (dusting)")
-        self.connectivity = QComboBox()
-        self.connectivity.addItems(["26", "18", "6"])
-        self.live = QCheckBox("recount when min size / connectivity change")
-        self.live.setChecked(True)
-        self.with_shell = QCheckBox("autocorrelation on a sphere")
-        self.with_shell.setChecked(True)
-        self.radius = QDoubleSpinBox()
-        self.radius.setRange(0, 1e9)
-        self.radius.setToolTip("sphere radius in layer units; 0 = a third of the shortest fiber")
-        self.run_button = QPushButton("Measure fibers")
+        self.form = FiberForm()
+        self.form.source_combo.currentTextChanged.connect(self._source_changed)
+        self.run_button = Qw.QPushButton("Measure fibers")
         self.run_button.clicked.connect(self.run)
+        self.cancel_button = Qw.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
 
-        form = QFormLayout()
-        for name, w in (
-            ("segmentation", self.source_combo), ("fiber class", self.fiber_class),
-            ("threshold", self.threshold), ("", self.dark), ("min size (voxels)", self.min_size),
-            ("connectivity", self.connectivity), ("", self.live), ("", self.with_shell),
-            ("sphere radius", self.radius),
-        ):  # fmt: skip
-            form.addRow(name, w)
-
-        self.length_figure = Figure(figsize=(3.4, 2.3), layout="constrained")
-        self.length_canvas = FigureCanvasQTAgg(self.length_figure)
+        buttons = Qw.QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.length_figure = Figure(figsize=(3.4, 2.6), layout="constrained")
         self.orientation_figure = Figure(figsize=(3.4, 2.6), layout="constrained")
-        self.orientation_canvas = FigureCanvasQTAgg(self.orientation_figure)
-        for canvas in (self.length_canvas, self.orientation_canvas):
-            canvas.setMinimumHeight(190)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-        self.selection = QLabel("select a fiber (pick a label) to see its row")
-        self.selection.setWordWrap(True)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.run_button)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.length_canvas)
-        layout.addWidget(self.orientation_canvas)
-        layout.addWidget(self.selection)
+        self.length_canvas, self.orientation_canvas = (
+            FigureCanvasQTAgg(f) for f in (self.length_figure, self.orientation_figure)
+        )
+        self.plots = Qw.QTabWidget()  # one plot at a time: the dock fits 1280x800
+        self.plots.addTab(self.length_canvas, "lengths")
+        self.plots.addTab(self.orientation_canvas, "orientation")
+        self.plots.setMinimumHeight(250)
+        self.summary, self.selection = Qw.QLabel(""), Qw.QLabel("pick a fiber label to see its row")
+        for w in (self.summary, self.selection):
+            w.setWordWrap(True)
+        layout = Qw.QVBoxLayout(self)
+        layout.addWidget(self.form)
+        layout.addLayout(buttons)
+        for w in (self.summary, self.plots, self.selection):
+            layout.addWidget(w)
         layout.addStretch()
-
         self._recount = QTimer(self)
         self._recount.setSingleShot(True)
         self._recount.setInterval(300)
         self._recount.timeout.connect(self.run)
-        self.min_size.valueChanged.connect(self._maybe_recount)
-        self.connectivity.currentTextChanged.connect(self._maybe_recount)
-
+        for signal in self.form.filter_signals():
+            signal.connect(self._maybe_recount)
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed, events.moved):
             ev.connect(self.refresh_layers)
@@ -142,118 +91,122 @@ class FibersWidget(QWidget):
 
     # -- inputs ------------------------------------------------------------
     def refresh_layers(self, event=None) -> None:
-        """Re-read 3D Labels and Image layers (not our outputs) into the combo box."""
-        current = self.source_combo.currentText()
-        names = [
-            ly.name
-            for ly in self.viewer.layers
-            if layer_kind(ly) in ("labels", "image")
-            and ly.ndim == 3
-            and not ly.metadata.get("sciseg_fibers_output", False)
-        ]
-        self.source_combo.blockSignals(True)
-        self.source_combo.clear()
-        self.source_combo.addItems(names)
+        """Re-read 3D Labels and Image layers (not our outputs) into the input box."""
+        combo = self.form.source_combo
+        current = combo.currentText()
+        names = [ly.name for ly in self.viewer.layers
+                 if layer_kind(ly) in ("labels", "image") and ly.ndim == 3
+                 and not ly.metadata.get(fl.OUTPUT_KEY, False)]  # fmt: skip
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(names)
         if current in names:
-            self.source_combo.setCurrentText(current)
-        self.source_combo.blockSignals(False)
-        self._source_changed()
+            combo.setCurrentText(current)
+        combo.blockSignals(False)
+        if combo.currentText() != current or self._watched is None:
+            self._source_changed()
 
     def _layer(self):
-        name = self.source_combo.currentText()
+        name = self.form.source_combo.currentText()
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _source_changed(self, *_):
         layer = self._layer()
-        is_image = layer is not None and layer_kind(layer) == "image"
-        self.fiber_class.setEnabled(not is_image)
-        self.threshold.setEnabled(is_image)
-        self.dark.setEnabled(is_image)
-        if is_image:  # a start value: Otsu on a subsample
-            from skimage.filters import threshold_otsu
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._input_changed)
+        self._watched = layer
+        if layer is not None:
+            layer.events.data.connect(self._input_changed)
+        self.form.set_source(layer)
 
-            data = np.asarray(layer.data)
-            self.threshold.setValue(float(threshold_otsu(data[:: max(1, data.shape[0] // 16)])))
-
-    def mask_of(self, layer) -> np.ndarray:
-        """The fiber mask (or instance labels) the widget would measure for ``layer``."""
-        data = np.asarray(layer.data)
-        if layer_kind(layer) == "image":
-            t = float(self.threshold.value())
-            return data < t if self.dark.isChecked() else data > t
-        cls = int(self.fiber_class.value())
-        return data == cls if cls else data
+    def _input_changed(self, event=None) -> None:
+        """The input layer's data changed: the results no longer describe it."""
+        if self.result is None:
+            return
+        removed = fl.remove_outputs(self.viewer, self._source_name)
+        self.result = None
+        for fig in (self.length_figure, self.orientation_figure):
+            fig.clear()
+            fig.canvas.draw_idle()
+        self.summary.setText(f"'{self._source_name}' changed: results cleared ({removed} "
+                             "layers removed); press Measure fibers again.")  # fmt: skip
 
     def _maybe_recount(self, *_):
-        if self.live.isChecked() and self.result is not None:
+        if self.form.live.isChecked() and self.result is not None:
             self._recount.start()
 
     # -- run ---------------------------------------------------------------
     def run(self) -> None:
-        """Measure the fibers of the chosen layer in a worker thread."""
+        """Measure the fibres of the chosen layer in a worker thread."""
+        from ...measure.fiber_workflow import iter_measure_fibers
+
         if self.worker is not None and self.worker.is_running:
             self._pending = True
             return
         layer = self._layer()
         if layer is None:
-            show_error("No 3D segmentation: add a Labels or Image volume and pick it.")
+            show_error("No 3D volume: add a Labels or Image volume and pick it as 'input'.")
             return
-        mask = self.mask_of(layer)
-        spacing = layer_spacing(layer, 3)
-        kw = {"min_size": int(self.min_size.value()),
-              "connectivity": int(self.connectivity.currentText())}  # fmt: skip
-        radius, with_shell = float(self.radius.value()), self.with_shell.isChecked()
+        try:
+            kw = self.form.job_kwargs(self.viewer, layer)
+        except ValueError as err:
+            self.summary.setText(str(err))
+            show_warning(str(err))
+            return
+        data = np.asarray(layer.data)
         self._source_name = layer.name
+        self._cancel = cancel = threading.Event()
         self.run_button.setEnabled(False)
-        self.worker = start_job(
-            lambda: _fiber_job(mask, spacing, kw, radius, with_shell),
-            desc="Measure fibers",
-            on_return=self._show,
-            on_finish=self._finished,
-        )
+        self.cancel_button.setEnabled(True)
+        self.summary.setText("measuring fibres ...")
+        self.worker = start_job(lambda: iter_measure_fibers(data, cancel=cancel, **kw),
+                                desc="Measure fibers", on_return=self._show,
+                                on_finish=self._finished)  # fmt: skip
+
+    def cancel(self) -> None:
+        """Stop the running job at its next stage (its result is dropped)."""
+        self._cancel.set()
+        self._pending = False
+        if self.worker is not None:
+            self.worker.quit()
+        self.summary.setText("cancelled")
 
     def _finished(self) -> None:
         self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
         if self._pending:
             self._pending = False
             self.run()
 
-    def _show(self, returned) -> None:
-        result, shell = returned
-        self.result, self.shell = result, shell
+    def _show(self, analysis) -> None:
+        from ...measure.fiber_workflow import describe_summary
+
+        if analysis is None or self._cancel.is_set():
+            return
+        if self._source_name not in self.viewer.layers:
+            show_info(f"'{self._source_name}' was removed while its fibres were measured; "
+                      "the result is dropped.")  # fmt: skip
+            return
+        self.result = analysis
         source = self.viewer.layers[self._source_name]
-        name = self._source_name
-        sp = np.asarray(result.stats.spacing)
-        features = {"index": result.table["label"], **{k: v for k, v in result.table.items()}}
-        labels = add_or_update(
-            self.viewer, result.labels, "labels",
-            output_kwargs(source, f"{name} fibers", ndim=3, features=features,
-                          metadata={"sciseg_fibers_output": True}),
-        )  # fmt: skip
+        # one layer per turn of the event loop: each costs napari ~0.2-1 s on the GUI thread
+        steps = [lambda: self._hook(fl.show_fibres(self.viewer, source, analysis)),
+                 lambda: fl.show_directions(self.viewer, source, analysis), self.plot,
+                 lambda: fl.show_removed(self.viewer, source, analysis)]  # fmt: skip
+        self.summary.setText(describe_summary(analysis.summary, layer_unit(source)))
+
+        def step():
+            if steps and self.result is analysis and source.name in self.viewer.layers:
+                steps.pop(0)()
+                QTimer.singleShot(0, step)
+
+        step()
+
+    def _hook(self, labels) -> None:
         if id(labels) not in self._hooked:
             labels.events.selected_label.connect(self._selected)
             self._hooked.add(id(labels))
-        if result.count:
-            centers = np.stack([result.table[c] for c in ("z", "y", "x")], 1) / sp
-            axes = result.directions * result.table["length"][:, None] / sp
-            vectors = np.stack([centers - axes / 2, axes], axis=1)
-            vec_kw = output_kwargs(
-                source, f"{name} fiber directions", ndim=3, edge_width=0.6, vector_style="line",
-                features={"polar": result.table["polar"], "length": result.table["length"]},
-                edge_color="polar", edge_colormap="viridis",
-                metadata={"sciseg_fibers_output": True},
-            )  # fmt: skip
-            if vec_kw["name"] in self.viewer.layers:
-                self.viewer.layers.remove(vec_kw["name"])
-            self.viewer.add_vectors(vectors, **vec_kw)
-        self.plot()
         self._selected()
-        unit = layer_unit(source)
-        med = np.median(result.table["length"]) if result.count else float("nan")
-        self.summary.setText(
-            f"{result.count} fibers (dusted {result.stats.n_dusted}), volume fraction "
-            f"{result.stats.volume_fraction:.4f}, median length {med:.4g} {unit}"
-        )
 
     def _selected(self, event=None) -> None:
         layer_name = f"{self._source_name} fibers"
@@ -264,11 +217,8 @@ class FibersWidget(QWidget):
             self.selection.setText(f"label {label}: not a fiber")
             return
         row = self.result.row(label)
-        self.selection.setText(
-            ", ".join(
-                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-            )
-        )
+        cells = (f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+        self.selection.setText(", ".join(cells))
 
     # -- outputs -------------------------------------------------------------
     def plot(self) -> None:
@@ -277,14 +227,15 @@ class FibersWidget(QWidget):
 
         if self.result is None:
             return
-        unit = "voxel"
-        if self._source_name in self.viewer.layers:
-            unit = layer_unit(self.viewer.layers[self._source_name])
+        source = (
+            self.viewer.layers[self._source_name]
+            if self._source_name in self.viewer.layers
+            else None
+        )
+        unit = "voxel" if source is None else layer_unit(source)
         length_histogram(self.result.table["length"], unit=unit, fig=self.length_figure)
-        self.orientation_figure.clear()
-        if self.result.count:
-            orientation_figure(
-                shell=self.shell, directions=self.result.directions, fig=self.orientation_figure
-            )
+        orientation_figure(shell=self.result.orientation, fig=self.orientation_figure,
+                           directions=self.result.directions if self.result.count else None,
+                           note="no fibres", vertical=True)  # fmt: skip
         self.length_canvas.draw_idle()
         self.orientation_canvas.draw_idle()
