@@ -69,10 +69,10 @@ def shot_overview() -> Path:
 
 
 def shot_train_predict() -> Path:
-    """Train & predict on the 2D scribble sample: trained through the widget, then predicted."""
+    """Train and predict on the 2D scribble sample: trained through the widget, then predicted."""
     viewer = new_viewer()
     viewer.open_sample(PLUGIN, "scribbles_2d")
-    widget = dock(viewer, "Train & predict")
+    widget = dock(viewer, "Train and predict")
     widget.options.members_spin.setValue(3)
     widget.options.steps_spin.setValue(150)
     widget.run.train_button.click()

@@ -74,7 +74,17 @@ def test_train_predict_suggest_save_load(qtbot, setup, tmp_path, notes):
     assert len(widget.plot.steps) >= 1
     assert len(widget.model.config.member_configs) == 2
     assert list(widget.model.config.class_names) == ["background", "particle"]
+    # one progress bar, one ETA: the widget's bar, none in the activity dock
+    assert widget.run.progress.value() == widget.run.progress.maximum() > 0
+    assert "Held-out F1" in widget.run.quality.text()
     prob, std, seg = predict(qtbot, widget)
+    # the segmentation shows; probability and std are a click away (hidden) so they do
+    # not blend with the class colours, which are exactly the class table's
+    assert seg.visible and not prob.visible and not std.visible
+    for i, color in enumerate(widget.scribbles.class_colors(), start=1):
+        rgb = [int(color[j:j + 2], 16) / 255 for j in (1, 3, 5)]
+        assert np.allclose(seg.colormap.map(np.array([i]))[0][:3], rgb, atol=1e-3)
+    assert "Unsure on" in widget.prediction.readout.text()
     assert prob.data.shape == (2, N, N) and prob.data.dtype == np.float32
     assert std.data.shape == (N, N) and std.data.dtype == np.float32
     assert seg.data.shape == (N, N) and seg.data.dtype == np.uint8

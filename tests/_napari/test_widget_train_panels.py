@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QWidget
 
 from napari_sciseg._napari._workers import progress_of, throttle
 from napari_sciseg._napari.widgets.train import TrainPredictWidget
@@ -89,6 +90,41 @@ def test_presets_and_kwargs(qtbot):
     assert opts.train_kwargs()["seed"] == 3
     labels = [opts.device_combo.itemText(i) for i in range(opts.device_combo.count())]
     assert labels[0] == "auto" and any(t.startswith("cpu") for t in labels)
+
+
+def test_every_control_explains_itself_in_plain_words(widget):
+    """Tooltips everywhere; advanced options say "auto"/"never", not None."""
+    from qtpy.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QTableWidget
+
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QTableWidget)
+    mute = [w for w in widget.findChildren(QWidget) if isinstance(w, kinds)
+            and not w.toolTip() and not isinstance(w.parent(), kinds)
+            and type(w.parent()).__name__ != "QTabBar"  # its scroll arrows
+            and w.objectName() != "qt_spinbox_lineedit"]
+    names = [(type(w).__name__, getattr(w, "text", lambda: "")()) for w in mute]
+    assert names == [], names
+    fields = widget.options.fields
+    assert fields["lr"].widget.placeholderText() == "auto" and fields["lr"].value() is None
+    assert fields["model_kwargs"].widget.text() == ""  # not "None"
+    assert fields["early_stopping"].widget.specialValueText() == "never"
+    assert fields["crop"].label == "patch size (px)"
+    widget.options.set_advanced(early_stopping=None, lr=0.01)
+    kw = widget.options.train_kwargs()
+    assert kw["early_stopping"] is None and kw["lr"] == 0.01
+    assert "None" not in [fields[n].widget.property("text") for n in fields]
+
+
+def test_loss_plot_is_log_scaled_and_says_when_empty(qtbot):
+    plot = LossPlot(redraw_ms=0)
+    qtbot.addWidget(plot)
+    assert plot.ax.get_yscale() == "log"
+    assert plot.empty_note.get_visible() and "No training yet" in plot.empty_note.get_text()
+    plot.add(SimpleNamespace(step=1, total_steps=5, loss=0.5, val_loss=110.0, val_score=0.4))
+    plot.add(SimpleNamespace(step=2, total_steps=5, loss=0.0, val_loss=None))
+    plot.flush()
+    assert not plot.empty_note.get_visible()
+    low, high = plot.ax.get_ylim()
+    assert 0 < low <= 0.5 and high >= 110 and high / low < 1e4  # both readable on one axis
 
 
 def test_loss_plot_extends_across_runs(qtbot):
@@ -178,7 +214,7 @@ def test_manifest_lists_the_widget_and_its_menu():
 
     manifest = npe2.PluginManifest.from_file(Path(napari_sciseg.__file__).parent / "napari.yaml")
     widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
-    assert widgets["Train & predict"] == "napari-sciseg.train_predict"
+    assert widgets["Train and predict"] == "napari-sciseg.train_predict"
     menu = manifest.contributions.menus["napari/layers/segment"]
     assert "napari-sciseg.train_predict" in [item.command for item in menu]
 

@@ -44,7 +44,7 @@ def test_gui_demo_docks_every_widget(make_napari_viewer):
     viewer = make_napari_viewer()
     docks = populate(viewer, samples=("scribbles_2d",))
     assert len(docks) == len(widget_names()) >= 5
-    assert {"Train & predict", "Size particles", "Fibers"} <= set(widget_names())
+    assert {"Train and predict", "Size particles", "Fibers"} <= set(widget_names())
     names = [layer.name for layer in viewer.layers]
     assert names == ["disks and lines", "disks and lines scribbles"]
     assert np.asarray(viewer.layers[1].data).max() == 2

@@ -190,8 +190,8 @@ def calibrate(
     """Calibrate a trained ensemble on the validation split of its training labels.
 
     The validation pixels are re-drawn exactly as training drew them
-    (``napari_sciseg.annotation.split_labels`` with the recipe's ``val_fraction``
-    and ``split_seed``), so they were never trained on.
+    (``napari_sciseg.annotation.split_by`` with the recipe's ``val_split``,
+    ``val_fraction`` and ``split_seed``), so they were never trained on.
 
     Parameters
     ----------
@@ -209,7 +209,7 @@ def calibrate(
     **predict_kwargs
         Passed to ``predict`` (``channel_axis``, ``slice_axis``, ``tile``, ``device``).
     """
-    from ..annotation import split_labels
+    from ..annotation import split_by
 
     recipe = dict(getattr(trained.config, "recipe", {}) or {})
     val_fraction = float(recipe.get("val_fraction", 0.2))
@@ -219,7 +219,8 @@ def calibrate(
             "held-out pixels to calibrate on. Retrain with val_fraction > 0."
         )
     labels = np.asarray(labels)
-    _, val = split_labels(labels, val_fraction=val_fraction, seed=recipe.get("split_seed", 0))
+    _, val = split_by(labels, recipe.get("val_split", "pixels"), val_fraction=val_fraction,
+                      seed=recipe.get("split_seed", 0))
     if prediction is None:
         from .prediction import predict
 

@@ -80,6 +80,9 @@ class TrainRecipe:
     lr : float, optional
         Peak learning rate; None = the architecture's default.
     weight_decay, grad_clip, val_fraction : float
+    val_split : {"pixels", "strokes"}
+        How ``val_fraction`` of the labels is held out: scattered pixels, or whole
+        strokes apart from the training ones (:func:`~napari_sciseg.annotation.split_by`).
     class_weights : "balanced", None or tuple of float
     val_every, early_stopping : int, optional
     shared_dilations, batch_norm : bool
@@ -108,6 +111,7 @@ class TrainRecipe:
     weight_decay: float = 1e-4
     class_weights: str | tuple | None = "balanced"
     val_fraction: float = 0.2
+    val_split: str = "pixels"
     val_every: int | None = None
     early_stopping: int | None = 5
     grad_clip: float = 1.0
@@ -126,6 +130,10 @@ class TrainRecipe:
             raise ValueError(f"Unknown architecture {self.arch!r}; expected one of {valid}.")
         put(self, "arch", Arch(arch))
         put(self, "loss", "+".join(parse_loss(self.loss)))
+        from ..annotation import SPLITS
+
+        check_choice("val_split", str(self.val_split), SPLITS)
+        put(self, "val_split", str(self.val_split))
         for name in ("members", "steps", "crop", "batch"):
             put(self, name, _positive_int(name, getattr(self, name)))
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:

@@ -23,7 +23,7 @@ import torch
 
 from .. import __version__
 from .._validation import check_finite
-from ..annotation import check_labels, class_counts, split_labels
+from ..annotation import check_labels, class_counts, split_by
 from .config import ModelConfig, TrainedModel, TrainProgress
 from .device import resolve_device
 from .losses import balanced_weights, member_losses
@@ -229,7 +229,8 @@ class SegmentationTrainer:
 
     def _samplers(self, img, lab, k) -> None:
         r = self.recipe
-        train_lab, val_lab = split_labels(lab, val_fraction=r.val_fraction, seed=r.seed)
+        train_lab, val_lab = split_by(lab, r.val_split, val_fraction=r.val_fraction,
+                                      seed=r.seed)
         self.sampler = PatchSampler(img, train_lab, crop=r.crop, model_ndim=r.model_ndim,
                                     rng=np.random.default_rng(r.seed))
         self.has_val = bool(val_lab.any())
@@ -237,6 +238,10 @@ class SegmentationTrainer:
             val_sampler = PatchSampler(img, val_lab, crop=r.crop, model_ndim=r.model_ndim,
                                        rng=np.random.default_rng(r.seed + 1))
             self.vx, self.vy = val_sampler.fixed_crops(_N_VAL_CROPS)
+            # crops of the training scribbles, scored at the end beside the held-out ones
+            self.tx, self.ty = PatchSampler(
+                img, train_lab, crop=r.crop, model_ndim=r.model_ndim,
+                rng=np.random.default_rng(r.seed + 2)).fixed_crops(_N_VAL_CROPS)
         self.weights = _class_weights(r.class_weights, train_lab, k).to(self.device)
 
     def _optimiser(self, *, batch_norm: bool) -> None:
@@ -353,16 +358,19 @@ class SegmentationTrainer:
         result = self.result
         result.config = self.config.with_metrics(**self.metrics)
         if self.has_val:
-            # the returned ensemble (each member at its best validation) on the validation pixels
+            # the returned ensemble (each member at its best validation) on the validation
+            # pixels, and on its training scribbles for comparison
             result.config = result.config.with_metrics(
                 val_f1=self._ensemble_val_f1(),
+                train_f1=self._ensemble_val_f1(self.tx, self.ty),
                 val_loss=float(self.best[self.validated].mean()) if self.validated.any()
                 else None)
         logger.info("trained %d steps in %.1f s: %s", self.step_done, self.elapsed(),
                     result.config.metrics)
         return result
 
-    def _ensemble_val_f1(self) -> float:
+    def _ensemble_val_f1(self, x=None, y=None) -> float:
+        x, y = (self.vx, self.vy) if x is None else (x, y)
         with torch.no_grad():
-            mean, _ = self.ensemble(torch.from_numpy(self.vx))
-        return macro_f1(mean.argmax(1).numpy() + 1, self.vy)
+            mean, _ = self.ensemble(torch.from_numpy(x))
+        return macro_f1(mean.argmax(1).numpy() + 1, y)

@@ -29,8 +29,9 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
                channel_axis: int | None = None, class_names=None, class_colors=None,
                model_kwargs: dict | None = None, crop: int = 64, batch: int = 2,
                lr: float | None = None, weight_decay: float = 1e-4, class_weights="balanced",
-               val_fraction: float = 0.2, val_every: int | None = None,
-               early_stopping: int | None = 5, grad_clip: float = 1.0, cancel=None,
+               val_fraction: float = 0.2, val_split: str = "pixels",
+               val_every: int | None = None, early_stopping: int | None = 5,
+               grad_clip: float = 1.0, cancel=None,
                init: TrainedModel | None = None, shared_dilations: bool = True,
                batch_norm: bool = True,
                ) -> Generator[TrainProgress, None, TrainedModel]:
@@ -57,7 +58,13 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         Seeds graphs, weights, the split and the patches: same seed + device, same weights.
     device : {"auto", "cpu", "cuda", "mps"}
     val_fraction : float
-        Share of the labeled pixels held out (pixel-level split) for validation.
+        Share of the labeled pixels held out for validation.
+    val_split : {"pixels", "strokes"}
+        "pixels": scattered pixels (:func:`~napari_sciseg.annotation.split_labels`),
+        easy by construction; "strokes": whole strokes, apart from the training ones
+        (:func:`~napari_sciseg.annotation.split_strokes`), which tells how the model
+        does away from what it was shown. The returned metrics hold ``val_f1`` (held
+        out) and ``train_f1`` (the training scribbles) of the final ensemble.
     val_every, early_stopping : int, optional
         Validate every ``val_every`` steps (default steps / 10); stop when no member's
         validation loss improved for ``early_stopping`` validations (None: never).
@@ -109,7 +116,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         arch=init.config.arch if init is not None else arch, members=members, steps=steps,
         dim=dim, slice_axis=slice_axis, loss=loss, seed=seed, model_kwargs=model_kwargs,
         crop=crop, batch=batch, lr=lr, weight_decay=weight_decay, class_weights=class_weights,
-        val_fraction=val_fraction, val_every=val_every, early_stopping=early_stopping,
+        val_fraction=val_fraction, val_split=val_split, val_every=val_every, early_stopping=early_stopping,
         grad_clip=grad_clip, shared_dilations=shared_dilations, batch_norm=batch_norm)
     return (yield from iter_train_recipe(
         image, labels, recipe, device=device, channel_axis=channel_axis,

@@ -39,10 +39,13 @@ class LiveMode(QObject):
         self.worker = None
         self.pending = False
         self.runs = 0
-        self.check = QCheckBox("live: retrain + predict the visible slice after each stroke")
+        self.check = QCheckBox("live: retrain after each stroke")
+        self.check.setToolTip("After each finished stroke: fine-tune the model for a few steps "
+                              "and predict the visible slice again (in the background)")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 10_000)
         self.steps_spin.setValue(20)
+        self.steps_spin.setToolTip("Training steps per live update (more: slower, better)")
         self.panel = QWidget()
         form = QFormLayout(self.panel)
         form.setContentsMargins(0, 0, 0, 0)

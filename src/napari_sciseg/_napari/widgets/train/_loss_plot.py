@@ -1,4 +1,8 @@
-"""A small live plot of training loss, validation loss and validation score."""
+"""A small live plot of training loss, validation loss and validation score.
+
+The loss axis is logarithmic: a first held-out loss of 100 and a training loss of
+0.5 stay readable on one plot. Before any point it says what will appear.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +34,21 @@ class LossPlot(FigureCanvasQTAgg):
         self._timer.setInterval(redraw_ms)
         self._timer.timeout.connect(self._redraw)
         self.setParent(parent)
-        self.setMinimumHeight(150)
+        self.setMinimumSize(200, 220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Loss (log scale) of the training patches and of the held-out "
+                        "scribbles; the title shows the latest held-out F1")
         self.ax = figure.add_subplot()
         self.ax.set_xlabel("step", fontsize=8)
-        self.ax.set_ylabel("loss", fontsize=8)
+        self.ax.set_ylabel("loss (log)", fontsize=8)
+        self.ax.set_yscale("log", nonpositive="mask")  # a loss of 0 is left out
         self.ax.tick_params(labelsize=7)
-        (self.train_line,) = self.ax.plot([], [], lw=1, label="train")
-        (self.val_line,) = self.ax.plot([], [], "o-", ms=2, lw=1, label="validation")
+        (self.train_line,) = self.ax.plot([], [], lw=1, label="training")
+        (self.val_line,) = self.ax.plot([], [], "o-", ms=2, lw=1, label="held out")
         self.ax.legend(fontsize=7, loc="upper right")
+        self.empty_note = self.ax.text(
+            0.5, 0.5, "No training yet:\nthe loss appears here\nwhile Train runs.",
+            transform=self.ax.transAxes, ha="center", va="center", fontsize=8, color="0.4")
         self.clear()
 
     def clear(self) -> None:
@@ -84,9 +94,17 @@ class LossPlot(FigureCanvasQTAgg):
         self.train_line.set_data(self.steps, self.losses)
         self.val_line.set_data(self.val_steps, self.val_losses)
         if self.val_scores and self.val_scores[-1] == self.val_scores[-1]:
-            self.ax.set_title(f"validation score {self.val_scores[-1]:.3f}", fontsize=8)
+            self.ax.set_title(f"held-out F1 {self.val_scores[-1]:.3f}", fontsize=8)
         else:
             self.ax.set_title("", fontsize=8)
-        self.ax.relim()
-        self.ax.autoscale_view()
+        empty = not self.steps and not self.val_steps
+        self.empty_note.set_visible(empty)
+        self.ax.get_legend().set_visible(not empty)
+        if empty:
+            self.ax.set_xlim(0, 1)
+            self.ax.set_ylim(0.01, 10)
+        else:
+            self.ax.relim()
+            self.ax.autoscale(True)
+            self.ax.autoscale_view()
         self.draw_idle()

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -70,34 +71,94 @@ def _engine_defaults() -> dict:
     }
 
 
+# Plain words for the engine's parameters: label, tooltip, and what ``None`` means.
+_PLAIN = {
+    "slice_axis": ("slice axis", "2D on slices: the axis the 2D model slices the volume along "
+                   "(0 = Z)", None),
+    "loss": ("loss", "What training minimises: ce (cross-entropy), dice, focal, tversky, or a "
+             "sum like ce+dice. Only scribbled pixels count.", None),
+    "seed": ("random seed", "Same seed, same data and device: same model", None),
+    "model_kwargs": ("network options", "Architecture settings as a Python dict, e.g. "
+                     "{'depth': 10, 'width': 4}; auto = the architecture's defaults", "auto"),
+    "crop": ("patch size (px)", "Side of the square (or cube) patches cut around scribbles "
+             "for each training step, in pixels", None),
+    "batch": ("patches per step", "Patches each member sees per training step", None),
+    "lr": ("learning rate", "Step size of the optimiser; auto = 0.05 for SMSNet/MSDNet, 0.001 "
+           "for TUNet, a fifth of that when continuing", "auto"),
+    "weight_decay": ("weight decay", "AdamW weight decay (pulls weights towards 0)", None),
+    "class_weights": ("class weights", "balanced: rare classes weigh more in the loss; "
+                      "equal: every scribbled pixel counts the same", "equal"),
+    "val_fraction": ("held out for validation", "Fraction of the scribbles kept out of training "
+                     "to check the model (whole strokes where there are several); 0 = none",
+                     None),
+    "val_split": ("validate on", "strokes: whole strokes held out (tells how the model does "
+                  "away from what it was shown); pixels: scattered scribble pixels (easy, "
+                  "near 1 by construction)", None),
+    "val_every": ("validate every (steps)", "Check the held-out scribbles every N steps; "
+                  "auto = a tenth of the steps", "auto"),
+    "early_stopping": ("stop after (checks)", "Stop when the held-out loss has not improved "
+                       "for this many checks; never = train all steps", "never"),
+    "grad_clip": ("gradient clip", "Largest gradient norm per member and step", None),
+    "shared_dilations": ("shared dilations", "SMSNet: members share one dilation per node "
+                         "(several times faster on a CPU)", None),
+    "batch_norm": ("batch norm", "SMSNet/MSDNet: normalise hidden nodes while training "
+                   "(folded into the weights afterwards)", None),
+}
+
+
+def plain_words(name: str) -> tuple[str, str, str | None]:
+    """(label, tooltip, what None reads as) for engine parameter ``name``."""
+    return _PLAIN.get(name, (name.replace("_", " "), f"engine parameter {name}", "auto"))
+
+
 class _Field:
     """One editor for one engine parameter, typed after its default.
 
-    An optional integer (``int | None``) shows "none" below 0.
+    ``None`` shows as a word ("auto", "never"): an optional integer below 0, an
+    empty text field.
     """
 
-    def __init__(self, default, optional: bool = False):
+    def __init__(self, name: str, default, optional: bool = False):
         self.default = default
         self.optional = optional
-        if isinstance(default, bool):
+        label, tip, none_text = plain_words(name)
+        self.none_text = none_text or "auto"
+        self.label = label
+        if name == "class_weights" and default in ("balanced", None):
+            self.widget = QComboBox()
+            self.widget.addItems(["balanced", self.none_text])
+            self.widget.setCurrentText(default or self.none_text)
+        elif name == "val_split":
+            # the widget checks on whole held-out strokes unless told otherwise: scattered
+            # pixels score near 1 by construction and tell the user nothing
+            self.widget = QComboBox()
+            self.widget.addItems(["strokes", "pixels"])
+            self.widget.setCurrentText("strokes")
+        elif isinstance(default, bool):
             self.widget = QCheckBox()
             self.widget.setChecked(default)
-        elif isinstance(default, int):
+        elif isinstance(default, int) or (optional and default is None and name.endswith(
+                ("_every", "_stopping", "axis"))):
             self.widget = QSpinBox()
             self.widget.setRange(-1 if optional else 0, 1_000_000)
             if optional:
-                self.widget.setSpecialValueText("none")
-            self.widget.setValue(default)
+                self.widget.setSpecialValueText(self.none_text)
+            self.widget.setValue(-1 if default is None else default)
         elif isinstance(default, float) and default >= 0.01:
             self.widget = QDoubleSpinBox()
             self.widget.setRange(0.0, 1e6)
             self.widget.setDecimals(3)
             self.widget.setValue(default)
         else:  # small floats (learning rates), strings, None, dicts: a Python literal
-            self.widget = QLineEdit(default if isinstance(default, str) else repr(default))
+            self.widget = QLineEdit("" if default is None else
+                                    default if isinstance(default, str) else repr(default))
+            self.widget.setPlaceholderText(self.none_text)
+        self.widget.setToolTip(tip)
 
     def value(self):
         w = self.widget
+        if isinstance(w, QComboBox):
+            return None if w.currentText() == self.none_text else w.currentText()
         if isinstance(w, QCheckBox):
             return w.isChecked()
         if isinstance(w, QSpinBox) and self.optional and w.value() < 0:
@@ -105,14 +166,28 @@ class _Field:
         if isinstance(w, (QSpinBox, QDoubleSpinBox)):
             return w.value()
         text = w.text().strip()
-        try:  # numbers, None, lists, dicts; a plain word stays a string ("balanced")
-            return ast.literal_eval(text) if text else None
+        if not text or text == self.none_text:
+            return None
+        try:  # numbers, lists, dicts; a plain word stays a string ("balanced")
+            return ast.literal_eval(text)
         except (ValueError, SyntaxError) as exc:
             if isinstance(self.default, str):
                 return text
             raise ValueError(
-                f"{text!r} is not a valid value (expected e.g. {self.default!r})"
+                f"{self.label}: {text!r} is not a valid value (expected e.g. "
+                f"{self.default if self.default is not None else self.none_text!r})"
             ) from exc
+
+    def set(self, value) -> None:
+        w = self.widget
+        if isinstance(w, QComboBox):
+            w.setCurrentText(self.none_text if value is None else str(value))
+        elif isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            w.setValue(-1 if value is None else value)
+        else:
+            w.setText("" if value is None else value if isinstance(value, str) else repr(value))
 
 
 class TrainingOptions(QWidget):
@@ -145,14 +220,36 @@ class TrainingOptions(QWidget):
         self.advanced = QCollapsible("advanced")
         adv = QWidget()
         adv_form = QFormLayout(adv)
+        adv_form.setContentsMargins(0, 0, 0, 0)
+        # a narrow dock puts the editor under its label instead of scrolling sideways
+        adv_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.fields: dict[str, _Field] = {}
         for name, (default, optional) in _engine_defaults().items():
-            field = _Field(default, optional)
+            field = _Field(name, default, optional)
             self.fields[name] = field
-            adv_form.addRow(name.replace("_", " "), field.widget)
+            adv_form.addRow(field.label, field.widget)
         adv_form.addRow("CPU threads", self.threads_spin)
         self.advanced.addWidget(adv)
 
+        tips = {
+            self.arch_combo: "Network of each ensemble member. SMSNet: small, trains fast from "
+                             "few scribbles; TUNet: a U-Net, needs more steps; MSDNet: dense "
+                             "multi-scale network",
+            self.preset_combo: "fast / balanced / accurate set members and steps; changing "
+                               "either makes it 'custom'",
+            self.members_spin: "Networks trained side by side; their disagreement is the "
+                               "uncertainty (std) shown after Predict",
+            self.steps_spin: "Optimiser steps (each on a few patches around the scribbles)",
+            self.dim_combo: "2D image; a 2D model run slice by slice over a volume; or a 3D "
+                            "model",
+            self.device_combo: "Where training and prediction run; auto picks a GPU when "
+                               "there is one",
+        }
+        for control, tip in tips.items():
+            control.setToolTip(tip)
+        for w in (self.advanced, *self.advanced.findChildren(QPushButton)):  # its toggle
+            w.setToolTip("Engine settings in plain words; the defaults suit most images")
+        self.device_note.setToolTip(tips[self.device_combo])
         form = QFormLayout()
         form.addRow("architecture", self.arch_combo)
         form.addRow("preset", self.preset_combo)
@@ -221,10 +318,4 @@ class TrainingOptions(QWidget):
     def set_advanced(self, **values) -> None:
         """Set advanced parameters by name (used by tests and scripts)."""
         for name, value in values.items():
-            w = self.fields[name].widget
-            if isinstance(w, QCheckBox):
-                w.setChecked(bool(value))
-            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                w.setValue(-1 if value is None else value)
-            else:
-                w.setText(value if isinstance(value, str) else repr(value))
+            self.fields[name].set(value)

@@ -98,15 +98,17 @@ def write_prediction(viewer, image, prediction, config, region: Region, shape, m
               for i, c in enumerate(config.class_colors or [None] * k)]
     names = output_names(image.name)
     meta = {"sciseg": metadata}
+    # the segmentation shows; probability and std are one click away (hidden): stacked
+    # they would blend with the class colours
     prob_kwargs = output_kwargs(image, names[0], ndim=n, colormap="viridis", metadata=meta,
-                                contrast_limits=(0.0, 1.0))
+                                contrast_limits=(0.0, 1.0), visible=False)
     prob_kwargs["scale"] = (1.0, *prob_kwargs["scale"])
     prob_kwargs["translate"] = (0.0, *prob_kwargs["translate"])
     for key, first in (("units", "pixel"), ("axis_labels", "class")):
         if key in prob_kwargs:
             prob_kwargs[key] = (first, *prob_kwargs[key])
     std_kwargs = output_kwargs(image, names[1], ndim=n, colormap="magma", metadata=meta,
-                               contrast_limits=(0.0, 0.5), blending="additive")
+                               contrast_limits=(0.0, 0.5), blending="additive", visible=False)
     seg_kwargs = output_kwargs(image, names[2], ndim=n, metadata=meta, opacity=0.5,
                                colormap=class_colormap(colors))
     if region.axis is None:

@@ -9,6 +9,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -52,6 +53,20 @@ def prediction_job(trained, image_data, region: Region, *, channel_axis, k, devi
                                            device=device))
 
 
+def disagreement_text(prediction) -> str:
+    """The ensemble's disagreement over the predicted region, in words (rich text)."""
+    seg = np.asarray(prediction.segmentation)
+    unsure = float((seg == 0).mean()) if seg.size else 0.0
+    spread = np.asarray(prediction.uncertainty, dtype=float)
+    mean_std = float(spread.mean()) if spread.size else 0.0
+    advice = ("the members agree almost everywhere" if unsure < 0.02 else
+              "look at those places (std layer, or 'Suggest where to annotate') and paint "
+              "strokes there")
+    return (f"<b>Unsure on {unsure:.1%} of the image</b> (segmentation 0: no class passes "
+            f"mean - k x std > 0.5, the members disagree), mean member std {mean_std:.3f}: "
+            f"{advice}.")
+
+
 class PredictionPanel(QWidget):
     """Buttons and options for prediction; ``host`` is the Train & predict widget."""
 
@@ -66,19 +81,36 @@ class PredictionPanel(QWidget):
         self._at = -1
         self.target_combo = QComboBox()
         self.target_combo.addItems(list(TARGETS))
+        self.target_combo.setToolTip("visible slice: quick look at what is on screen; whole "
+                                     "image; or another image layer of the same kind")
         self.other_combo = LayerCombo(viewer, "image", exclude_suffixes=OUTPUT_SUFFIXES)
+        self.other_combo.setToolTip("The image to predict on when 'predict on' is 'another "
+                                    "layer'")
         self.k_spin = QDoubleSpinBox()
         self.k_spin.setRange(0.0, 10.0)
         self.k_spin.setSingleStep(0.5)
         self.k_spin.setValue(1.0)
-        self.k_spin.setToolTip("segmentation: class c where mean - k * std > 0.5, else 0 (unsure)")
+        self.k_spin.setToolTip("How sure the segmentation must be: a pixel gets class c where "
+                               "mean - k x std of the members > 0.5, else 0 (unsure). 0 = "
+                               "most probable class everywhere")
         self.predict_button = QPushButton("Predict")
+        self.predict_button.setToolTip("Run the ensemble (in the background): segmentation "
+                                       "shown, probability and std layers added hidden")
         self.n_spin = QSpinBox()
         self.n_spin.setRange(1, 100)
         self.n_spin.setValue(5)
+        self.n_spin.setToolTip("How many uncertain places to suggest")
         self.suggest_button = QPushButton("Suggest where to annotate")
+        self.suggest_button.setToolTip("Mark the places where the members disagree most "
+                                       "(a Points layer) and go to the first")
         self.prev_button = QPushButton("◀ previous")
+        self.prev_button.setToolTip("Centre the view on the previous suggestion")
         self.next_button = QPushButton("next ▶")
+        self.next_button.setToolTip("Centre the view on the next suggestion")
+        self.readout = QLabel("")
+        self.readout.setWordWrap(True)
+        self.readout.setToolTip("Where the ensemble's members disagree on the predicted "
+                                "image: a whole-image check that needs no annotation")
 
         form = QFormLayout()
         form.addRow("predict on", self.target_combo)
@@ -92,6 +124,7 @@ class PredictionPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
         layout.addWidget(self.predict_button)
+        layout.addWidget(self.readout)
         layout.addWidget(self.suggest_button)
         layout.addLayout(nav)
 
@@ -130,6 +163,7 @@ class PredictionPanel(QWidget):
                                       shape, meta)
             self.last = (image, prediction, region)
             self.runs += 1
+            self.readout.setText(disagreement_text(prediction))
             if on_done is not None:
                 on_done(layers)
 

@@ -58,6 +58,15 @@ class ScribblesPanel(QWidget):
         self.class_table.setMaximumHeight(130)
         self.add_button = QPushButton("Add class")
         self.remove_button = QPushButton("Remove class")
+        self.image_combo.setToolTip("The image to segment (gray, or RGB with 'RGB as channels')")
+        self.scribbles_combo.setToolTip("The Labels layer with your strokes: 1 = first class "
+                                        "of the table, 2 = second, ...; 0 = not annotated")
+        self.class_table.setToolTip("Classes of the scribbles: click a row to paint that "
+                                    "class, double-click a name to rename, click a colour to "
+                                    "change it")
+        self.add_button.setToolTip("Add a class (its strokes get the next label value)")
+        self.remove_button.setToolTip("Remove the selected class: its strokes are erased and "
+                                      "higher classes move down by one")
 
         form = QFormLayout()
         form.addRow("image", self.image_combo)

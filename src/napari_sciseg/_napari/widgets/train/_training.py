@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..._workers import start_job
 from ._checks import image_problem, model_problem, scribbles_problem
@@ -38,19 +38,36 @@ class TrainingRun(QWidget):
         self.worker = None
         self.cancel_event: threading.Event | None = None
         self.train_button = QPushButton("Train")
-        self.continue_button = QPushButton("Continue training")
+        self.train_button.setToolTip("Train a new ensemble on the scribbles (runs in the "
+                                     "background; keep painting)")
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip("Train the current model further, e.g. after adding "
+                                        "strokes")
         self.continue_button.setEnabled(False)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop within one step; the members trained so far are kept")
         self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.progress.setToolTip("Training steps done, and the time left (the only ETA)")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.quality = QLabel("")
+        self.quality.setWordWrap(True)
+        self.quality.setToolTip(
+            "How the model does on scribbles it was not trained on (whole strokes held out, "
+            "away from the training strokes). Scattered scribble pixels would score near 1 "
+            "by construction and say little about the rest of the image.")
         buttons = QHBoxLayout()
         for b in (self.train_button, self.continue_button, self.cancel_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.quality)
         self.train_button.clicked.connect(lambda: self.start())
         self.continue_button.clicked.connect(lambda: self.start(resume=True))
         self.cancel_button.clicked.connect(self.cancel)
@@ -108,6 +125,10 @@ class TrainingRun(QWidget):
         else:
             host.plot.clear()
         self._set_running(True)
+        self.progress.setRange(0, args[2]["steps"])
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        self.quality.setText("")
         self.status.setText(f"training {args[2]['members']} member(s), {args[2]['steps']} steps…")
         self.worker = start_job(
             lambda: training_job(*args),
@@ -116,8 +137,24 @@ class TrainingRun(QWidget):
             on_return=self._done,
             on_finish=lambda: self._set_running(False),
             min_interval=0.2,  # <= 5 plot redraws a second keep the GUI thread free
+            show_progress=False,  # the widget's own bar: one progress, one ETA
         )
         return self.worker
+
+    def show_progress(self, record) -> None:
+        """One training record -> the bar (steps, ETA) and the status line."""
+        total = int(record.total_steps)
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(int(record.step))
+        eta = getattr(record, "eta_s", None)
+        left = f", {_duration(eta)} left" if eta is not None else ""
+        self.progress.setFormat(f"step %v/%m{left}")
+        text = f"training loss {record.loss:.3f}"
+        if getattr(record, "val_score", None) is not None:
+            text += f", held-out F1 {record.val_score:.2f}"
+        device = getattr(record, "device", "")
+        self.status.setText(text + (f"  ({device})" if device else ""))
 
     def cancel(self) -> None:
         """Stop within one step; the members trained so far are kept."""
@@ -131,17 +168,46 @@ class TrainingRun(QWidget):
             return
         self._host.set_model(trained)
         metrics = dict(getattr(trained.config, "metrics", {}) or {})
-        score = metrics.get("val_f1", metrics.get("val_score"))
-        text = "trained" + (f": validation F1 {score:.3f}" if score is not None else "")
+        recipe = dict(getattr(trained.config, "recipe", {}) or {})
+        text = f"trained {metrics.get('steps_done', '?')} steps"
         if self.cancel_event is not None and self.cancel_event.is_set():
             text = "cancelled; the members trained so far are kept"
             show_info("Training cancelled; the members trained so far are kept.")
         self.status.setText(text)
+        self.progress.setFormat(text)
+        self.quality.setText(quality_text(metrics, recipe))
 
     def _set_running(self, running: bool) -> None:
+        if not running and self.progress.format() == "starting…":
+            self.progress.setFormat("")
         if not running:
             self.worker = None
             self._host.plot.flush()
         self.train_button.setEnabled(not running)
         self.continue_button.setEnabled(not running and self._host.model is not None)
         self.cancel_button.setEnabled(running)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def quality_text(metrics: dict, recipe: dict) -> str:
+    """The trained model's quality, in words (rich text for a QLabel)."""
+    held = metrics.get("val_f1")
+    fit = metrics.get("train_f1")
+    on = recipe.get("val_split", "pixels")
+    if held is None:
+        return ("<b>No held-out check</b>: all scribbles went into training. Judge the "
+                "prediction by eye, and where members disagree (Predict tab).")
+    what = ("whole strokes the model never saw" if on == "strokes"
+            else "scattered scribble pixels next to the training ones (easy)")
+    lines = [f"<b>Held-out F1 {held:.2f}</b> on {what}; 1 = all right, "
+             f"1/classes = guessing."]
+    if fit is not None:
+        lines.append(f"On its training strokes: {fit:.2f}.")
+        if fit - held > 0.1:
+            lines.append("The gap means the model does worse away from what you painted: "
+                         "add strokes where the prediction is wrong.")
+    return " ".join(lines)

@@ -15,10 +15,11 @@ from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
-    QGroupBox,
+    QFrame,
     QHBoxLayout,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,12 +34,18 @@ from ._training import TrainingRun
 __all__ = ["TrainPredictWidget"]
 
 
-def _group(title: str, *widgets) -> QGroupBox:
-    box = QGroupBox(title)
-    layout = QVBoxLayout(box)
+def _page(*widgets) -> QScrollArea:
+    """A tab's content: ``widgets`` stacked at the top, scrolling vertically when short of room."""
+    body = QWidget()
+    layout = QVBoxLayout(body)
     for w in widgets:
         layout.addWidget(w)
-    return box
+    layout.addStretch()
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(body)
+    return scroll
 
 
 class TrainPredictWidget(QWidget):
@@ -47,7 +54,8 @@ class TrainPredictWidget(QWidget):
     Sub-widgets are attributes so scripts and tests can drive them:
     ``scribbles`` (annotation), ``options`` (training options), ``run`` (Train,
     Continue, Cancel), ``plot`` (live loss), ``live`` (live mode), ``prediction``
-    (Predict, suggestions), ``save_button``/``load_button``.
+    (Predict, suggestions), ``save_button``/``load_button``, ``tabs`` (Annotate,
+    Train, Predict, Loss plot: each fits a 1280x800 screen next to the layer list).
     """
 
     def __init__(self, napari_viewer):
@@ -64,7 +72,11 @@ class TrainPredictWidget(QWidget):
         self.prediction = PredictionPanel(napari_viewer, self)
         self.live = LiveMode(self)
         self.save_button = QPushButton("Save model…")
+        self.save_button.setToolTip("Write the trained ensemble to a .sciseg file (for "
+                                    "'sciseg predict', the Batch dock, or later sessions)")
         self.load_button = QPushButton("Load model…")
+        self.load_button.setToolTip("Open a .sciseg model; its class names and colours go "
+                                    "onto the scribbles")
         self.save_button.setEnabled(False)
         files = QWidget()
         row = QHBoxLayout(files)
@@ -72,19 +84,23 @@ class TrainPredictWidget(QWidget):
         row.addWidget(self.save_button)
         row.addWidget(self.load_button)
 
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.addWidget(_group("1. Annotate", self.scribbles, self.rgb_check))
-        layout.addWidget(_group("2. Train", self.options, self.run, self.plot, self.live.panel))
-        layout.addWidget(_group("3. Predict", self.prediction))
-        layout.addWidget(_group("Model file", files))
-        layout.addStretch()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(_page(self.scribbles, self.rgb_check), "Annotate")
+        self.tabs.addTab(_page(self.options, self.run, self.live.panel, files), "Train")
+        self.tabs.addTab(_page(self.prediction), "Predict")
+        self.tabs.addTab(_page(self.plot), "Loss plot")
+        for i, tip in enumerate((
+            "1. Pick the image, make a scribbles layer, paint a few strokes per class",
+            "2. Train an ensemble on the scribbles (in the background; Cancel keeps what is "
+            "trained)",
+            "3. Predict: segmentation, probability and member disagreement (std)",
+            "Training and held-out loss while training runs",
+        )):
+            self.tabs.setTabToolTip(i, tip)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.addWidget(self.tabs)
 
         self.save_button.clicked.connect(self._save_dialog)
         self.load_button.clicked.connect(self._load_dialog)
@@ -130,11 +146,7 @@ class TrainPredictWidget(QWidget):
         if not hasattr(record, "loss"):
             return
         self.plot.add(record)
-        eta = getattr(record, "eta_s", None)
-        text = f"step {record.step}/{record.total_steps}  loss {record.loss:.3f}"
-        if eta is not None:
-            text += f"  ETA {eta:.0f} s"
-        self.run.status.setText(text + f"  ({getattr(record, 'device', '')})")
+        self.run.show_progress(record)
 
     def model_metadata(self, image, **extra) -> dict:
         """What output layers record about the model that made them."""
