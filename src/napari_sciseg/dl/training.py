@@ -116,8 +116,9 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         arch=init.config.arch if init is not None else arch, members=members, steps=steps,
         dim=dim, slice_axis=slice_axis, loss=loss, seed=seed, model_kwargs=model_kwargs,
         crop=crop, batch=batch, lr=lr, weight_decay=weight_decay, class_weights=class_weights,
-        val_fraction=val_fraction, val_split=val_split, val_every=val_every, early_stopping=early_stopping,
-        grad_clip=grad_clip, shared_dilations=shared_dilations, batch_norm=batch_norm)
+        val_fraction=val_fraction, val_split=val_split, val_every=val_every,
+        early_stopping=early_stopping, grad_clip=grad_clip, shared_dilations=shared_dilations,
+        batch_norm=batch_norm)
     return (yield from iter_train_recipe(
         image, labels, recipe, device=device, channel_axis=channel_axis,
         class_names=class_names, class_colors=class_colors, init=init, cancel=cancel))
