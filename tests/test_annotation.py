@@ -43,7 +43,24 @@ def test_check_labels_errors():
         check_labels(np.ones((2, 2)))
     with pytest.raises(ValueError, match="must be >= 0"):
         check_labels(np.array([[-1, 1, 2]]))
-    assert check_labels(np.array([[0, 1, 3]])) == 3
+    assert check_labels(np.array([[0, 1, 3]]), n_classes=3) == 3
+
+
+def test_stray_label_value_is_refused_unless_declared():
+    labels = np.zeros((20, 20), np.uint8)
+    labels[:5] = 1
+    labels[10:12] = 2
+    labels[19, :3] = 7  # a slip of the brush
+    with pytest.raises(
+        ValueError,
+        match=r"labels use value 7, which would make a 7-class model, but classes \[3, 4, 5, 6\] "
+        r"are never painted; values found \(value: pixels\): 1: 100 px, 2: 40 px, 7: 3 px\. "
+        r"If 7 classes are meant, declare them in class_names",
+    ):
+        check_labels(labels)
+    assert check_labels(labels, n_classes=7) == 7
+    with pytest.raises(ValueError, match=r"only 3 classes are declared.*7: 3 px"):
+        check_labels(labels, n_classes=3)
 
 
 def test_scribbles_sample_is_sparse_and_consistent():

@@ -25,6 +25,10 @@ def check_labels(labels: np.ndarray, *, n_classes: int | None = None) -> int:
         0 = unlabeled, 1..K = classes.
     n_classes : int, optional
         Declared K (e.g. the number of class names); values above it are an error.
+        Without it, K is the largest value, and a value above the number of
+        painted classes (a stray ``7`` among ``1`` and ``2``) is an error that
+        lists the values found and their pixel counts: unpainted classes
+        would silently become classes of the model.
 
     Returns
     -------
@@ -35,6 +39,8 @@ def check_labels(labels: np.ndarray, *, n_classes: int | None = None) -> int:
     --------
     >>> check_labels(np.array([[0, 1], [2, 0]]))
     2
+    >>> check_labels(np.array([[0, 1], [3, 0]]), n_classes=3)  # class 2 declared, not painted
+    3
     """
     labels = np.asarray(labels)
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
@@ -50,11 +56,22 @@ def check_labels(labels: np.ndarray, *, n_classes: int | None = None) -> int:
     low, high = int(labels.min()), int(labels.max())
     if low < 0:
         raise ValueError(f"labels must be >= 0 (0 = unlabeled); got a minimum of {low}.")
-    present = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64))[1:]) + 1
+    counts = np.bincount(labels.ravel().astype(np.int64))
+    present = np.flatnonzero(counts[1:]) + 1
+    found = ", ".join(f"{v}: {counts[v]} px" for v in present)
     if n_classes is not None and high > n_classes:
         raise ValueError(
             f"labels use class {high} but only {n_classes} classes are declared "
-            f"(values 1..{n_classes}); add a class name or relabel those pixels."
+            f"(values 1..{n_classes}); values found (value: pixels): {found}. Add class names "
+            "for the extra classes or relabel those pixels."
+        )
+    if n_classes is None and high > present.size:
+        missing = [int(v) for v in np.setdiff1d(np.arange(1, high + 1), present)]
+        raise ValueError(
+            f"labels use value {high}, which would make a {high}-class model, but classes "
+            f"{missing} are never painted; values found (value: pixels): {found}. If {high} "
+            f"classes are meant, declare them in class_names ({high} names); otherwise relabel "
+            "the stray pixels."
         )
     if present.size < 2:
         raise ValueError(

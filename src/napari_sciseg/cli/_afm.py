@@ -15,6 +15,8 @@ import csv
 import json
 from pathlib import Path
 
+from ._common import collect_inputs
+
 FUSION_CHOICES = ("early", "late", "hybrid", "single", "metadata", "maddi", "vlad", "texture")
 
 
@@ -158,22 +160,7 @@ def _train(args) -> int:
 
 
 def _scan_inputs(inputs):
-    from ..io import supported_suffixes
-
-    files = []
-    suffixes = supported_suffixes()
-    for p in inputs:
-        if p.is_dir():
-            files += sorted(
-                f for f in p.iterdir() if f.suffix.lower() in suffixes or f.suffix[1:].isdigit()
-            )
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise FileNotFoundError(f"No such scan or folder: {p}")
-    if not files:
-        raise ValueError(f"No scans found in {[str(p) for p in inputs]}.")
-    return files
+    return collect_inputs(inputs, numbered=True, what="scan")
 
 
 def _predict(args) -> int:

@@ -22,6 +22,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ._common import add_overwrite, add_resume, collect_inputs, existing_path, positive_int
+
 logger = logging.getLogger(__name__)
 
 SUFFIXES_OUT = ("_particles.csv", "_mask.tif", "_labels.tif", "_psd.png")
@@ -40,7 +42,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "isolated ones (not cut by the border, touching or aggregated) and write per-particle "
         "sizes, masks and the particle size distribution.",
     )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
+    p.add_argument("inputs", nargs="+", type=existing_path, metavar="IMAGE_OR_FOLDER")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument(
         "--pixel-size", type=float, default=None, metavar="NM",
@@ -61,8 +63,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--particle-class", type=int, default=None, metavar="K",
         help="with --model: the particle class (default: the one named 'particle', else the last)",
     )  # fmt: skip
-    p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: CPUs)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="parallel processes (default: CPUs)")  # fmt: skip
+    add_overwrite(p)
+    add_resume(p)
     return p
 
 
@@ -76,6 +80,7 @@ def process_image(path, outdir, *, pixel_size=None, model=None, particle_class=N
     import numpy as np
 
     from ..io import read_image
+    from ..io.outputs import atomic_path
     from ..io.tiff import write_tiff
     from ..measure import size_particles
     from ..plot.particles import psd_figure
@@ -100,12 +105,14 @@ def process_image(path, outdir, *, pixel_size=None, model=None, particle_class=N
         )  # fmt: skip
     parts = res.particles
     stem = path.name.split(".")[0]
-    parts.to_csv(outdir / f"{stem}_particles.csv")
+    with atomic_path(outdir / f"{stem}_particles.csv") as tmp:  # whole files or none
+        parts.to_csv(tmp)
     tif_spacing = parts.spacing if parts.unit == "nm" else None
     unit = "nm" if parts.unit == "nm" else "pixel"
     for suffix, arr in (("mask", res.mask.astype(np.uint8)), ("labels", parts.isolated_labels())):
         write_tiff(outdir / f"{stem}_{suffix}.tif", arr, spacing=tif_spacing, unit=unit)
-    psd_figure(parts, title=path.name).savefig(outdir / f"{stem}_psd.png", dpi=110)
+    with atomic_path(outdir / f"{stem}_psd.png") as tmp:
+        psd_figure(parts, title=path.name).savefig(tmp, dpi=110)
     row = {
         "file": str(path), "status": "ok", "n_particles": parts.count,
         "n_isolated": int(parts.isolated.sum()),
@@ -136,66 +143,45 @@ def _check_model(path: Path, particle_class) -> None:
         raise ValueError(f"--model {path}: {msg}") from None
 
 
-def collect_inputs(inputs) -> list[Path]:
-    """Image files named or contained (not recursively) in the given folders."""
-    from ..io import supported_suffixes
-
-    suffixes = tuple(s.lower() for s in supported_suffixes())
-    files: list[Path] = []
-    for item in inputs:
-        item = Path(item)
-        if item.is_dir():
-            files += sorted(
-                p for p in item.iterdir() if p.is_file() and p.name.lower().endswith(suffixes)
-            )
-        elif item.exists():
-            files.append(item)
-        else:
-            raise FileNotFoundError(f"No such file or folder: {item}")
-    return files
-
-
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
 
 
-def run(args) -> int:
-    if args.pixel_size is not None and not args.pixel_size > 0:
-        raise ValueError(f"--pixel-size must be > 0 nm; got {args.pixel_size}.")
-    if args.model is not None:
-        _check_model(args.model, args.particle_class)
-    files = collect_inputs(args.inputs)
-    if not files:
-        raise FileNotFoundError("No image files found in " + ", ".join(map(str, args.inputs)))
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.overwrite:
-        clash = [out / "summary.csv"] + [
-            out / (f.name.split(".")[0] + s) for f in files for s in SUFFIXES_OUT
-        ]
-        existing = [p.name for p in clash if p.exists()]
-        if existing:
-            raise FileExistsError(
-                f"{len(existing)} outputs exist in {out} (e.g. {existing[0]}); pass --overwrite."
-            )
-    opts = {
-        "pixel_size": args.pixel_size, "polarity": args.polarity, "method": args.method,
-        "split_touching": args.split_touching, "model": args.model,
-        "particle_class": args.particle_class,
-    }  # fmt: skip
-    jobs = min(args.jobs or os.cpu_count() or 1, len(files))
-    rows = []
-    if jobs <= 1:
-        rows = [_safe(f, out, opts) for f in files]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+def _outputs(path: Path, out: Path) -> list[Path]:
+    return [out / (path.name.split(".")[0] + suffix) for suffix in SUFFIXES_OUT]
 
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            rows = list(pool.map(_safe, files, [out] * len(files), [opts] * len(files)))
+
+def _size_all(files, out, opts, jobs, batch) -> None:
+    """Size every file (in ``jobs`` processes), recording each in ``batch`` as it finishes."""
+
+    def record(path, row):
+        if row["status"] == "ok":
+            batch.done(path, _outputs(path, out), record={k: _fmt(v) for k, v in row.items()})
+        else:
+            batch.failed(path, row["status"])
+
+    if jobs <= 1:
+        for f in files:
+            record(f, _safe(f, out, opts))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(_safe, f, out, opts): f for f in files}
+        try:
+            for fut in as_completed(futures):
+                record(futures[fut], fut.result())
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _report(rows) -> int:
+    """Print one line per image; return the number that failed."""
     failed = 0
     for row in rows:
         name = Path(row["file"]).name
@@ -204,15 +190,42 @@ def run(args) -> int:
             print(f"{name}: skipped ({row['status']})", file=sys.stderr)
             continue
         unit = row["unit"]
-        mean = f"{row['mean']:.2f} ± {row['sd']:.2f} {unit}" if row["count"] else "-"
+        mean = f"{float(row['mean']):.2f} ± {float(row['sd']):.2f} {unit}" if row["count"] else "-"
         print(f"{name}: {row['n_isolated']}/{row['n_particles']} isolated, mean {mean}")
         if row["warnings"]:
             print(f"{name}: warning: {row['warnings']}", file=sys.stderr)
-    with open(out / "summary.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(v) for k, v in row.items()})
+    return failed
+
+
+def run(args) -> int:
+    from ..io.outputs import atomic_open
+    from ._runs import output_run
+
+    if args.pixel_size is not None and not args.pixel_size > 0:
+        raise ValueError(f"--pixel-size must be > 0 nm; got {args.pixel_size}.")
+    if args.model is not None:
+        _check_model(args.model, args.particle_class)
+    files = collect_inputs(args.inputs)
+    out = Path(args.output)
+    opts = {
+        "pixel_size": args.pixel_size, "polarity": args.polarity, "method": args.method,
+        "split_touching": args.split_touching, "model": args.model,
+        "particle_class": args.particle_class,
+    }  # fmt: skip
+    planned = {f: _outputs(f, out) for f in files}
+    with output_run(out, "particles", planned, args, options=opts, model=args.model,
+                    shared=(out / "summary.csv",)) as batch:  # fmt: skip
+        jobs = min(args.jobs or os.cpu_count() or 1, max(1, len(batch.todo)))
+        _size_all(batch.todo, out, opts, jobs, batch)
+        records, errors = batch.records(), batch.manifest.data["failed"]
+        rows = [records.get(str(f)) or {"file": str(f), "status": errors.get(str(f), "?")}
+                for f in files]  # fmt: skip
+        with atomic_open(out / "summary.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _fmt(v) for k, v in row.items()})
+    failed = _report(rows)
     print(f"{len(rows) - failed} of {len(rows)} images sized -> {out}")
     return 1 if failed else 0
 

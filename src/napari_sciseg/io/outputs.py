@@ -140,7 +140,8 @@ class RunManifest:
             "started": now_utc(),
             "finished": None,
             "inputs": [],
-            "options": dict(options or {}),
+            # as run.json will hold them (paths as text), so runs compare alike
+            "options": json.loads(json.dumps(dict(options or {}), default=str)),
             "model": None,
             "outputs": {},
             "records": {},
