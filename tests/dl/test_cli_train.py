@@ -27,8 +27,8 @@ def test_train_writes_model_and_reports_validation(files, capsys):
     assert lines[-1].startswith("validation F1 ") and str(out) in lines[-1]
     model = load_model(out)
     assert len(model.network.members) == 2 and model.config.recipe["loss"] == "ce+dice"
-    assert main(["train", *argv]) == 2  # exists: refuses without --force
-    assert "pass --force" in capsys.readouterr().err
+    assert main(["train", *argv]) == 2  # exists: refuses without --overwrite
+    assert "pass --overwrite" in capsys.readouterr().err
 
 
 def test_train_bad_labels_is_a_clean_error(files, capsys):

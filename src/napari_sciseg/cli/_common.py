@@ -45,6 +45,21 @@ positive_float = _number(float, 0.0, False, "a positive number")
 non_negative_float = _number(float, 0.0, True, "a non-negative number")
 
 
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object such as ``'{"depth": 5}'``."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object such as '{{\"depth\": 5}}', got {text!r} ({exc})"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object such as '{{\"depth\": 5}}', got {text!r}"
+        )
+    return value
+
+
 class _DeprecatedAlias(argparse.Action):
     """A hidden old spelling of a flag: sets the new one and says so on stderr."""
 

@@ -10,8 +10,16 @@ classes), e.g. a napari Labels layer saved as TIFF.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from ._common import (
+    add_overwrite,
+    existing_path,
+    json_object,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -21,26 +29,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Train an ensemble (SMSNets by default) on an image and a sparse label "
         "image (0 = unlabeled, 1..K = classes) and save it as a .sciseg model file.",
     )
-    p.add_argument("image", type=Path, help="the image (TIFF or any format the reader handles)")
-    p.add_argument("labels", type=Path, help="sparse labels, same spatial shape as IMAGE")
+    p.add_argument("image", type=existing_path,
+                   help="the image (TIFF or any format the reader handles)")
+    p.add_argument("labels", type=existing_path, help="sparse labels, same spatial shape as IMAGE")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
     p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet"), default="smsnet")
-    p.add_argument("--members", type=int, default=5, help="ensemble size (default 5)")
-    p.add_argument("--steps", type=int, default=200, help="optimizer steps (default 200)")
+    p.add_argument("--members", type=positive_int, default=5, help="ensemble size (default 5)")
+    p.add_argument("--steps", type=positive_int, default=200, help="optimizer steps (default 200)")
     p.add_argument("--dim", choices=("2", "2.5", "3"), default=None,
                    help="2D image, 2D model on slices of a volume, or 3D model "
                    "(default: 2 for images, 2.5 for volumes)")
     p.add_argument("--slice-axis", type=int, default=0, help="slice axis for --dim 2.5")
     p.add_argument("--loss", default="ce", help="ce, dice, focal, tversky or sums like ce+dice")
-    p.add_argument("--crop", type=int, default=64, help="patch size (default 64)")
-    p.add_argument("--batch", type=int, default=2, help="patches per member and step")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default per arch)")
-    p.add_argument("--model-kwargs", type=json.loads, default=None, metavar="JSON",
+    p.add_argument("--crop", type=positive_int, default=64, help="patch size (default 64)")
+    p.add_argument("--batch", type=positive_int, default=2, help="patches per member and step")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default per arch)")
+    p.add_argument("--model-kwargs", type=json_object, default=None, metavar="JSON",
                    help='architecture options as JSON, e.g. \'{"depth": 10, "width": 4}\'')
     p.add_argument("--class-names", nargs="+", default=None, metavar="NAME")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    add_overwrite(p, help="overwrite an existing model file")
     return p
 
 
@@ -55,13 +65,13 @@ def _read(path: Path):
 
 
 def run(args) -> int:
+    if args.output.exists() and not args.overwrite:  # before the heavy imports
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it.")
     import numpy as np
     from tqdm import tqdm
 
     from ..dl import iter_train, save_model
 
-    if args.output.exists() and not args.force:
-        raise FileExistsError(f"{args.output} exists; pass --force to overwrite it.")
     image = _read(args.image)
     labels = _read(args.labels)
     data = np.asarray(image.data)
