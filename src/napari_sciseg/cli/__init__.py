@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, TypeError) as exc:
         print(f"sciseg {args.command}: error: {in_flag_words(exc, args)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"sciseg {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if type(exc).__name__ != "InterruptReported":
+            print(f"sciseg {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

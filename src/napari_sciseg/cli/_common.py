@@ -109,7 +109,8 @@ def collect_inputs(
     Parameters
     ----------
     inputs : paths
-        Files and folders, in the order given; files inside a folder are sorted.
+        Files and folders, in the order given; files inside a folder are sorted
+        and hidden ones (partial outputs, macOS ``._`` files) left out.
     suffixes : iterable of str, optional
         File endings taken from folders (default: every format the reader handles).
     zarr : bool
@@ -131,6 +132,8 @@ def collect_inputs(
     ends = tuple(s.lower() for s in suffixes)
 
     def wanted(p: Path) -> bool:
+        if p.name.startswith("."):  # hidden: partial outputs, macOS "._" files
+            return False
         if zarr and p.suffix.lower() == ".zarr" and p.is_dir():
             return True
         if not p.is_file():

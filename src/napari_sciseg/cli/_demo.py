@@ -13,6 +13,8 @@ import importlib
 import time
 from pathlib import Path
 
+from ._common import add_overwrite
+
 #: (name, "module:function(outdir) -> str") for every headless workflow.
 HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("samples", "napari_sciseg.data.demo:write_samples"),
@@ -32,6 +34,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--headless", action="store_true", help="no GUI: run workflows, write outputs")
     p.add_argument("-o", "--output", type=Path, help="output folder for --headless")
+    add_overwrite(p, help="--headless: write into a non-empty output folder")
     p.add_argument(
         "--only", nargs="+", metavar="STEP", help="run only these headless steps"
     )
@@ -60,17 +63,39 @@ def run(args) -> int:
     if args.output is None:
         raise ValueError("--headless needs an output folder: sciseg demo --headless -o OUTDIR")
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     steps = [s for s in HEADLESS_STEPS if not args.only or s[0] in args.only]
     if args.only:
         unknown = set(args.only) - {s[0] for s in HEADLESS_STEPS}
         if unknown:
             valid = ", ".join(s[0] for s in HEADLESS_STEPS)
             raise ValueError(f"Unknown demo step(s) {sorted(unknown)}; valid: {valid}.")
+    held = _held(out)
+    if held and not args.overwrite:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise FileExistsError(
+            f"Output folder {out} is not empty ({shown}); pass --overwrite to write the demo "
+            "into it (files of the same name are replaced), or choose another -o."
+        )
+    from ..io.outputs import lock_folder
+
+    with lock_folder(out, command="sciseg demo --headless"):
+        _run_steps(steps, out)
+    return 0
+
+
+def _held(out: Path) -> list[str]:
+    """Names in ``out`` (none when it does not exist), the lock file aside."""
+    from ..io.outputs import LOCK_NAME
+
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)
+
+
+def _run_steps(steps, out: Path) -> None:
     for name, target in steps:
         t0 = time.perf_counter()
         folder = out / name
         folder.mkdir(exist_ok=True)
         summary = _resolve(target)(folder)
         print(f"[{name}] {summary} ({time.perf_counter() - t0:.1f} s) -> {folder}")
-    return 0

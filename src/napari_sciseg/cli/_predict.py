@@ -1,4 +1,4 @@
-"""``sciseg predict``: run a trained ensemble on files and folders, in parallel with dask.
+"""``sciseg predict``: run a trained ensemble on files and folders, in parallel.
 
 For each input image it writes ``<stem>_probability.tif`` (classes first),
 ``<stem>_std.tif`` and ``<stem>_segmentation.tif`` (uint8, 0 = unsure), keeping
@@ -150,22 +150,25 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
 
 
 def _run_local(calls, workers: int, progress, record):
-    import dask
-    from dask.callbacks import Callback
-
-    class _Tick(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if isinstance(result, tuple):
-                progress.update(1)
+    """Files on local threads; the main thread polls so Ctrl-C is handled at once."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     def one(call):
         result = predict_file(*call)
-        record(call[1], result)
+        record(call[1], result)  # in run.json before the thread takes the next file
         return result
 
-    tasks = [dask.delayed(one, pure=False)(c) for c in calls]
-    with _Tick():
-        return list(dask.compute(*tasks, scheduler="threads", num_workers=max(1, workers)))
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="predict")
+    results, pending = [], {pool.submit(one, c) for c in calls}
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in done:
+                results.append(fut.result())
+                progress.update(1)
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+    return results
 
 
 def _run_distributed(address: str, calls, progress, record):

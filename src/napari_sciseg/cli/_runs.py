@@ -22,6 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class InterruptReported(KeyboardInterrupt):
+    """Ctrl-C, already explained to the user (``main`` adds nothing)."""
+
+
 class OutputRun:
     """The inputs still to do, and the bookkeeping of the ones done (see :func:`output_run`)."""
 
@@ -114,7 +118,7 @@ def output_run(
             yield run
         except KeyboardInterrupt:
             status = "interrupted"
-            finished = [Path(s).name for s in manifest.finished()]
+            finished = sorted(Path(s).name for s in manifest.finished())
             names = ", ".join(finished) if finished else "none"
             print(
                 f"sciseg {command}: interrupted; {len(finished)} of {len(planned)} input(s) "
@@ -122,7 +126,7 @@ def output_run(
                 "--resume to do the rest.",
                 file=sys.stderr,
             )
-            raise
+            raise InterruptReported from None
         status = "failed" if run.n_failed else "complete"
     finally:
         with contextlib.suppress(Exception):

@@ -60,6 +60,20 @@ def save_model(trained: TrainedModel, path) -> Path:
     return path
 
 
+def _pickle_refusal(path: Path) -> ValueError:
+    return ValueError(
+        f"{path}: holds pickled Python objects (a torch.save or pickle file). Pickled weights "
+        "are refused because unpickling a file can run any code it contains; napari-sciseg "
+        "models are config.json + safetensors. Re-save the model with save_model or "
+        "'sciseg train' in a session you trust."
+    )
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """Pickle protocol 2+ starts with PROTO (0x80) and a protocol number."""
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def _read(path: Path) -> tuple[bytes, bytes]:
     if path.is_dir():
         missing = [n for n in (_CONFIG, _WEIGHTS) if not (path / n).is_file()]
@@ -71,6 +85,8 @@ def _read(path: Path) -> tuple[bytes, bytes]:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
+            if any(n.endswith(".pkl") for n in names):  # torch.save's zip format
+                raise _pickle_refusal(path)
             if not {_CONFIG, _WEIGHTS} <= names:
                 raise ValueError(
                     f"{path}: a zip file but not a napari-sciseg model (expected {_CONFIG} "
@@ -78,6 +94,9 @@ def _read(path: Path) -> tuple[bytes, bytes]:
                 )
             return zf.read(_CONFIG), zf.read(_WEIGHTS)
     except zipfile.BadZipFile:
+        with open(path, "rb") as fh:
+            if _looks_pickled(fh.read(2)):
+                raise _pickle_refusal(path) from None
         raise ValueError(
             f"{path}: not a napari-sciseg model file, or a corrupt/truncated one (not a "
             f"readable zip archive). Re-save the model with save_model or 'sciseg train'."
@@ -129,6 +148,8 @@ def load_model(path) -> TrainedModel:
         members = [model_from_config(c) for c in config.member_configs]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: invalid model configuration ({exc}).") from None
+    if _looks_pickled(raw_weights[:2]):
+        raise _pickle_refusal(path)
     try:
         tensors = load_tensors(raw_weights)
     except (SafetensorError, ValueError, RuntimeError) as exc:

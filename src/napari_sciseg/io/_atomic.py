@@ -20,6 +20,9 @@ _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBI
 class DiskFullError(OSError):
     """The disk (or quota) holding an output folder is full."""
 
+    def __str__(self) -> str:  # the sentence, without "[Errno 28]"
+        return str(self.strerror)
+
 def _split_name(name: str) -> tuple[str, str]:
     """('stem', '.suffixes') with every suffix kept (``a.ome.tif`` -> ``a``, ``.ome.tif``)."""
     stem, dot, rest = name.partition(".")

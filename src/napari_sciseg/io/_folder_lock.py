@@ -27,6 +27,9 @@ LOCK_NAME = ".sciseg.lock"
 class FolderBusyError(OSError):
     """Another run holds the lock of an output folder."""
 
+    def __str__(self) -> str:  # the sentence, without "[Errno 28]"
+        return str(self.strerror)
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False

@@ -192,6 +192,8 @@ class RunManifest:
         row of a summary table) that a resumed run can reuse.
         """
         with self._lock:
+            if self.data["finished"]:  # a straggler after finish(): not part of this run
+                return
             key = str(source)
             if error:
                 self.data["failed"][key] = error
