@@ -16,10 +16,9 @@ from napari_sciseg.cli import main  # noqa: E402
 from napari_sciseg.io.outputs import is_partial, read_manifest  # noqa: E402
 from napari_sciseg.io.tiff import read_tiff  # noqa: E402
 
-#: a child that imports everything, waits for the "go" file, then runs the CLI: the runs overlap
+#: a child that waits for the "go" file, then runs the CLI: the four runs start together
 _GATED = textwrap.dedent("""
     import os, sys, time
-    import torch, dask  # noqa: F401 - imported before the start line so the runs overlap
     from napari_sciseg.cli import main
     go = sys.argv[1]
     while not os.path.exists(go):

@@ -192,10 +192,10 @@ def run(args) -> int:
     files = collect_inputs(args.inputs, zarr=True)
     outdir = Path(args.output)
     planned = {f: output_paths(f, outdir, args.zarr) for f in files}
-    _load(str(args.model))  # fail early on a bad model file, before any work is scheduled
     options = {"tile": args.tile, "k": args.k, "zarr": args.zarr,
                "channel_axis": args.channel_axis, "slice_axis": args.slice_axis}
     with output_run(outdir, "predict", planned, args, options=options, model=args.model) as batch:
+        _load(str(args.model))  # a bad model file fails here, before any work is scheduled
 
         def record(source, result):
             if result[1]:

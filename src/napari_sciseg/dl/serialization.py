@@ -85,7 +85,7 @@ def _read(path: Path) -> tuple[bytes, bytes]:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
-            if any(n.endswith(".pkl") for n in names):  # torch.save's zip format
+            if any(n.endswith("/data.pkl") for n in names):  # torch.save's zip format
                 raise _pickle_refusal(path)
             if not {_CONFIG, _WEIGHTS} <= names:
                 raise ValueError(

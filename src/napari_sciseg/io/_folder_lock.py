@@ -160,6 +160,11 @@ def acquire_folder_lock(folder: str | Path, *, command: str = "", wait: float = 
     while not _try_lock(fd):
         if time.monotonic() >= deadline:
             holder = _read_info(fd)
+            for _ in range(20):  # the holder writes its name just after it locks
+                if holder:
+                    break
+                time.sleep(0.05)
+                holder = _read_info(fd)
             os.close(fd)
             who = _describe(holder) if holder else "another process"
             raise FolderBusyError(
