@@ -4,7 +4,6 @@ import csv
 import json
 import threading
 
-import numpy as np
 import pytest
 
 from napari_sciseg._napari.widgets._batch_job import batch_job
