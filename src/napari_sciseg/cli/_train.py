@@ -2,14 +2,25 @@
 
     sciseg train IMAGE LABELS -o MODEL.sciseg [--arch smsnet|tunet|msdnet] [--members N]
                  [--steps N] [--dim 2|2.5|3] [--loss ce+dice] [--seed N] [--device auto]
+                 [--checkpoint-minutes M | --checkpoint-every N] [--resume CHECKPOINT]
 
 LABELS is an integer image of the same spatial shape (0 = unlabeled, 1..K =
 classes), e.g. a napari Labels layer saved as TIFF.
+
+Ctrl-C (or SIGTERM) stops after the current step and saves the members trained so
+far to the model file plus a checkpoint (``MODEL.sciseg.ckpt``) that ``--resume``
+continues; a second Ctrl-C aborts at once. Checkpoints are also written every
+``--checkpoint-minutes`` (default 10) and removed when the training completes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+import sys
+import threading
+import zipfile
 from pathlib import Path
 
 from ._common import (
@@ -21,90 +32,228 @@ from ._common import (
     positive_int,
 )
 
+#: recipe settings a resumed run takes from its checkpoint, with the flag that sets them
+_RECIPE_FLAGS = {"arch": "--arch", "members": "--members", "steps": "--steps",
+                 "dim": "--dim", "slice_axis": "--slice-axis", "loss": "--loss",
+                 "crop": "--crop", "batch": "--batch", "lr": "--lr",
+                 "model_kwargs": "--model-kwargs", "seed": "--seed"}
+#: defaults of those flags (None: not given), to tell which were set on the command line
+_DEFAULTS = {"arch": "smsnet", "members": 5, "steps": 200, "dim": None, "slice_axis": 0,
+             "loss": "ce", "crop": 64, "batch": 2, "lr": None, "model_kwargs": None, "seed": 0}
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a segmentation ensemble on sparse labels (scribbles)",
         description="Train an ensemble (SMSNets by default) on an image and a sparse label "
-        "image (0 = unlabeled, 1..K = classes) and save it as a .sciseg model file.",
+        "image (0 = unlabeled, 1..K = classes) and save it as a .sciseg model file. "
+        "Ctrl-C saves the members trained so far and a checkpoint to --resume from.",
     )
     p.add_argument("image", type=existing_path,
                    help="the image (TIFF or any format the reader handles)")
-    p.add_argument("labels", type=existing_path, help="sparse labels, same spatial shape as IMAGE")
+    p.add_argument("labels", type=existing_path,
+                   help="sparse labels, same spatial shape as IMAGE")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
-    p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet"), default="smsnet")
-    p.add_argument("--members", type=positive_int, default=5, help="ensemble size (default 5)")
-    p.add_argument("--steps", type=positive_int, default=200, help="optimizer steps (default 200)")
+    p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet"), default=_DEFAULTS["arch"])
+    p.add_argument("--members", type=positive_int, default=_DEFAULTS["members"],
+                   help="ensemble size (default 5)")
+    p.add_argument("--steps", type=positive_int, default=_DEFAULTS["steps"],
+                   help="optimizer steps (default 200)")
     p.add_argument("--dim", choices=("2", "2.5", "3"), default=None,
                    help="2D image, 2D model on slices of a volume, or 3D model "
                    "(default: 2 for images, 2.5 for volumes)")
-    p.add_argument("--slice-axis", type=int, default=0, help="slice axis for --dim 2.5")
-    p.add_argument("--loss", default="ce", help="ce, dice, focal, tversky or sums like ce+dice")
-    p.add_argument("--crop", type=positive_int, default=64, help="patch size (default 64)")
-    p.add_argument("--batch", type=positive_int, default=2, help="patches per member and step")
+    p.add_argument("--slice-axis", type=int, default=_DEFAULTS["slice_axis"],
+                   help="slice axis for --dim 2.5")
+    p.add_argument("--loss", default=_DEFAULTS["loss"],
+                   help="ce, dice, focal, tversky or sums like ce+dice")
+    p.add_argument("--crop", type=positive_int, default=_DEFAULTS["crop"],
+                   help="patch size (default 64)")
+    p.add_argument("--batch", type=positive_int, default=_DEFAULTS["batch"],
+                   help="patches per member and step")
     p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default per arch)")
     p.add_argument("--model-kwargs", type=json_object, default=None, metavar="JSON",
                    help='architecture options as JSON, e.g. \'{"depth": 10, "width": 4}\'')
     p.add_argument("--class-names", nargs="+", default=None, metavar="NAME")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=_DEFAULTS["seed"])
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
+                   help="checkpoint file (default: OUTPUT.ckpt)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0, metavar="M",
+                   help="write a checkpoint every M minutes of training (default 10; 0: off)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                   help="also write a checkpoint every N steps")
+    p.add_argument("--resume", type=existing_path, default=None, metavar="CHECKPOINT",
+                   help="continue the training saved in CHECKPOINT (same IMAGE and LABELS; "
+                   "its settings are used)")
     add_overwrite(p, help="overwrite an existing model file")
     return p
 
 
 def _read(path: Path):
-    try:
-        from ..io import read_image
-    except ImportError:  # pragma: no cover - older trees without the dispatcher
-        from ..io.tiff import read_tiff as read_image
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file.")
+    from ..io import read_image
+
     return read_image(path)
 
 
-def run(args) -> int:
-    if args.output.exists() and not args.overwrite:  # before the heavy imports
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it.")
-    import numpy as np
+def _was_interrupted(path: Path) -> bool:
+    """True for a model file an interrupted ``sciseg train`` wrote (it may be replaced)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            header = json.loads(zf.read("config.json"))
+        return header["config"]["metrics"].get("stopped") == "cancelled"
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile):
+        return False
+
+
+def _recipe(args, n_spatial: int):
+    """The run's TrainRecipe: from the flags, or from the checkpoint with ``--resume``."""
+    from ..dl.checkpoint import load_checkpoint
+    from ..dl.recipe import TrainRecipe
+
+    dim = args.dim or ("2" if n_spatial == 2 else "2.5")
+    recipe = TrainRecipe(
+        arch=args.arch, members=args.members, steps=args.steps, dim=dim,
+        slice_axis=args.slice_axis, loss=args.loss, seed=args.seed,
+        model_kwargs=args.model_kwargs, crop=args.crop, batch=args.batch, lr=args.lr)
+    if args.resume is None:
+        return recipe, None
+    ckpt = load_checkpoint(args.resume)
+    saved = ckpt.recipe
+    for field, flag in _RECIPE_FLAGS.items():
+        given = getattr(args, field)
+        if given is None or given == _DEFAULTS[field]:
+            continue  # not set on the command line: the checkpoint's value holds
+        if getattr(recipe, field) != getattr(saved, field):
+            raise ValueError(f"{flag} {given} differs from the checkpoint's "
+                             f"{getattr(saved, field)!r} ({args.resume}); leave it out to "
+                             "resume with the checkpoint's settings.")
+    return saved, ckpt
+
+
+class _Interrupts:
+    """SIGINT/SIGTERM set ``event`` (stop after the step); a second one aborts at once."""
+
+    event_factory = threading.Event  # tests stop a run at a chosen step through it
+
+    def __init__(self):
+        self.event = self.event_factory()
+        self.signal: int | None = None
+        self._old: dict = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signal = signum
+        self.event.set()
+        print(f"\nsciseg train: {signal.Signals(signum).name}: stopping after this step to "
+              "save the members trained so far (interrupt again to abort without saving)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signal or signal.SIGINT)
+
+
+def _run_loop(gen, arch: str):
     from tqdm import tqdm
 
-    from ..dl import iter_train, save_model
-
-    image = _read(args.image)
-    labels = _read(args.labels)
-    data = np.asarray(image.data)
-    channel_axis = image.channel_axis
-    n_spatial = data.ndim - (channel_axis is not None)
-    dim = args.dim or ("2" if n_spatial == 2 else "2.5")
-    gen = iter_train(
-        data, np.asarray(labels.data), arch=args.arch, members=args.members, steps=args.steps,
-        dim=dim, slice_axis=args.slice_axis, loss=args.loss, seed=args.seed,
-        device=args.device, channel_axis=channel_axis, class_names=args.class_names,
-        model_kwargs=args.model_kwargs, crop=args.crop, batch=args.batch, lr=args.lr,
-    )
     bar = None
     try:
         while True:
             p = next(gen)
             if bar is None:
                 print(p.device)
-                bar = tqdm(total=p.total_steps, unit="step", desc=f"train {args.arch}")
+                bar = tqdm(total=p.total_steps, initial=p.step - 1, unit="step",
+                           desc=f"train {arch}")
             bar.update(p.step - bar.n)
             post = {"loss": f"{p.loss:.3f}"}
             if p.val_score is not None:
                 post["val F1"] = f"{p.val_score:.3f}"
             bar.set_postfix(post, refresh=False)
     except StopIteration as stop:
-        model = stop.value
+        return stop.value
     finally:
         if bar is not None:
             bar.close()
-    path = save_model(model, args.output)
+
+
+def _summary(model, path) -> str:
     m = model.config.metrics
     score = m.get("val_f1")
     scored = f"validation F1 {score:.3f}" if score is not None else "no validation pixels"
-    print(f"{scored} (validation loss {m.get('val_loss') or float('nan'):.3f}, "
-          f"{m.get('steps_done')} steps, {len(model.network.members)} members) -> {path}")
+    return (f"{scored} (validation loss {m.get('val_loss') or float('nan'):.3f}, "
+            f"{m.get('steps_done')} steps, {len(model.network.members)} members) -> {path}")
+
+
+def run(args) -> int:
+    with _Interrupts() as interrupts:
+        return _train(args, interrupts)
+
+
+def _train(args, interrupts: _Interrupts) -> int:
+    if args.output.exists() and not args.overwrite and not (  # before the heavy imports
+            args.resume is not None and _was_interrupted(args.output)):
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it.")
+    import numpy as np
+
+    from ..dl import save_model
+    from ..dl.checkpoint import Checkpointer
+    from ..dl.training import iter_train_recipe
+
+    image, labels = _read(args.image), _read(args.labels)
+    data = np.asarray(image.data)
+    n_spatial = data.ndim - (image.channel_axis is not None)
+    recipe, ckpt = _recipe(args, n_spatial)
+    ck_path = args.checkpoint or args.output.with_name(args.output.name + ".ckpt")
+    minutes = args.checkpoint_minutes
+    checkpointer = Checkpointer(ck_path, every_steps=args.checkpoint_every,
+                                every_s=minutes * 60 if minutes and minutes > 0 else None)
+    gen = iter_train_recipe(
+        data, np.asarray(labels.data), recipe, device=args.device,
+        channel_axis=image.channel_axis, class_names=args.class_names,
+        cancel=interrupts.event, checkpoint=checkpointer, resume=ckpt)
+    try:
+        model = _run_loop(gen, str(recipe.arch))
+    except KeyboardInterrupt:
+        kept = (f"; the last checkpoint ({checkpointer.path}, step {checkpointer.last_step}) "
+                "can be resumed with --resume" if checkpointer.saved else "")
+        print(f"sciseg train: aborted; the model was not saved{kept}", file=sys.stderr)
+        return 130
+    steps_done = model.config.metrics.get("steps_done", 0)
+    if model.config.metrics.get("stopped") == "cancelled":
+        return _interrupted(args, model, checkpointer, steps_done, interrupts.exit_code)
+    path = save_model(model, args.output)
+    resumed_here = args.resume is not None and args.resume.resolve() == ck_path.resolve()
+    if checkpointer.saved or resumed_here:
+        ck_path.unlink(missing_ok=True)  # the run completed: its checkpoint is spent
+    print(_summary(model, path))
     return 0
+
+
+def _interrupted(args, model, checkpointer, steps_done: int, code: int) -> int:
+    from ..dl import save_model
+
+    total = model.config.recipe.get("steps")
+    if steps_done == 0:
+        print("sciseg train: interrupted before the first training step; nothing was saved.",
+              file=sys.stderr)
+        return code
+    path = save_model(model, args.output)
+    print(f"sciseg train: interrupted at step {steps_done} of {total}: saved the "
+          f"{len(model.network.members)} members trained so far to {path} and a checkpoint to "
+          f"{checkpointer.path}.\n{_summary(model, path)}\nContinue with: sciseg train "
+          f"{args.image} {args.labels} -o {args.output} --resume {checkpointer.path}",
+          file=sys.stderr)
+    return code
+

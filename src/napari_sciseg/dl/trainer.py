@@ -173,6 +173,9 @@ class SegmentationTrainer:
     class_names, class_colors : sequence, optional
     init : TrainedModel, optional
         Continue training this model (its architecture, members and normalisation).
+    stack_parts : int, optional
+        On CPU, train the members in this many thread stacks (default: one per torch
+        thread, at most one per member); a resumed run uses its checkpoint's.
 
     Attributes
     ----------
@@ -184,8 +187,10 @@ class SegmentationTrainer:
 
     def __init__(self, image, labels, recipe: TrainRecipe, *, device: str = "auto",
                  channel_axis: int | None = None, class_names=None, class_colors=None,
-                 init: TrainedModel | None = None):
+                 init: TrainedModel | None = None, stack_parts: int | None = None):
         self.recipe = recipe
+        self._raw = (image, labels, channel_axis)
+        self._fingerprint: str | None = None
         img, lab = prepare_image(image, labels, recipe.dim, recipe.slice_axis, channel_axis)
         n_declared = init.config.n_classes if init is not None else (
             len(class_names) if class_names else None)
@@ -206,7 +211,7 @@ class SegmentationTrainer:
         self._samplers(img, lab, k)
         self.lr = recipe.default_lr(fine_tune=init is not None)
         torch.manual_seed(recipe.seed)
-        self._optimiser(batch_norm=recipe.batch_norm and init is None)
+        self._optimiser(batch_norm=recipe.batch_norm and init is None, parts=stack_parts)
         self.config = self._config(img.shape[0], k, class_names, class_colors, normalization)
         self.ensemble = Ensemble(self.nets).eval()
         self.result = TrainedModel(network=self.ensemble, config=self.config)
@@ -244,10 +249,12 @@ class SegmentationTrainer:
                 rng=np.random.default_rng(r.seed + 2)).fixed_crops(_N_VAL_CROPS)
         self.weights = _class_weights(r.class_weights, train_lab, k).to(self.device)
 
-    def _optimiser(self, *, batch_norm: bool) -> None:
+    def _optimiser(self, *, batch_norm: bool, parts: int | None) -> None:
         dev, nets = self.device, self.nets
         self.use_amp = dev.type == "cuda"
         n_parts = min(torch.get_num_threads(), len(nets)) if dev.type == "cpu" else 1
+        n_parts = n_parts if parts is None else max(1, min(int(parts), len(nets)))
+        self.stack_parts = n_parts
         if n_parts > 1:
             self.stack = ThreadedStacks(nets, n_parts, batch_norm=batch_norm)
         else:
@@ -270,6 +277,15 @@ class SegmentationTrainer:
             class_names=tuple(class_names or (f"class {i}" for i in range(1, k + 1))),
             class_colors=tuple(class_colors or (None,) * k), normalization=normalization,
             recipe=recipe, version=__version__)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the training data (computed on first use; checkpoints compare it)."""
+        if self._fingerprint is None:
+            from .checkpoint import data_fingerprint
+
+            self._fingerprint = data_fingerprint(*self._raw)
+        return self._fingerprint
 
     # --- steps ---------------------------------------------------------------------------
     def threads(self) -> contextlib.AbstractContextManager:
