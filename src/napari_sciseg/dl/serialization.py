@@ -14,6 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from ..io.outputs import atomic_path
 from .config import FORMAT_VERSION, ModelConfig, TrainedModel
 from .models import Ensemble, model_from_config
 
@@ -48,15 +49,19 @@ def save_model(trained: TrainedModel, path) -> Path:
                for k, v in m.state_dict().items()}
     text = json.dumps(header, indent=1)
     blob = save_tensors(tensors, metadata={"format": _FORMAT})
+    # written under a temporary name and renamed into place: never a half-written model
     if path.is_dir() or str(path).endswith(("/", "\\")):
         path.mkdir(parents=True, exist_ok=True)
-        (path / _CONFIG).write_text(text)
-        (path / _WEIGHTS).write_bytes(blob)
+        with atomic_path(path / _WEIGHTS) as tmp:
+            tmp.write_bytes(blob)
+        with atomic_path(path / _CONFIG) as tmp:
+            tmp.write_text(text)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(_CONFIG, text)
-            zf.writestr(_WEIGHTS, blob)
+        with atomic_path(path) as tmp:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(_CONFIG, text)
+                zf.writestr(_WEIGHTS, blob)
     return path
 
 
