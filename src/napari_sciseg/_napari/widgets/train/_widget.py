@@ -195,12 +195,15 @@ class TrainPredictWidget(QWidget):
         return path
 
     def load_model(self, path):
-        """Load a ``.sciseg`` model; its class names and colours go onto the scribbles."""
-        from napari_sciseg.dl import load_model
+        """Load a model (``.sciseg``, ``.onnx`` or a bioimage.io package) for prediction.
+
+        Its class names and colours go onto the scribbles.
+        """
+        from napari_sciseg.dl.export import load_any_model
 
         try:
-            trained = load_model(path)
-        except (OSError, ValueError) as exc:
+            trained = load_any_model(path)
+        except (OSError, ValueError, ImportError) as exc:
             show_error(f"Could not load model {path}: {exc}")
             return None
         self.set_model(trained)
@@ -219,6 +222,9 @@ class TrainPredictWidget(QWidget):
             self.save_model(path)
 
     def _load_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "sciseg model (*.sciseg)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load model", "",
+            "models (*.sciseg *.onnx *.zip *.yaml);;sciseg model (*.sciseg);;ONNX (*.onnx);;"
+            "bioimage.io package (*.zip rdf.yaml bioimageio.yaml)")
         if path:
             self.load_model(path)
