@@ -9,9 +9,11 @@ from napari_sciseg.data.fibers import MATRIX, FiberTruth, axial_sign, fiber_volu
 
 
 def test_default_volume_is_fast_deterministic_and_typed():
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     volume, scribbles = fiber_volume()
-    assert time.perf_counter() - t0 < 2.0
+    # the smaller of wall and CPU time: other jobs on the machine inflate the first,
+    # threaded numpy the second; neither is this generator being slow
+    assert min(time.perf_counter() - t0, time.process_time() - c0) < 2.0
     assert volume.shape == scribbles.shape == (96, 96, 96)
     assert volume.dtype == np.float32 and scribbles.dtype == np.uint8
     again, _ = fiber_volume(seed=0)

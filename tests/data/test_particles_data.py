@@ -12,9 +12,11 @@ from napari_sciseg.data.particles import CONTRAST_LEVELS
 
 @pytest.mark.parametrize("mode", ["bf", "haadf"])
 def test_truth_is_consistent_and_has_every_hard_case(mode):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     image, truth = tem_particles(mode, seed=0, return_truth=True)
-    assert time.perf_counter() - t0 < 2.0
+    # the smaller of wall and CPU time: other jobs on the machine inflate the first,
+    # threaded numpy the second; neither is this generator being slow
+    assert min(time.perf_counter() - t0, time.process_time() - c0) < 2.0
     assert image.shape == (512, 512) and image.dtype == np.uint16
     n = len(truth.diameters_nm)
     assert truth.labels.max() == n and truth.isolated.shape == (n,)
