@@ -104,6 +104,23 @@ def test_parameter_names_become_flags():
     )
 
 
+def test_per_file_errors_name_flags_not_parameters(tmp_path, capsys, tiny_models):
+    model = tiny_models[2]
+    write_tiff(tmp_path / "vol.tif", np.zeros((4, 24, 24), np.uint8))
+    assert main(["predict", str(model), str(tmp_path / "vol.tif"), "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "The model is 2D but the image is 3D" in err
+    assert "pass --slice-axis (e.g. --slice-axis 0 for Z)" in err and "--channel-axis" in err
+    assert "slice_axis" not in err and "channel_axis" not in err
+    argv = ["train", str(tmp_path / "vol.tif"), str(tmp_path / "vol.tif"), "-o",
+            str(tmp_path / "t.sciseg"), "--model-kwargs", '{"bogus": 1}']  # fmt: skip
+    write_tiff(tmp_path / "lab.tif", (np.arange(4 * 24 * 24).reshape(4, 24, 24) % 3).astype(
+        np.uint8))  # fmt: skip
+    argv[2] = str(tmp_path / "lab.tif")
+    assert main([*argv, "--steps", "1", "--members", "1", "--device", "cpu"]) == 2
+    assert "--model-kwargs: " in capsys.readouterr().err
+
+
 def test_stray_label_value_names_class_names_flag(tmp_path, capsys):
     pytest.importorskip("torch")
     image = np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def in_flag_words(exc: BaseException, args) -> str:
+def in_flag_words(exc: BaseException | str, args) -> str:
     """The message of a core error with parameter names replaced by this command's flags.
 
     Core functions name their parameters (``slice_axis=``, ``spacing``); the
@@ -85,6 +85,8 @@ def in_flag_words(exc: BaseException, args) -> str:
     if parser is not None:
         extra = getattr(getattr(args, "_module", None), "PARAMETER_FLAGS", None)
         message = to_flag_words(message, parameter_flags(parser, extra))
+    if "unexpected keyword argument" in message and "model_kwargs" in vars(args):
+        message = f"--model-kwargs: {message}"  # a name the architecture does not take
     if not re.search(r"(?<![\w-])-o\b", message):
         message = message.replace("another output folder", "another output folder (-o)")
     return message

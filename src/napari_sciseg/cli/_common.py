@@ -202,6 +202,8 @@ def to_flag_words(message: str, flags: dict[str, str]) -> str:
     'pass --slice-axis 3 or --model-kwargs \\'{"depth": 5}\\''
     >>> to_flag_words("spacing has 2 values; pass spacing=(1, 2)", {"spacing": "--pixel-size"})
     'spacing has 2 values; pass --pixel-size 1 2'
+    >>> to_flag_words("pass slice_axis= (e.g. slice_axis=0)", {"slice_axis": "--slice-axis"})
+    'pass --slice-axis (e.g. --slice-axis 0)'
     """
     if not flags:
         return message
@@ -214,6 +216,7 @@ def to_flag_words(message: str, flags: dict[str, str]) -> str:
         words = _value_words(value)
         return f"{flag} {words}" if words else flag
 
+    message = re.sub(rf"(?<![\w-])({names})=(?=\s|$)", lambda m: flags[m.group(1)], message)
     message = re.sub(rf"(?<![\w-])({names})={_LITERAL}", assignment, message)
     message = re.sub(rf"``({names})``|`({names})`", lambda m: flags[m.group(1) or m.group(2)],
                      message)  # fmt: skip

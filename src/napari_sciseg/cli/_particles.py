@@ -26,6 +26,8 @@ from ._common import add_overwrite, add_resume, collect_inputs, existing_path, p
 
 logger = logging.getLogger(__name__)
 
+#: core parameter names that this command's flags spell differently (see cli.in_flag_words)
+PARAMETER_FLAGS = {"spacing": "--pixel-size"}
 SUFFIXES_OUT = ("_particles.csv", "_mask.tif", "_labels.tif", "_psd.png")
 SUMMARY_COLUMNS = (
     "file", "status", "n_particles", "n_isolated", "unit", "pixel_size_nm", "calibration",
@@ -180,14 +182,16 @@ def _size_all(files, out, opts, jobs, batch) -> None:
             raise
 
 
-def _report(rows) -> int:
+def _report(rows, args) -> int:
     """Print one line per image; return the number that failed."""
+    from . import in_flag_words
+
     failed = 0
     for row in rows:
         name = Path(row["file"]).name
         if row["status"] != "ok":
             failed += 1
-            print(f"{name}: skipped ({row['status']})", file=sys.stderr)
+            print(f"{name}: skipped ({in_flag_words(row['status'], args)})", file=sys.stderr)
             continue
         unit = row["unit"]
         mean = f"{float(row['mean']):.2f} ± {float(row['sd']):.2f} {unit}" if row["count"] else "-"
@@ -225,7 +229,7 @@ def run(args) -> int:
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: _fmt(v) for k, v in row.items()})
-    failed = _report(rows)
+    failed = _report(rows, args)
     print(f"{len(rows) - failed} of {len(rows)} images sized -> {out}")
     return 1 if failed else 0
 

@@ -187,6 +187,7 @@ def _run_distributed(address: str, calls, progress, record):
 def run(args) -> int:
     from tqdm import tqdm
 
+    from . import in_flag_words
     from ._runs import output_run
 
     files = collect_inputs(args.inputs, zarr=True)
@@ -214,7 +215,7 @@ def run(args) -> int:
                 results = _run_local(calls, args.workers, bar, record)
     failed = [(name, msg) for name, msg in results if msg]
     for name, msg in failed:
-        print(f"sciseg predict: {name} failed: {msg}", file=sys.stderr)
+        print(f"sciseg predict: {name} failed: {in_flag_words(msg, args)}", file=sys.stderr)
     skipped = f", {len(batch.skipped)} already complete" if batch.skipped else ""
     print(f"predicted {len(results) - len(failed)} of {len(results)} file(s){skipped} -> {outdir}")
     return 1 if failed else 0
