@@ -27,7 +27,8 @@ def test_classify_widget_overlays(make_napari_viewer, qtbot, afm_csv):
     widget.classify()
     qtbot.waitUntil(lambda: widget.result is not None, timeout=60_000)
     qtbot.waitUntil(lambda: widget.classify_button.isEnabled(), timeout=10_000)
-    height = viewer.layers["AFM scan height"]
+    # after levelling the pickers (and so the classification) use the levelled channels
+    height = viewer.layers["AFM scan height levelled"]
     assert height.metadata["afm_class"] == widget.result.label
     assert widget.result.label in widget.summary.text()
     tiles = viewer.layers["AFM tile classes (extrapolated)"]

@@ -26,7 +26,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error
 
-__all__ = ["throttle", "start_job", "progress_of", "JobStep"]
+__all__ = ["throttle", "start_job", "progress_of", "JobStep", "wait_for_call"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,38 @@ class JobStep:
     done: int
     total: int
     what: str
+
+
+def wait_for_call(fn: Callable[[], Any], *, cancel, what: str, poll: float = 0.1):
+    """Generator: run ``fn()`` (one blocking core call) in a helper thread, wait for it.
+
+    Yields a :class:`JobStep` every ``poll`` seconds so the worker stays
+    responsive; when ``cancel`` (a ``threading.Event``) is set, returns ``None``
+    at once and the call's result is dropped (the call itself finishes in the
+    background: a core function that does not take ``cancel`` cannot be stopped
+    midway). Returns ``fn()``'s value, or raises its exception.
+    """
+    import threading
+
+    box: dict = {}
+
+    def call():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the worker thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=call, name=f"sciseg {what}", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if cancel is not None and cancel.is_set():
+            return None
+        yield JobStep(0, 1, what)
+        thread.join(poll)
+    if "error" in box:
+        raise box["error"]
+    yield JobStep(1, 1, what)
+    return box["value"]
 
 
 def progress_of(record) -> tuple[int, int]:

@@ -13,6 +13,8 @@ ground truth.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
@@ -20,16 +22,20 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from ...classify.afm.dataset import CLASSES
 from ...classify.afm.scans import CHANNEL_ROLES, channel_role
 from .._layers import add_or_update, layer_kind, layer_spacing, output_kwargs
-from .._workers import start_job
+from .._workers import start_job, wait_for_call
+from ._afm_train import AfmTrainPanel
 
 __all__ = ["AfmWidget", "CLASS_COLORS"]
 
@@ -38,20 +44,26 @@ CLASS_COLORS = ("#9e9e9e", "#4fc3f7", "#ffb74d", "#0277bd", "#e65100")
 _NONE = "(none)"
 
 
-def _predict_job(model, data, spacing, metadata):
+def _predict_job(model, data, spacing, metadata, cancel):
     from ...dl.afm.predict import predict_scan
 
-    yield (0, 1)
-    result = predict_scan(model, data, spacing=spacing, metadata=metadata)
-    yield (1, 1)
-    return result
+    return (yield from wait_for_call(
+        lambda: predict_scan(model, data, spacing=spacing, metadata=metadata),
+        cancel=cancel, what="classifying"))
+
+
+def class_legend(names, colors) -> str:
+    """Rich text: a coloured square and the name of each class."""
+    return "  ".join(f'<span style="color:{c}">&#9632;</span>&nbsp;{n}'
+                     for n, c in zip(names, colors))
 
 
 class AfmWidget(QWidget):
     """Level and classify an AFM scan.
 
     Attributes for scripts and tests: ``channel_combos`` (role -> QComboBox),
-    ``level_button``, ``model_button``, ``classify_button``, ``summary`` (label),
+    ``level_button``, ``model_button``, ``classify_button``, ``cancel_button``,
+    ``progress``, ``summary`` (label), ``legend``, ``training`` (the Train panel),
     ``model`` (the loaded AfmModel), ``result`` (the last ScanPrediction),
     ``worker``. ``load_model(path)`` and ``set_model(model)`` skip the dialog.
     """
@@ -70,41 +82,74 @@ class AfmWidget(QWidget):
             self.channel_combos[role] = combo
             form.addRow(role, combo)
         self.level_button = QPushButton("Level channels (rows, plane, scars)")
+        self.level_button.setToolTip("Add a levelled copy of each chosen channel (row offsets, "
+                                     "plane and scars removed); the pickers then use them")
         self.level_button.clicked.connect(self.level)
         self.model_button = QPushButton("Load model…")
+        self.model_button.setToolTip("Open an AFM .sciseg model ('sciseg afm train' or Train "
+                                     "below)")
         self.model_button.clicked.connect(self._choose_model)
         self.model_label = QLabel("no model loaded")
+        self.model_label.setWordWrap(True)
         self.classify_button = QPushButton("Classify scan")
+        self.classify_button.setToolTip("Classify the scan in the background: its class, and "
+                                        "a tile-wise class map")
         self.classify_button.clicked.connect(self.classify)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop classifying; nothing is added")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setToolTip("Classification running")
+        self.progress.setRange(0, 1)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.legend = QLabel(class_legend(CLASSES, CLASS_COLORS))
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip("Colours of the tile class map")
+        self.training = AfmTrainPanel(self)
+        train_box = QCollapsible("Train a model from a counts CSV")
+        train_box.addWidget(self.training)
+        for w in (train_box, *train_box.findChildren(QPushButton)):
+            w.setToolTip("Train an AFM model on the scans of a CSV built with 'AFM crystal "
+                         "counts'")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.classify_button)
+        buttons.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for w in (
-            self.level_button,
-            self.model_button,
-            self.model_label,
-            self.classify_button,
-            self.summary,
-        ):
+        for w in (self.level_button, self.model_button, self.model_label):
+            layout.addWidget(w)
+        layout.addLayout(buttons)
+        for w in (self.progress, self.summary, self.legend, train_box):
             layout.addWidget(w)
         layout.addStretch(1)
+        self.cancel_event = None
+        self._source = None
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed):
             ev.connect(self.refresh_layers)
+        events.removed.connect(self._layer_removed)
         self.refresh_layers()
 
     # ------------------------------------------------------------------ layers
     def refresh_layers(self, event=None) -> None:
-        """Fill the channel combos; a layer whose name ends with a role is picked for it."""
+        """Fill the channel combos; a layer whose name ends with a role is picked for it.
+
+        A levelled copy ("<scan> height levelled") is preferred to its raw channel.
+        """
         images = [lay.name for lay in self.viewer.layers if layer_kind(lay) == "image"]
         for role, combo in self.channel_combos.items():
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
             combo.addItems([_NONE, *images])
-            guess = next((n for n in images if _role_of(n) == role), _NONE)
-            combo.setCurrentText(current if current in images else guess)
+            levelled = [n for n in images if n.endswith(" levelled") and _role_of(n[:-9]) == role]
+            raw = [n for n in images if _role_of(n) == role]
+            guess = (levelled or raw or [_NONE])[0]
+            if current in images and not (levelled and f"{current} levelled" in levelled):
+                guess = current
+            combo.setCurrentText(guess)
             combo.blockSignals(False)
 
     def _layers(self, roles):
@@ -128,12 +173,13 @@ class AfmWidget(QWidget):
             return
         for role, layer in zip(roles, self._layers(roles)):
             out = level_scan(np.asarray(layer.data, dtype=np.float32), channel_names=(role,))
-            add_or_update(
+            levelled = add_or_update(
                 self.viewer,
                 out,
                 "image",
                 output_kwargs(layer, f"{layer.name} levelled", colormap="afmhot"),
             )
+            self.channel_combos[role].setCurrentText(levelled.name)  # classify the levelled
 
     # ------------------------------------------------------------------ model
     def _choose_model(self) -> None:
@@ -160,30 +206,58 @@ class AfmWidget(QWidget):
     def classify(self) -> None:
         """Classify the scan in a worker; results arrive in :meth:`_show`."""
         if self.model is None:
-            show_error("Load a model first (sciseg afm train makes one).")
-            return
+            show_error("Load a model first ('Load model…', or train one below).")
+            return None
         try:
             roles = self.model.config.channels
             layers = self._layers(roles) if roles else self._layers(("height",))
         except ValueError as exc:
             show_error(str(exc))
-            return
+            return None
         source = layers[0]
         data = (
             np.stack([np.asarray(lay.data, dtype=np.float32) for lay in layers]) if roles else None
         )
         spacing = layer_spacing(source, 2)[-1]
         meta = {k: str(v) for k, v in source.metadata.items()}
-        self.classify_button.setEnabled(False)
+        self.cancel_event = event = threading.Event()
+        self._source = source
+        self._running(True)
+        model = self.model
         self.worker = start_job(
-            lambda: _predict_job(self.model, data, spacing, meta),
+            lambda: _predict_job(model, data, spacing, meta, event),
             desc="AFM classification",
             on_return=lambda res: self._show(res, source),
-            on_finish=lambda: self.classify_button.setEnabled(True),
+            on_finish=lambda: self._running(False),
+            show_progress=False,
         )
+        return self.worker
+
+    def cancel(self) -> None:
+        """Stop classifying at once; nothing is added."""
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+
+    def _running(self, running: bool) -> None:
+        if not running:
+            self.worker = None
+            self._source = None
+        self.classify_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.progress.setRange(0, 0 if running else 1)  # busy indicator while it runs
+        self.progress.setValue(0)
+
+    def _layer_removed(self, event) -> None:
+        if self.worker is not None and event.value is self._source:
+            self.cancel()
+            show_info(f"AFM classification stopped: its layer '{event.value.name}' was "
+                      "removed.")
 
     def _show(self, result, source) -> None:
         from ...dl.afm.predict import tile_maps
+
+        if result is None or source not in self.viewer.layers:
+            return  # cancelled, or the scan's layer went away
 
         self.result = result
         probs = {c: float(p) for c, p in zip(CLASSES, result.probabilities)}

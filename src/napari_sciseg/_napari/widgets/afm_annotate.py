@@ -32,6 +32,9 @@ __all__ = ["CrystalCountWidget", "KINDS"]
 
 KINDS = ("spherulite", "lamellar")
 _COLORS = {"spherulite": "#4fc3f7", "lamellar": "#ff7043"}
+#: marker diameter in screen pixels, whatever the zoom and the scan's pixel size: a
+#: marker in data units (a 12 px disc on a 19.5 nm/px scan) hid the crystals it counted
+MARKER_PX = 9
 CSV_FIELDS = ("file", "sample", "spherulite_count", "lamellar_count")
 
 
@@ -62,13 +65,25 @@ class CrystalCountWidget(QWidget):
         self.new_button = QPushButton("New crystal points layer")
         self.new_button.clicked.connect(self.new_layer)
         self.counts_label = QLabel("S = 0, L = 0")
+        self.legend = QLabel("  ".join(
+            f'<span style="color:{_COLORS[k]}">&#9679;</span>&nbsp;{k}' for k in KINDS))
+        self.legend.setToolTip("Marker colours of the two crystal kinds")
         self.add_button = QPushButton("Add to data set")
         self.add_button.clicked.connect(self.add_to_csv)
         browse = QPushButton("Choose CSV…")
+        self.image_combo.setToolTip("The scan to count crystals on")
+        self.kind_combo.setToolTip("The kind the next clicked point gets")
+        self.sample_edit.setToolTip("Sample (film) name: scans of one sample stay together "
+                                    "when the data set is split for testing")
+        self.csv_edit.setToolTip("The training CSV rows are appended to (AFM crystal classes "
+                                 "> Train reads it)")
+        self.new_button.setToolTip("Add a Points layer on the scan and start clicking crystals")
+        self.add_button.setToolTip("Append this scan's counts (file, sample, S, L) to the CSV")
+        browse.setToolTip("Choose where the training CSV is")
         browse.clicked.connect(self._browse)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for w in (browse, self.new_button, self.counts_label, self.add_button):
+        for w in (browse, self.new_button, self.legend, self.counts_label, self.add_button):
             layout.addWidget(w)
         layout.addStretch(1)
 
@@ -86,9 +101,11 @@ class CrystalCountWidget(QWidget):
             self.points = self.viewer.add_points(
                 np.zeros((0, 2)),
                 **kwargs,
-                size=12 * float(source.scale[-1]),
+                size=MARKER_PX,
                 features={"kind": np.array([], dtype=object)},
                 border_color="white",
+                border_width=0.15,
+                canvas_size_limits=(MARKER_PX, MARKER_PX),  # constant on screen
             )
             self.points.feature_defaults = {"kind": self.kind_combo.currentText()}
             self.points.events.data.connect(self._update_counts)
