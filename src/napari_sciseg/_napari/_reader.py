@@ -30,7 +30,11 @@ def get_reader(path):
 
 
 def _handles(path) -> bool:
-    name = str(path).lower()
+    name = str(path).lower().rstrip("/\\")
+    if name.endswith(".zarr"):
+        from ..io.ome_zarr import is_ome_zarr
+
+        return is_ome_zarr(path)
     suffix = Path(name).suffix
     if len(suffix) == 4 and suffix[1:].isdigit():  # numbered Bruker files: .000-.999
         from ..io.afm import is_afm_file
@@ -45,6 +49,9 @@ def read_layers(path) -> list:
     layers = []
     for p in paths:
         p = Path(p)
+        if p.suffix.lower() == ".zarr":
+            layers += _ome_zarr_layers(p)
+            continue
         try:
             image = read_image(p)
         except (ValueError, ImportError, OSError, UnsupportedFormatError) as exc:
@@ -57,4 +64,34 @@ def read_layers(path) -> list:
             layers += calibrated_to_layer_data(image, name)
         for w in caught:
             show_warning(str(w.message))
+    return layers
+
+
+def _ome_zarr_layers(path: Path) -> list:
+    """Every image of an OME-Zarr store as a calibrated multiscale layer (lazy, dask)."""
+    from ..io.ome_zarr import read_ome_zarr_layers
+
+    try:
+        found = read_ome_zarr_layers(path)
+    except (ValueError, OSError) as exc:
+        show_error(f"napari-sciseg could not open {path.name}: {exc}")
+        return []
+    layers = []
+    stem = path.name[: -len(".zarr")]
+    for layer in found:
+        img = layer.image
+        spatial = img.spatial_axes
+        kwargs = {"scale": tuple(img.spacing),
+                  "units": tuple("nm" if img.unit == "nm" else "pixel" for _ in spatial),
+                  "axis_labels": tuple(a.lower() for a in spatial),
+                  "metadata": {"calibration_source": img.source, "calibrated": img.calibrated}}
+        ch = img.channel_axis
+        if ch is None:
+            data = layer.levels if len(layer.levels) > 1 else layer.levels[0]
+            layers.append((data, {"name": f"{stem} {layer.name}", **kwargs}, layer.kind))
+            continue
+        for c in range(img.data.shape[ch]):
+            levels = [lv[(slice(None),) * ch + (c,)] for lv in layer.levels]
+            data = levels if len(levels) > 1 else levels[0]
+            layers.append((data, {"name": f"{stem} {layer.name} {c + 1}", **kwargs}, layer.kind))
     return layers

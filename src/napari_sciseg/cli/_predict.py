@@ -91,6 +91,12 @@ def _read(path: Path):
     if path.suffix == ".zarr":
         import zarr
 
+        from ..io.ome_zarr import is_ome_zarr, read_ome_zarr
+
+        if is_ome_zarr(path):  # lazily, with the scale of its multiscales metadata
+            img = read_ome_zarr(path)
+            return img.data, img.spacing, img.unit, img
+
         node = zarr.open(str(path), mode="r")
         if hasattr(node, "shape"):
             array = node
@@ -136,6 +142,12 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
                 names = list(getattr(trained.config, "class_names", ()) or ())
                 group.attrs.update({"source": str(path), "spacing": list(spacing or ()),
                                     "unit": unit, "class_names": names})
+                from ..io.ome_zarr import write_prediction_pyramids
+
+                # OME-Zarr: pyramids, calibrated axes, the labels group
+                write_prediction_pyramids(
+                    group, spacing=spacing, unit=unit, class_names=names,
+                    class_colors=list(getattr(trained.config, "class_colors", ()) or ()))
             return path.name, ""
         result = predict(trained, data, **kwargs)
         spatial = "YX" if result.segmentation.ndim == 2 else "ZYX"

@@ -64,6 +64,10 @@ def read_image(path: str | Path) -> CalibratedImage:
         names the file and the problem.
     """
     path = Path(path)
+    if path.suffix.lower() == ".zarr" and path.is_dir():  # OME-Zarr, read lazily
+        from .ome_zarr import read_ome_zarr
+
+        return read_ome_zarr(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {path}")
     suffix = path.suffix.lower()
