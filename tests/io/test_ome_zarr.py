@@ -55,10 +55,9 @@ def test_zarr_without_multiscales_is_refused(tmp_path):
 
 def test_predict_zarr_writes_ome_zarr_that_predict_and_napari_read(tmp_path, make_napari_viewer):
     from napari_sciseg._napari._reader import get_reader
-    from napari_sciseg.dl.serialization import save_model
-
     from napari_sciseg.dl.config import ModelConfig, TrainedModel
     from napari_sciseg.dl.models import Ensemble, create_model
+    from napari_sciseg.dl.serialization import save_model
 
     nets = [create_model("msdnet", ndim=2, in_channels=1, out_channels=2, depth=3, seed=s)
             for s in range(2)]
