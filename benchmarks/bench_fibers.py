@@ -236,8 +236,7 @@ def write_markdown(speed_rows, truth_rows, e2e_row, path: Path) -> None:
     lines = [
         "# Fiber benchmark",
         "",
-        f"`python benchmarks/bench_fibers.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
-        + " on "
+        f"`python benchmarks/bench_fibers.py {' '.join(sys.argv[1:])}`".replace(" `", "`") + " on "
         f"{os.cpu_count()} CPU cores (machine shared with other jobs: timings are upper "
         "bounds). Speed: median of the runs, each in a fresh process.",
         "",
@@ -304,6 +303,243 @@ def write_markdown(speed_rows, truth_rows, e2e_row, path: Path) -> None:
     print(f"wrote {path}")
 
 
+# ------------------------------------------------------------ the fibre filter (#15)
+SET_NAMES = {
+    "sample": "plugin sample (fiber_volume, 96³)",
+    "polymer": "fiber_concrete_ct polymer (64×128×128, voxels 20×10×10 µm)",
+    "steel": "fiber_concrete_ct steel (64×128×128, voxels 20×10×10 µm)",
+}
+
+
+def load_set(name: str, seed: int):
+    """(volume, truth labels, truth lengths, spacing) of one volume of a test set."""
+    if name == "sample":
+        from napari_sciseg.data.fibers import fiber_volume
+
+        volume, _, truth = fiber_volume(seed=seed, return_truth=True)
+        return volume, truth.labels, truth.lengths, (1.0, 1.0, 1.0)
+    from napari_sciseg.data.fibers_ct import fiber_concrete_ct
+
+    volume, truth = fiber_concrete_ct(kind=name, seed=seed)
+    return volume, truth.labels, truth.lengths, truth.spacing
+
+
+def match_objects(pred, truth, min_overlap=0.5):
+    """One-to-one matches {pred label: truth label}, greedy by overlap, where the overlap
+    is at least ``min_overlap`` of the smaller object."""
+    p, t = pred.ravel().astype(np.int64), truth.ravel().astype(np.int64)
+    n_p, n_t = int(p.max()), int(t.max())
+    both = (p > 0) & (t > 0)
+    pair = np.bincount(p[both] * (n_t + 1) + t[both], minlength=(n_p + 1) * (n_t + 1))
+    pair = pair.reshape(n_p + 1, n_t + 1)
+    size_p, size_t = np.bincount(p, minlength=n_p + 1), np.bincount(t, minlength=n_t + 1)
+    order = sorted(((pair[i, j], i, j) for i, j in zip(*np.nonzero(pair)) if i and j), reverse=True)
+    found, used = {}, set()
+    for overlap, i, j in order:
+        if i not in found and j not in used and overlap >= min_overlap * min(size_p[i], size_t[j]):
+            found[i] = j
+            used.add(j)
+    return found
+
+
+def object_scores(labels, lengths, truth_labels, truth_lengths) -> dict:
+    found = match_objects(labels, truth_labels)
+    n_pred, n_true = int(labels.max()), int(truth_labels.max())
+    err = [
+        abs(lengths[i - 1] - truth_lengths[j - 1]) / truth_lengths[j - 1] for i, j in found.items()
+    ]
+    return {
+        "n": n_pred,
+        "truth": n_true,
+        "precision": len(found) / max(n_pred, 1),
+        "recall": len(found) / max(n_true, 1),
+        "length_err": float(np.median(err)) if err else float("nan"),
+    }
+
+
+def filter_rows(sets=("sample", "polymer", "steel"), seeds=(0, 1, 2)) -> list[dict]:
+    """Threshold route (auto polarity) before and after the filter, per set and seed."""
+    from napari_sciseg.measure import fibers as old_pipeline
+    from napari_sciseg.measure.fiber_workflow import measure_fibers
+
+    rows = []
+    for name in sets:
+        for seed in seeds:
+            volume, t_labels, t_lengths, spacing = load_set(name, seed)
+            t0 = time.perf_counter()
+            new = measure_fibers(volume, spacing=spacing, orientation=False)
+            dt = time.perf_counter() - t0
+            old = old_pipeline(new.threshold.apply(volume), spacing=spacing, min_size=50)
+            rows.append(
+                {
+                    "set": name,
+                    "seed": seed,
+                    "polarity": new.threshold.polarity,
+                    "before": object_scores(old.labels, old.table["length"], t_labels, t_lengths),
+                    "after": object_scores(new.labels, new.table["length"], t_labels, t_lengths),
+                    "removed": new.summary["removed"],
+                    "n_split": new.summary["n_split"],
+                    "seconds": dt,
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def _ct_scribbles(volume, truth_labels, seed=0):
+    """Scribbles a user would draw on three z-slices: fibre cores (2); matrix strokes and a
+    few pores (1), away from the fibres."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    scrib = np.zeros(volume.shape, np.uint8)
+    fibre = truth_labels > 0
+    near = ndimage.binary_dilation(fibre, iterations=3)
+    matrix_level = np.median(volume)
+    for z in (volume.shape[0] // 4, volume.shape[0] // 2, 3 * volume.shape[0] // 4):
+        scrib[z][ndimage.binary_erosion(fibre[z])] = 2
+        scrib[z][fibre[z] & (scrib[z] == 0) & (rng.random(fibre[z].shape) < 0.5)] = 2
+        for _ in range(12):  # short straight matrix strokes
+            y, x = rng.integers(4, np.array(volume.shape[1:]) - 24)
+            dy, dx = rng.integers(-1, 2, 2)
+            for k in range(20):
+                yy, xx = y + k * dy if dy else y, x + k
+                if not near[z, yy, xx]:
+                    scrib[z, yy, xx] = 1
+        pores = (volume[z] < matrix_level - 0.3) & ~near[z]
+        lab, n = ndimage.label(pores)
+        for i in rng.permutation(np.arange(1, n + 1))[: max(1, n // 3)]:
+            scrib[z][ndimage.binary_erosion(lab == i)] = 1
+    return scrib
+
+
+def trained_route(name: str, seed: int, workdir: Path, steps=150, members=3, depth=10) -> dict:
+    """The demo's route through the CLI: scribbles on 3 slices -> sciseg train -> sciseg
+    fibers --model (filter on), and --min-elongation 1 --min-size 50 --no-split (off)."""
+    from napari_sciseg.io.tiff import read_tiff, write_tiff
+
+    volume, t_labels, t_lengths, spacing = load_set(name, seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    unit = "pixel" if name == "sample" else "µm"
+    write_tiff(workdir / "vol.tif", volume, spacing=spacing, unit=unit)
+    write_tiff(workdir / "scribbles.tif", _ct_scribbles(volume, t_labels, seed), unit="pixel")
+    sciseg = [sys.executable, "-m", "napari_sciseg.cli"]
+    cmds = {
+        "train": sciseg
+        + [
+            "train",
+            str(workdir / "vol.tif"),
+            str(workdir / "scribbles.tif"),
+            "-o",
+            str(workdir / "m.sciseg"),
+            "--members",
+            str(members),
+            "--steps",
+            str(steps),
+            "--dim",
+            "2.5",
+            "--slice-axis",
+            "0",
+            "--model-kwargs",
+            json.dumps({"depth": depth}),
+            "--class-names",
+            "matrix",
+            "fiber",
+            "--seed",
+            "0",
+            "--force",
+        ],
+        "after": sciseg
+        + [
+            "fibers",
+            str(workdir / "vol.tif"),
+            "--model",
+            str(workdir / "m.sciseg"),
+            "-o",
+            str(workdir / "after"),
+            "--overwrite",
+        ],
+        "before": sciseg
+        + [
+            "fibers",
+            str(workdir / "vol.tif"),
+            "--model",
+            str(workdir / "m.sciseg"),
+            "-o",
+            str(workdir / "before"),
+            "--overwrite",
+            "--min-elongation",
+            "1",
+            "--min-size",
+            "50",
+            "--no-split",
+        ],
+    }
+    row = {"set": name, "seed": seed, "commands": {k: " ".join(v[2:]) for k, v in cmds.items()}}
+    for key, cmd in cmds.items():
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        row[f"{key}_s"] = time.perf_counter() - t0
+        if key != "train":
+            labels = np.asarray(read_tiff(workdir / key / "labels.tif").data)
+            with open(workdir / key / "fibers.csv", encoding="utf-8") as fh:
+                header = fh.readline().strip().split(",")
+                col = header.index("length")
+                lengths = np.array([float(line.split(",")[col]) for line in fh])
+            row[key] = object_scores(labels, lengths, t_labels, t_lengths)
+    print(row, flush=True)
+    return row
+
+
+def write_filter_markdown(rows, trained, path: Path) -> None:
+    def cell(s):
+        err = 100 * s["length_err"]
+        return f"{s['n']}/{s['truth']} | {s['precision']:.2f} | {s['recall']:.2f} | {err:.1f} %"
+
+    lines = [
+        "# Fibre filter: is this object a fibre?",
+        "",
+        "`python benchmarks/bench_fibers.py --filter` (threshold route) and "
+        "`--filter --trained` (scribbles -> `sciseg train` -> `sciseg fibers --model`), "
+        "2 CPU cores shared with other jobs (load 8-12). Objects are matched one to one "
+        "when their overlap is at least half of the smaller one; length error = median "
+        "|measured - true| / true over matched fibres. *Before* = the old pipeline "
+        "(threshold/segmentation, dust < 50 voxels, no shape filter, no split); *after* = "
+        "`measure_fibers` defaults (dust relative to the expected fibre volume, "
+        "elongation >= 3, split).",
+        "",
+        "## Threshold route (grey volume, polarity detected)",
+        "",
+        "| set | seed | polarity | before: found/true, precision, recall, length err | "
+        "after: found/true, precision, recall, length err | removed | split | s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        removed = ", ".join(f"{k} {v}" for k, v in r["removed"].items() if v)
+        lines.append(
+            f"| {r['set']} | {r['seed']} | {r['polarity']} | {cell(r['before'])} | "
+            f"{cell(r['after'])} | {removed} | {r['n_split']} | {r['seconds']:.1f} |"
+        )
+    if trained:
+        lines += [
+            "",
+            "## Trained route (the demo's: scribbles on 3 slices, small ensemble)",
+            "",
+            "| set | seed | before | after | train s |",
+            "|---|---|---|---|---|",
+        ]
+        for r in trained:
+            lines.append(
+                f"| {r['set']} | {r['seed']} | {cell(r['before'])} | {cell(r['after'])} "
+                f"| {r['train_s']:.0f} |"
+            )
+        lines += ["", "Commands (first row):", "", "```"]
+        lines += [f"sciseg {c}" for c in trained[0]["commands"].values()] + ["```"]
+    lines += ["", "Sets: " + "; ".join(f"{k}: {v}" for k, v in SET_NAMES.items()) + ".", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=512)
@@ -323,15 +559,36 @@ def main() -> None:
         metavar=("TRAIN_S", "PREDICT_S"),
         help="timings of the run that saved it",
     )
+    p.add_argument("--filter", action="store_true", help="the fibre filter on both generators")
+    p.add_argument(
+        "--trained",
+        nargs="*",
+        metavar="SET:SEED",
+        help="with --filter: also the trained route for these, e.g. polymer:0",
+    )
     args = p.parse_args()
+    if args.filter:
+        trained = [
+            trained_route(
+                x.split(":")[0], int(x.split(":")[1]), CACHE / f"trained_{x.replace(':', '_')}"
+            )
+            for x in (args.trained or [])
+        ]
+        rows = filter_rows()
+        write_filter_markdown(rows, trained, HERE / "results" / "fibers_filter.md")
+        return
     speed_rows = [] if args.skip_speed else speed(args.size, repeats=args.repeats)
     truth_rows = accuracy_from_truth()
     e2e_row = None
     if args.e2e_mask:
         e2e_row = end_to_end_from_mask(
-            args.e2e_mask, members=args.members, steps=args.steps, depth=args.depth,
-            train_s=args.e2e_times[0], predict_s=args.e2e_times[1],
-        )  # fmt: skip
+            args.e2e_mask,
+            members=args.members,
+            steps=args.steps,
+            depth=args.depth,
+            train_s=args.e2e_times[0],
+            predict_s=args.e2e_times[1],
+        )
     elif args.e2e:
         e2e_row = end_to_end(members=args.members, steps=args.steps, depth=args.depth)
     write_markdown(speed_rows, truth_rows, e2e_row, args.out)

@@ -53,7 +53,8 @@ class FiberCTTruth:
     lengths : (n,) ndarray
         Extent of the in-volume centre line along its principal axis (``spacing`` units).
     arc_lengths : (n,) ndarray
-        Length of the in-volume centre line.
+        Length of the in-volume centre line (without the rounded end caps that
+        ``lengths`` include).
     radii : (n,) ndarray
     directions : (n, 3) ndarray
         Principal axis of each centre line (z, y, x), first non-zero component positive.
