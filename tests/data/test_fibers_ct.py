@@ -14,7 +14,9 @@ def test_seeded_anisotropic_and_truth_matches_the_volume(kind):
     assert v1.dtype == np.float32 and v1.shape == (32, 64, 64)
     assert t1.spacing == (20.0, 10.0, 10.0) and t1.kind == kind
     assert t1.n_fibers > 0 and set(np.unique(t1.labels)) == set(range(t1.n_fibers + 1))
-    assert np.all(t1.lengths > 4 * t1.radii) and np.all(t1.arc_lengths + 2 * t1.radii >= 0.95 * t1.lengths)
+    assert np.all(t1.lengths > 4 * t1.radii) and np.all(
+        t1.arc_lengths + 2 * t1.radii >= 0.95 * t1.lengths
+    )
     np.testing.assert_allclose(np.linalg.norm(t1.directions, axis=1), 1.0)
     paste = np.median(v1)
     inside = np.median(v1[t1.mask])

@@ -74,8 +74,12 @@ def test_probability_and_std_evidence():
     ev = object_evidence(labels, probability=prob, std=std)
     np.testing.assert_allclose(ev["mean_probability"], [0.9, 0.4], rtol=1e-6)
     keep, reasons, _ = filter_objects(ev, FiberFilter(min_voxels=10))
-    assert keep.tolist() == [True, False] and reasons[1].startswith("unsure: mean fibre probability 0.40")
-    keep, reasons, _ = filter_objects(ev, FiberFilter(min_voxels=10, min_probability=0, max_std=0.2))
+    assert keep.tolist() == [True, False] and reasons[1].startswith(
+        "unsure: mean fibre probability 0.40"
+    )
+    keep, reasons, _ = filter_objects(
+        ev, FiberFilter(min_voxels=10, min_probability=0, max_std=0.2)
+    )
     assert reasons[1].startswith("disputed: mean ensemble std 0.30 > 0.2")
     with pytest.raises(ValueError, match="probability must have the labels' shape"):
         object_evidence(labels, probability=prob[:5])
