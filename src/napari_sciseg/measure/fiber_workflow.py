@@ -272,6 +272,29 @@ def _summary(stats, table, removed, expected, choice, rule, n_split, spacing) ->
     }
 
 
+def _filter_stage(labels, sp, probability, std, rule):
+    """Evidence + filter: (fibres, removed labels, removed table, expected fibre volume)."""
+    ev = object_evidence(labels, spacing=sp, probability=probability, std=std)
+    keep, reasons, expected = filter_objects(ev, rule, voxel_volume=float(np.prod(sp)))
+    removed = {k: v[~keep] for k, v in ev.items()}
+    removed["label"] = np.arange(1, int((~keep).sum()) + 1)
+    removed["reason"] = np.array([r for r in reasons if r], dtype=object)
+    return _subset(labels, keep), _subset(labels, ~keep), removed, expected
+
+
+def _measure_stage(fibres, sp, probability, std, arc, removed):
+    """Geometry + evidence of the final fibres: (table, FiberStats)."""
+    result = measure_labels(fibres, spacing=sp, arc=arc)
+    table = dict(result.table)
+    final_ev = object_evidence(fibres, spacing=sp, probability=probability, std=std)
+    table.update({k: final_ev[k] for k in _EVIDENCE_IN_TABLE})
+    n_small = sum(str(r).startswith("small") for r in removed["reason"])
+    st = result.stats
+    stats = FiberStats(st.count, st.volume_fraction, st.orientation_tensor,
+                       st.principal_direction, n_small, sp)  # fmt: skip
+    return table, stats
+
+
 def iter_measure_fibers(
     volume_or_mask: np.ndarray,
     *,
@@ -316,18 +339,12 @@ def iter_measure_fibers(
     if stopped():
         return None
     yield FiberProgress(2, total, "filtering objects")
-    ev = object_evidence(labels, spacing=sp, probability=probability, std=std)
-    keep, reasons, expected = filter_objects(ev, rule, voxel_volume=float(np.prod(sp)))
-    removed = {k: v[~keep] for k, v in ev.items()}
-    removed["label"] = np.arange(1, int((~keep).sum()) + 1)
-    removed["reason"] = np.array([r for r in reasons if r], dtype=object)
-    removed_labels = _subset(labels, ~keep)
-    fibres = _subset(labels, keep)
+    fibres, removed_labels, removed, expected = _filter_stage(labels, sp, probability, std, rule)
     del labels
     if stopped():
         return None
     yield FiberProgress(3, total, "splitting touching fibres")
-    n_before = int(keep.sum())
+    n_before = int(fibres.max()) if fibres.size else 0
     if split and n_before:
         from .fiber_split import split_fibers
 
@@ -337,20 +354,12 @@ def iter_measure_fibers(
     if stopped():
         return None
     yield FiberProgress(4, total, "measuring fibres")
-    result = measure_labels(fibres, spacing=sp, arc=arc)
-    table = dict(result.table)
-    final_ev = object_evidence(fibres, spacing=sp, probability=probability, std=std)
-    table.update({k: final_ev[k] for k in _EVIDENCE_IN_TABLE})
-    n_small = sum(r.startswith("small") for r in reasons)
-    stats = FiberStats(
-        result.stats.count, result.stats.volume_fraction, result.stats.orientation_tensor,
-        result.stats.principal_direction, n_small, sp,
-    )  # fmt: skip
+    table, stats = _measure_stage(fibres, sp, probability, std, arc, removed)
     if stopped():
         return None
     yield FiberProgress(5, total, "orientation")
     shell = None
-    if orientation and result.count:
+    if orientation and stats.count:
         r = shell_radius or default_radius(table["length"], table["radius"])
         try:
             shell = autocorrelation_shell(fibres > 0, r, spacing=sp, n_directions=n_directions)
@@ -361,7 +370,7 @@ def iter_measure_fibers(
     summary["autocorrelation_peak"] = None if shell is None else [float(v) for v in shell.peak]
     yield FiberProgress(6, total, "done")
     logger.info(
-        "%d fibres, %d objects removed %s", result.count, summary["n_removed"], summary["removed"]
+        "%d fibres, %d objects removed %s", stats.count, summary["n_removed"], summary["removed"]
     )
     return FiberAnalysis(fibres, table, stats, shell, removed_labels, removed, summary, choice)
 
