@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -229,13 +230,37 @@ def iter_predict_forest(
     slice_axis: int | None = None,
     spacing=None,
     tile: int | None = None,
+    out=None,
     **_ignored,
 ) -> Generator[ForestProgress, None, ForestPrediction]:
     """Predict a whole image (slice by slice for 2D features on a volume).
 
-    ``spacing`` defaults to the training image's, so σ stays the same physical size
-    when the new image has the same calibration.
+    Same keywords and outputs as the ensemble's ``iter_predict`` (``device`` and
+    other engine options are accepted and ignored). ``spacing`` defaults to the
+    training image's, so σ keeps its physical size on images of that pixel size.
+    With ``out`` (a zarr group or path) the arrays ``mean``, ``std``,
+    ``segmentation`` and ``uncertainty`` are written there as well.
     """
+    result = yield from _predict(forest, image, k=k, channel_axis=channel_axis,
+                                 slice_axis=slice_axis, spacing=spacing, tile=tile)
+    if out is not None:
+        _write_zarr(out, result)
+    return result
+
+
+def _write_zarr(out, result: ForestPrediction) -> None:
+    import zarr
+
+    group = zarr.open_group(str(out), mode="a") if isinstance(out, str | Path) else out
+    for name in ("mean", "std", "segmentation", "uncertainty"):
+        values = np.asarray(getattr(result, name))
+        array = group.create_array(name, shape=values.shape, dtype=values.dtype,
+                                   chunks=values.shape, fill_value=0, overwrite=True)
+        array[...] = values
+    group.attrs.update({"k": float(result.k), "layout": "mean/std: (K, *spatial); classes 1..K"})
+
+
+def _predict(forest, image, *, k, channel_axis, slice_axis, spacing, tile):
     cfg = forest.config
     data, n_channels = _channels_last(image, channel_axis)
     spatial = tuple(data.shape[:-1]) if channel_axis is not None else tuple(data.shape)

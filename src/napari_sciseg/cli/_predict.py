@@ -122,6 +122,8 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
 
         with _MODEL_LOCK:
             trained = _load(model_path)
+        if getattr(trained.config, "arch", None) == "forest":  # the instant pixel forest
+            from ..classify.forest_engine import predict_forest as predict
         data, spacing, unit, img = _read(path)
         channel_axis = options.get("channel_axis")
         if channel_axis is None and img is not None and img.channel_axis is not None:

@@ -55,7 +55,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("labels", type=existing_path,
                    help="sparse labels, same spatial shape as IMAGE")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
-    p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet"), default=_DEFAULTS["arch"])
+    p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet", "forest"),
+                   default=_DEFAULTS["arch"],
+                   help="ensemble member architecture, or 'forest': the instant pixel forest")
     p.add_argument("--members", type=positive_int, default=_DEFAULTS["members"],
                    help="ensemble size (default 5)")
     p.add_argument("--steps", type=positive_int, default=_DEFAULTS["steps"],
@@ -88,6 +90,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="continue the training saved in CHECKPOINT (same IMAGE and LABELS; "
                    "its settings are used)")
     add_overwrite(p, help="overwrite an existing model file")
+    from ._train_forest import add_arguments
+
+    add_arguments(p)
     return p
 
 
@@ -212,6 +217,10 @@ def _train(args, interrupts: _Interrupts) -> int:
     from ..dl.training import iter_train_recipe
 
     image, labels = _read(args.image), _read(args.labels)
+    if args.arch == "forest":
+        from ._train_forest import run_forest
+
+        return run_forest(args, image, labels)
     data = np.asarray(image.data)
     n_spatial = data.ndim - (image.channel_axis is not None)
     recipe, ckpt = _recipe(args, n_spatial)

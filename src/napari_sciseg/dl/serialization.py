@@ -23,6 +23,8 @@ __all__ = ["save_model", "load_model", "MODEL_SUFFIX"]
 MODEL_SUFFIX = ".sciseg"
 _FORMAT = "napari-sciseg segmentation model"
 _CONFIG, _WEIGHTS = "config.json", "weights.safetensors"
+#: the fast pixel forest's files share the container (``classify/forest_io.py``)
+_FOREST_FORMAT = "napari-sciseg pixel forest"
 
 
 def save_model(trained: TrainedModel, path) -> Path:
@@ -40,6 +42,10 @@ def save_model(trained: TrainedModel, path) -> Path:
     Path
         Where the model was written.
     """
+    if getattr(getattr(trained, "config", None), "arch", None) == "forest":
+        from ..classify.forest_io import save_forest
+
+        return save_forest(trained, path)
     path = Path(path)
     header = {"format": _FORMAT, "format_version": FORMAT_VERSION,
               "config": trained.config.to_dict()}
@@ -139,6 +145,10 @@ def load_model(path) -> TrainedModel:
         raise ValueError(
             f"{path}: corrupt model file ({_CONFIG} is not valid JSON: {exc})."
         ) from None
+    if isinstance(header, dict) and header.get("format") == _FOREST_FORMAT:
+        from ..classify.forest_io import load_forest  # the instant pixel forest (no torch)
+
+        return load_forest(path)
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise ValueError(f"{path}: not a napari-sciseg segmentation model ({_CONFIG} does not "
                          f"declare format {_FORMAT!r}).")
