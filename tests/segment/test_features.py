@@ -86,19 +86,21 @@ def test_tiled_reads_lazy_arrays(rng):
                                filter_bank(image, sigmas=(1.0,)), rtol=1e-5, atol=1e-5)
 
 
-def test_cache_computes_once_and_keys_on_settings():
-    cache = FeatureCache()
+def test_cache_computes_once_per_key_and_drops_the_oldest():
     image = np.zeros((16, 16), np.float32)
     calls = []
 
-    def read():
+    def compute():
         calls.append(1)
-        return image
+        return filter_bank(image, sigmas=(1.0,))
 
-    a = cache.get(("img", 0), read, sigmas=(1.0,))
-    assert cache.get(("img", 0), read, sigmas=(1.0,)) is a
-    cache.get(("img", 0), read, sigmas=(2.0,))
-    assert len(calls) == 2 and cache.misses == 2 and len(cache) == 2
+    cache = FeatureCache(max_bytes=2 * 9 * 16 * 16 * 4)  # room for two entries
+    a = cache.get(("img", 0), compute)
+    assert cache.get(("img", 0), compute) is a
+    cache.get(("img", 1), compute)
+    cache.get(("img", 2), compute)
+    assert len(calls) == 3 and cache.misses == 3 and len(cache) == 2
+    assert ("img", 0) not in cache and ("img", 2) in cache
 
 
 def test_bad_input_is_explained():

@@ -234,10 +234,10 @@ def filter_bank(
 
 
 class FeatureCache:
-    """Features computed once per image (or slice) and kept, least recently used first out.
+    """Features computed once per image (or slice) and kept; least recently used out first.
 
-    Keys are whatever identifies the input (e.g. ``(layer id, axis, index)``); the
-    settings (sigmas, spacing) are part of the key, so changing them recomputes.
+    Keys are whatever identifies the input and the settings (e.g. ``(layer id,
+    axis, index, sigmas, spacing)``); ``compute`` runs on the first request only.
 
     Parameters
     ----------
@@ -249,30 +249,31 @@ class FeatureCache:
     >>> import numpy as np
     >>> cache = FeatureCache()
     >>> image = np.zeros((32, 32), np.float32)
-    >>> a = cache.get("img", lambda: image, sigmas=(1.0,))
-    >>> b = cache.get("img", lambda: image, sigmas=(1.0,))
+    >>> a = cache.get(("img", 1.0), lambda: filter_bank(image, sigmas=(1.0,)))
+    >>> b = cache.get(("img", 1.0), lambda: filter_bank(image, sigmas=(1.0,)))
     >>> a is b, cache.misses
     (True, 1)
     """
 
-    def __init__(self, max_bytes: int = 2 << 30):
+    def __init__(self, max_bytes: int = 1 << 30):
         self.max_bytes = int(max_bytes)
         self._items: OrderedDict = OrderedDict()
         self.misses = 0
 
-    def get(self, key, read, *, sigmas=None, spacing=None, tile=None) -> np.ndarray:
-        """Features of ``read()`` under ``key``, computed on the first request only."""
-        full = (key, None if sigmas is None else tuple(sigmas),
-                None if spacing is None else tuple(np.atleast_1d(spacing).tolist()))
-        if full in self._items:
-            self._items.move_to_end(full)
-            return self._items[full]
+    def get(self, key, compute) -> np.ndarray:
+        """The array stored under ``key``; ``compute()`` makes it on the first request."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
         self.misses += 1
-        feats = filter_bank(read(), sigmas=sigmas, spacing=spacing, tile=tile)
-        self._items[full] = feats
+        value = compute()
+        self._items[key] = value
         while sum(v.nbytes for v in self._items.values()) > self.max_bytes and len(self._items) > 1:
             self._items.popitem(last=False)
-        return feats
+        return value
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
 
     def clear(self) -> None:
         self._items.clear()

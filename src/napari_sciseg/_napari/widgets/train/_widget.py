@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._instant import InstantMode
 from ._live import LiveMode
 from ._loss_plot import LossPlot
 from ._options import TrainingOptions
@@ -71,6 +72,7 @@ class TrainPredictWidget(QWidget):
         self.plot = LossPlot()
         self.prediction = PredictionPanel(napari_viewer, self)
         self.live = LiveMode(self)
+        self.instant = InstantMode(self)
         self.save_button = QPushButton("Save model…")
         self.save_button.setToolTip("Write the trained ensemble to a .sciseg file (for "
                                     "'sciseg predict', the Batch dock, or later sessions)")
@@ -86,12 +88,13 @@ class TrainPredictWidget(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(_page(self.scribbles, self.rgb_check), "Annotate")
+        self.tabs.addTab(_page(self.scribbles, self.rgb_check, self.instant.panel), "Annotate")
         self.tabs.addTab(_page(self.options, self.run, self.live.panel, files), "Train")
         self.tabs.addTab(_page(self.prediction), "Predict")
         self.tabs.addTab(_page(self.plot), "Loss plot")
         for i, tip in enumerate((
-            "1. Pick the image, make a scribbles layer, paint a few strokes per class",
+            "1. Pick the image, make a scribbles layer, paint a few strokes per class "
+            "('instant' shows a fast forest's result after each stroke)",
             "2. Train an ensemble on the scribbles (in the background; Cancel keeps what is "
             "trained)",
             "3. Predict: segmentation, probability and member disagreement (std)",
@@ -118,8 +121,10 @@ class TrainPredictWidget(QWidget):
         """Cancel training (members so far are kept), live updates and prediction."""
         self.live.check.setChecked(False)
         self.live.timer.stop()
+        self.instant.check.setChecked(False)
+        self.instant.timer.stop()
         self.run.cancel()
-        for worker in (self.live.worker, self.prediction.worker):
+        for worker in (self.live.worker, self.prediction.worker, self.instant.worker):
             if worker is not None:
                 worker.quit()
 
@@ -206,6 +211,12 @@ class TrainPredictWidget(QWidget):
         except (OSError, ValueError, ImportError) as exc:
             show_error(f"Could not load model {path}: {exc}")
             return None
+        if trained.config.arch == "forest":  # a fast model: it goes to instant mode
+            self.instant.set_model(trained, path)
+            if trained.config.class_names:
+                self.scribbles.set_classes(trained.config.class_names,
+                                           trained.config.class_colors or None)
+            return trained
         self.set_model(trained)
         self.model_path = str(path)
         cfg = trained.config
