@@ -165,7 +165,7 @@ def run_ensemble(image, labels, truth, *, steps, seed=0):
     return f1(np.asarray(result.mean).argmax(0) == 1, truth), t
 
 
-def stroke_latency(image, scribbles, visible=None, slice_axis=0, n_strokes=10):
+def stroke_latency(image, scribbles, visible=None, slice_axis=0, n_strokes=10, trees=16):
     """Median and p95 of fit + predict of the visible slice after each revealed stroke."""
     from napari_sciseg._generators import drain
     from napari_sciseg.classify.forest_engine import (
@@ -191,18 +191,78 @@ def stroke_latency(image, scribbles, visible=None, slice_axis=0, n_strokes=10):
     first = [order[classes.index(1)], order[classes.index(2)]]
     rest = [c for c in order if c not in first][: n_strokes - 1]
     shown = np.zeros_like(scribbles)
-    times = []
-    for step, comp in enumerate([None, *rest]):
+    times, cpu = [], []
+    for comp in [None, *rest]:
         for c in first if comp is None else [comp]:
             shown[comps == c] = scribbles[comps == c]
         dim = "2" if image.ndim == 2 else "2.5"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         forest = drain(iter_train_forest(image, shown, dim=dim, slice_axis=slice_axis,
-                                         features_of=features_of))
+                                         features_of=features_of, trees=trees))
         predict_features(forest, view)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     times = times[1:] if len(times) > 2 else times  # the first also pays imports/warm-up
-    return statistics.median(times), float(np.percentile(times, 95)), t_feat, len(times)
+    cpu = cpu[1:] if len(cpu) > 2 else cpu
+    return (statistics.median(times), float(np.percentile(times, 95)), t_feat, len(times),
+            statistics.median(cpu))
+
+
+def gui_latency(seconds=20.0, size=1024):
+    """Event-loop lateness (10 ms QTimer) while strokes keep the instant mode busy.
+
+    A real viewer and the Train & predict widget (needs a display, e.g. xvfb-run); a
+    stroke of alternating class is painted every 1.5 s; returns the p50/p95 lateness
+    (ms) of ticks during worker runs, the number of redraws and stroke-to-redraw times.
+    """
+    import napari
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_sciseg._napari.widgets.train import TrainPredictWidget
+    from napari_sciseg.data.scribbles import scribbles_2d
+
+    image, strokes = scribbles_2d(shape=(size, size), seed=1)
+    viewer = napari.Viewer(show=True)
+    widget = TrainPredictWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.add_image(image, name="img")
+    layer = widget.scribbles.new_scribbles()
+    comps, n = ndi.label(strokes > 0)
+    layer.data = np.where(np.isin(comps, [1, 2, 3, 4]), strokes, 0).astype(np.uint8)
+    widget.instant.check.setChecked(True)
+    late, last, redraws, painted = [], [time.perf_counter()], [], []
+
+    def tick():
+        now = time.perf_counter()
+        if widget.instant.busy:
+            late.append((now - last[0]) * 1000 - 10)
+        last[0] = now
+
+    widget.instant.updated.connect(lambda: redraws.append(time.perf_counter()))
+    pinger = QTimer()
+    pinger.setInterval(10)
+    pinger.timeout.connect(tick)
+    pinger.start()
+    rng = np.random.default_rng(0)
+    t0, next_stroke = time.perf_counter(), time.perf_counter() + 1.0
+    while time.perf_counter() - t0 < seconds:
+        QApplication.processEvents()
+        if time.perf_counter() >= next_stroke:
+            label = 1 + len(painted) % 2
+            ys, xs = np.nonzero(strokes == label)
+            i = rng.integers(len(ys))
+            layer.brush_size = 3
+            layer.paint((ys[i], xs[i]), label)
+            painted.append(time.perf_counter())
+            next_stroke += 1.5
+        time.sleep(0.002)
+    pinger.stop()
+    waits = [min((r - p for r in redraws if r > p), default=np.nan) for p in painted]
+    viewer.close()
+    late = np.asarray(late)
+    return (float(np.percentile(late, 50)), float(np.percentile(late, 95)), len(redraws),
+            float(np.nanmedian(waits)))
 
 
 def main():
@@ -211,22 +271,36 @@ def main():
     ap.add_argument("--no-ensemble", action="store_true")
     ap.add_argument("--pseudo", action="store_true")
     ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--trees", type=int, nargs="+", default=[16])
+    ap.add_argument("--only-latency", action="store_true")
+    ap.add_argument("--gui", action="store_true", help="only the event-loop latency (display)")
     args = ap.parse_args()
+    if args.gui:
+        p50, p95, n, wait = gui_latency()
+        print(f"GUI event loop while instant updates run (1024^2): tick lateness p50 {p50:.0f} "
+              f"ms, p95 {p95:.0f} ms; {n} redraws, stroke -> redraw median {wait:.2f} s")
+        return
     from napari_sciseg.data.scribbles import scribbles_2d
 
     print(f"load average at start: {os.getloadavg()}")
     img, scr = scribbles_2d(shape=(1024, 1024), seed=1)
-    med, p95, tf, n = stroke_latency(img, scr, n_strokes=6 if args.quick else 12)
-    print(f"1024^2 slice: per stroke median {med:.2f} s, p95 {p95:.2f} s over {n} strokes "
-          f"(features once {tf:.2f} s)")
+    for trees in args.trees:
+        med, p95, tf, n, cpu = stroke_latency(img, scr, n_strokes=6 if args.quick else 12,
+                                              trees=trees)
+        print(f"1024^2 slice, {trees} trees: per stroke median {med:.2f} s, p95 {p95:.2f} s "
+              f"(CPU {cpu:.2f} s) over {n} strokes (features once {tf:.2f} s); load "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
     if not args.quick:
         from napari_sciseg.data.fibers import fiber_volume
 
         vol, vscr = fiber_volume(shape=(64, 512, 512), seed=0)
         z = int(np.flatnonzero(vscr.any(axis=(1, 2)))[1])
-        med, p95, tf, n = stroke_latency(vol, vscr, visible=z, n_strokes=12)
+        med, p95, tf, n, cpu = stroke_latency(vol, vscr, visible=z, n_strokes=12)
         print(f"512x512x64 volume, visible slice {z}: per stroke median {med:.2f} s, p95 "
-              f"{p95:.2f} s over {n} strokes (slice features once {tf:.2f} s)")
+              f"{p95:.2f} s (CPU {cpu:.2f} s) over {n} strokes (slice features once {tf:.2f} s)"
+              f"; load {os.getloadavg()[0]:.1f}", flush=True)
+    if args.only_latency:
+        return
     print("\n| image | method | F1 | features s | per stroke s (fit + predict) |")
     print("|---|---|---|---|---|")
     for name, task in (("scribble sample 512²", sample_task), ("coins (real)", coins_task)):

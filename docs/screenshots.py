@@ -85,6 +85,18 @@ def shot_train_predict() -> Path:
     return save(viewer, "train_predict")
 
 
+def shot_instant() -> Path:
+    """Instant feedback on the 2D scribble sample: 'instant' ticked, the forest's redraw shown."""
+    viewer = new_viewer()
+    viewer.window.resize(1280, 800)
+    viewer.open_sample(PLUGIN, "scribbles_2d")
+    widget = dock(viewer, "Train & predict")
+    widget.instant.check.setChecked(True)  # runs once on the sample's scribbles
+    wait_for(lambda: widget.instant.runs > 0 and not widget.instant.busy)
+    viewer.layers["disks and lines probability"].visible = False
+    return save(viewer, "instant")
+
+
 def shot_size_particles() -> Path:
     """Size particles on the bright-field TEM sample: one click, layers and PSD plot."""
     viewer = new_viewer()

@@ -65,8 +65,8 @@ def test_sigma_is_physical_and_scales_with_spacing(rng):
     feats = filter_bank(volume, sigmas=(2.0,), spacing=(2.0, 1.0, 1.0))
     np.testing.assert_allclose(feats[1], ndi.gaussian_filter(volume, (1.0, 2.0, 2.0)),
                                rtol=1e-5, atol=1e-6)
-    # the default scales follow the finest axis: 1, 2, 4, 8 px at 1 nm/px = 0.5 .. 4 nm at 0.5
-    assert feature_names(2, spacing=0.5)[1] == "gaussian σ=0.5"
+    # the default scales follow the finest axis: 0.5, 1, 2, 4, 8 px = 0.25 .. 4 nm at 0.5 nm/px
+    assert feature_names(2, spacing=0.5)[1] == "gaussian σ=0.25"
 
 
 @pytest.mark.parametrize("shape,tile", [((150, 130), 40), ((20, 70, 60), (8, 32, 32))])

@@ -19,9 +19,9 @@ Examples
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
