@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.outputs import atomic_path
 from .forest import ARRAY_NAMES, ForestConfig, PixelForest
 
 __all__ = ["save_forest", "load_forest", "read_header", "FOREST_FORMAT", "FOREST_VERSION"]
@@ -45,13 +46,16 @@ def save_forest(forest: PixelForest, path) -> Path:
     text = json.dumps(header, indent=1)
     blob = save({k: np.ascontiguousarray(v) for k, v in forest.arrays.items()},
                 metadata={"format": FOREST_FORMAT})
+    # written under a temporary name and renamed when whole, like the ensembles' files
     if path.is_dir() or str(path).endswith(("/", "\\")):
         path.mkdir(parents=True, exist_ok=True)
-        (path / _CONFIG).write_text(text)
-        (path / _WEIGHTS).write_bytes(blob)
+        with atomic_path(path / _WEIGHTS) as tmp:
+            tmp.write_bytes(blob)
+        with atomic_path(path / _CONFIG) as tmp:
+            tmp.write_text(text)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(_CONFIG, text)
             zf.writestr(_WEIGHTS, blob)
     return path

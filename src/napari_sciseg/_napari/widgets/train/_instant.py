@@ -104,9 +104,15 @@ class InstantMode(QObject):
         self.trees_spin = QSpinBox()
         self.trees_spin.setRange(1, 256)
         self.trees_spin.setValue(16)
+        self.trees_spin.setToolTip("Trees in the fast forest: more = smoother uncertainty, "
+                                   "slower updates (8 is about twice as fast as 16)")
         self.whole_button = QPushButton("Predict all (fast)")
         self.save_button = QPushButton("Save fast model…")
         self.save_button.setEnabled(False)
+        self.whole_button.setToolTip("Predict the whole image or volume (slice by slice) with "
+                                     "the fast model, in the background")
+        self.save_button.setToolTip("Write the fast model to a .sciseg file (sciseg predict "
+                                    "and 'Load model…' read it)")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.panel = QGroupBox("Instant feedback")
