@@ -283,6 +283,7 @@ def main():
     from napari_sciseg.data.scribbles import scribbles_2d
 
     print(f"load average at start: {os.getloadavg()}")
+    import sklearn.ensemble  # noqa: F401  (imported before any timing: seconds on a loaded disk)
     img, scr = scribbles_2d(shape=(1024, 1024), seed=1)
     for trees in args.trees:
         med, p95, tf, n, cpu = stroke_latency(img, scr, n_strokes=6 if args.quick else 12,
