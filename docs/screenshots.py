@@ -90,7 +90,7 @@ def shot_instant() -> Path:
     viewer = new_viewer()
     viewer.window.resize(1280, 800)
     viewer.open_sample(PLUGIN, "scribbles_2d")
-    widget = dock(viewer, "Train & predict")
+    widget = dock(viewer, "Train and predict")
     widget.instant.check.setChecked(True)  # runs once on the sample's scribbles
     wait_for(lambda: widget.instant.runs > 0 and not widget.instant.busy)
     viewer.layers["disks and lines probability"].visible = False
