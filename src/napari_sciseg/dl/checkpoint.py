@@ -215,6 +215,28 @@ def _load_into(module, tensors: dict, prefix: str, where) -> None:
                          f"({str(exc).splitlines()[0]}).") from None
 
 
+def _load_buffers(stack, tensors: dict, where) -> None:
+    """All buffers of the stack, the non-persistent batch-norm statistics included."""
+    buffers = dict(stack.named_buffers())
+    saved = {k[len("buffer."):]: v for k, v in tensors.items() if k.startswith("buffer.")}
+    if set(saved) != set(buffers):
+        raise ValueError(f"{where}: the checkpoint's buffers do not fit this model "
+                         f"({len(saved)} saved, {len(buffers)} expected).")
+    with torch.no_grad():
+        for k, v in saved.items():
+            buffers[k].copy_(v)
+
+
+def _restore_optimizer(opt, groups: list, tensors: dict, device) -> None:
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value.to(device)
+    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in groups]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
 def restore_checkpoint(trainer, ckpt: Checkpoint) -> None:
     """Load a checkpoint into a freshly set-up trainer of the same recipe and data.
 
@@ -228,23 +250,10 @@ def restore_checkpoint(trainer, ckpt: Checkpoint) -> None:
     h, t, where = ckpt.header, ckpt.tensors, ckpt.path or "checkpoint"
     dev = trainer.device
     _load_into(trainer.stack, t, "stack.", where)
-    buffers = dict(trainer.stack.named_buffers())
-    saved = {k[len("buffer."):]: v for k, v in t.items() if k.startswith("buffer.")}
-    if set(saved) != set(buffers):
-        raise ValueError(f"{where}: the checkpoint's buffers do not fit this model "
-                         f"({len(saved)} saved, {len(buffers)} expected).")
-    with torch.no_grad():
-        for k, v in saved.items():
-            buffers[k].copy_(v)
+    _load_buffers(trainer.stack, t, where)
     for i, net in enumerate(trainer.nets):
         _load_into(net, t, f"member{i}.", where)
-    state: dict = {}
-    for key, value in t.items():
-        if key.startswith("opt."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value.to(dev)
-    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in h["optimizer"]]
-    trainer.opt.load_state_dict({"state": state, "param_groups": groups})
+    _restore_optimizer(trainer.opt, h["optimizer"], t, dev)
     trainer.sched.load_state_dict({**h["scheduler"], "lr_lambdas": [None]})
     if h["scaler"]:
         trainer.scaler.load_state_dict(h["scaler"])

@@ -392,6 +392,67 @@ def _as_trained(trained):
     return trained
 
 
+def _batch_size(batch_size, device, grid) -> int:
+    if batch_size is None and device.type == "cpu":
+        return 1  # one tile's activations stay in cache; batching buys nothing on CPU
+    if batch_size is None:
+        return max(1, _BATCH_VOXELS // int(np.prod(grid.window_shape)))
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+    return int(batch_size)
+
+
+def _batches(grid, plan: _Plan, batch_size: int) -> list[list[Tile]]:
+    """The tiles in batches; slices innermost so that consecutive tiles share a slab read."""
+    tiles = list(grid)
+    if plan.slice_axis is not None:
+        ax = plan.slice_axis
+        tiles.sort(key=lambda t: t.index[:ax] + t.index[ax + 1 :] + t.index[ax:])
+    return [tiles[i:i + batch_size] for i in range(0, len(tiles), batch_size)]
+
+
+@dataclass
+class _TileRunner:
+    """Reads, normalises and predicts batches of tiles and writes their cores."""
+
+    network: Any
+    device: Any
+    plan: _Plan
+    normalize: Any
+    read: Any
+    arrays: dict
+    k: float
+
+    def batch(self, pending: list[Tile]):
+        batch = np.stack([np.asarray(self.normalize(self.read(t.window)), np.float32)
+                          for t in pending])
+        return _run_batch(self.network, self.device, batch, self.plan)
+
+    def all(self, batches, total: int, *, threaded_writes: bool):
+        """Every batch; yields progress. Writing to a store (compression, file I/O) runs in
+        one background thread, at most two batches behind the network (bounded memory)."""
+        writer = ThreadPoolExecutor(max_workers=1) if threaded_writes else None
+        inflight: list[Future] = []
+        done = 0
+        try:
+            for pending in batches:
+                mean, std = self.batch(pending)
+                if writer is None:
+                    _write_batch(self.arrays, pending, mean, std, self.k)
+                else:
+                    inflight.append(writer.submit(_write_batch, self.arrays, pending, mean,
+                                                  std, self.k))
+                    while len(inflight) > 2:
+                        inflight.pop(0).result()
+                done += len(pending)
+                yield PredictProgress(done=done, total=total, message=f"tile {done}/{total}")
+            for fut in inflight:
+                fut.result()
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)
+
+
 def iter_predict(
     trained,
     image,
@@ -453,17 +514,10 @@ def iter_predict(
     grid = tile_grid(plan.spatial_shape, tile=plan.tile, halo=halo)
     arrays = _allocate(out, spec.n_classes, plan.spatial_shape, grid.core_shape, k)
     network = _network_on(trained.network, device)
-    normalize = _normalizer(trained)
-    if batch_size is None and device.type == "cpu":
-        batch_size = 1  # one tile's activations stay in cache; batching buys nothing on CPU
-    elif batch_size is None:
-        batch_size = max(1, _BATCH_VOXELS // int(np.prod(grid.window_shape)))
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
-    total = grid.n_tiles
+    batch_size = _batch_size(batch_size, device, grid)
     logger.info(
         "predicting %s in %d tiles of %s (halo %s, batch %d); %s",
-        plan.spatial_shape, total, grid.window_shape, halo, batch_size, device_msg,
+        plan.spatial_shape, grid.n_tiles, grid.window_shape, halo, batch_size, device_msg,
     )
     pooled = any(getattr(m, "arch", "") == "tunet" for m in network.modules())
     if pooled and grid.n_tiles > 1:
@@ -471,34 +525,10 @@ def iter_predict(
             "U-Net members pool on a grid that tiles shift: tiled output matches untiled only "
             "approximately (~1e-3 in probability); pass a tile larger than the image for exact."
         )
-    read = _SlabReader(image, plan, _slab_depth(image, plan))
-    done = 0
-    tiles = iter(grid)
-    if plan.slice_axis is not None:  # slices innermost: consecutive tiles share a slab read
-        ax = plan.slice_axis
-        tiles = iter(sorted(grid, key=lambda t: t.index[:ax] + t.index[ax + 1 :] + t.index[ax:]))
-    # Writing to a store (compression, file I/O) runs in one background thread, at most
-    # two batches behind the network, so memory stays bounded.
-    writer = ThreadPoolExecutor(max_workers=1) if out is not None else None
-    inflight: list[Future] = []
-    try:
-        while done < total:
-            pending = [t for _, t in zip(range(int(batch_size)), tiles)]
-            batch = np.stack([np.asarray(normalize(read(t.window)), np.float32) for t in pending])
-            mean, std = _run_batch(network, device, batch, plan)
-            if writer is None:
-                _write_batch(arrays, pending, mean, std, k)
-            else:
-                inflight.append(writer.submit(_write_batch, arrays, pending, mean, std, k))
-                while len(inflight) > 2:
-                    inflight.pop(0).result()
-            done += len(pending)
-            yield PredictProgress(done=done, total=total, message=f"tile {done}/{total}")
-        for fut in inflight:
-            fut.result()
-    finally:
-        if writer is not None:
-            writer.shutdown(wait=True)
+    batches = _batches(grid, plan, batch_size)
+    reader = _SlabReader(image, plan, _slab_depth(image, plan))
+    run = _TileRunner(network, device, plan, _normalizer(trained), reader, arrays, k)
+    yield from run.all(batches, grid.n_tiles, threaded_writes=out is not None)
     return Prediction(k=float(k), **arrays)
 
 

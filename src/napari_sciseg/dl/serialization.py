@@ -116,6 +116,54 @@ def _read(path: Path) -> tuple[bytes, bytes]:
         raise ValueError(f"{path}: corrupt or truncated model file ({exc}).") from None
 
 
+def _parse_json(path: Path, raw_config: bytes):
+    try:
+        return json.loads(raw_config.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path}: corrupt model file ({_CONFIG} is not valid JSON: {exc})."
+        ) from None
+
+
+def _parse_config(path: Path, header) -> ModelConfig:
+    """The checked header of a model file as a :class:`ModelConfig`."""
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        raise ValueError(f"{path}: not a napari-sciseg segmentation model ({_CONFIG} does not "
+                         f"declare format {_FORMAT!r}).")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: written by a newer napari-sciseg (model format {version}; this version "
+            f"reads up to {FORMAT_VERSION}). Upgrade napari-sciseg to load it."
+        )
+    try:
+        return ModelConfig.from_dict(header["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: invalid model configuration ({exc}).") from None
+
+
+def _load_weights(path: Path, members, raw_weights: bytes) -> None:
+    """Load the safetensors blob into the members (strict; pickles refused)."""
+    if _looks_pickled(raw_weights[:2]):
+        raise _pickle_refusal(path)
+    try:
+        tensors = load_tensors(raw_weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated weights ({exc}).") from None
+    for i, member in enumerate(members):
+        prefix = f"member{i}."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            member.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: weights do not match the saved architecture "
+                             f"(member {i}: {str(exc).splitlines()[0]}).") from None
+        member.eval()
+    expected = sum(len(m.state_dict()) for m in members)
+    if expected != len(tensors):
+        raise ValueError(f"{path}: {len(tensors) - expected} unexpected tensors in the weights.")
+
+
 def load_model(path) -> TrainedModel:
     """Read a model written by :func:`save_model` (never unpickles anything).
 
@@ -139,48 +187,17 @@ def load_model(path) -> TrainedModel:
     """
     path = Path(path)
     raw_config, raw_weights = _read(path)
-    try:
-        header = json.loads(raw_config.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path}: corrupt model file ({_CONFIG} is not valid JSON: {exc})."
-        ) from None
+    header = _parse_json(path, raw_config)
     if isinstance(header, dict) and header.get("format") == _FOREST_FORMAT:
         from ..classify.forest_io import load_forest  # the instant pixel forest (no torch)
 
         return load_forest(path)
-    if not isinstance(header, dict) or header.get("format") != _FORMAT:
-        raise ValueError(f"{path}: not a napari-sciseg segmentation model ({_CONFIG} does not "
-                         f"declare format {_FORMAT!r}).")
-    version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: written by a newer napari-sciseg (model format {version}; this version "
-            f"reads up to {FORMAT_VERSION}). Upgrade napari-sciseg to load it."
-        )
+    config = _parse_config(path, header)
     try:
-        config = ModelConfig.from_dict(header["config"])
         members = [model_from_config(c) for c in config.member_configs]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: invalid model configuration ({exc}).") from None
-    if _looks_pickled(raw_weights[:2]):
-        raise _pickle_refusal(path)
-    try:
-        tensors = load_tensors(raw_weights)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path}: corrupt or truncated weights ({exc}).") from None
-    for i, member in enumerate(members):
-        prefix = f"member{i}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            member.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"{path}: weights do not match the saved architecture "
-                             f"(member {i}: {str(exc).splitlines()[0]}).") from None
-        member.eval()
-    expected = sum(len(m.state_dict()) for m in members)
-    if expected != len(tensors):
-        raise ValueError(f"{path}: {len(tensors) - expected} unexpected tensors in the weights.")
+    _load_weights(path, members, raw_weights)
     with torch.no_grad():
         network = Ensemble(members).eval()
     return TrainedModel(network=network, config=config)

@@ -176,6 +176,38 @@ class GraphNetStack(nn.Module):
         """Channels of the inference state of a one-member stack (see ``workspace``)."""
         return 1 + self.in_channels + self.depth * self.width
 
+    def _initial_state(self, x: torch.Tensor, workspace, buffered: bool) -> torch.Tensor:
+        """``[0, x]`` along channels; in a full-size state buffer when ``buffered``."""
+        spatial = tuple(x.shape[2:])
+        zero = x.new_zeros((x.shape[0], 1) + spatial)
+        if not buffered:
+            return torch.cat([zero, x], dim=1)
+        shape = (x.shape[0], self.state_channels()) + spatial
+        if workspace is not None and tuple(workspace.shape) == shape:
+            state = workspace
+        else:
+            state = x.new_empty(shape)
+        state[:, :1] = zero
+        state[:, 1:1 + x.shape[1]] = x
+        return state
+
+    def _split_conv(self, inputs, weight, bias, pad: int, dil: int) -> torch.Tensor:
+        """A convolution as a sum of convolutions of at most ``_MAX_CONV_IN`` inputs.
+
+        oneDNN's CPU kernels for these shapes are ~3x slower per input channel from
+        16 input channels on.
+        """
+        n_in = inputs.shape[1]
+        parts = -(-n_in // _MAX_CONV_IN)
+        size = -(-n_in // parts)
+        y = None
+        for start in range(0, n_in, size):
+            width = min(size, n_in - start)
+            part = self._conv(inputs.narrow(1, start, width), weight.narrow(1, start, width),
+                              bias if start == 0 else None, padding=pad, dilation=dil)
+            y = part if y is None else y.add_(part)
+        return y
+
     def _forward_channels_first(self, x: torch.Tensor,
                                 workspace: torch.Tensor | None = None) -> torch.Tensor:
         """One member: an NCHW state, whole-plane channel gathers, no grouped conv.
@@ -187,20 +219,9 @@ class GraphNetStack(nn.Module):
         *spatial)`` tensor the caller may reuse between members (fresh pages cost
         page faults), or a new one; with autograd the state is concatenated.
         """
-        spatial = tuple(x.shape[2:])
-        zero = x.new_zeros((x.shape[0], 1) + spatial)
         buffered = not torch.is_grad_enabled()
-        if buffered:
-            shape = (x.shape[0], self.state_channels()) + spatial
-            if workspace is not None and tuple(workspace.shape) == shape:
-                state = workspace
-            else:
-                state = x.new_empty(shape)
-            state[:, :1] = zero
-            state[:, 1:1 + x.shape[1]] = x
-            filled = 1 + x.shape[1]
-        else:
-            state = torch.cat([zero, x], dim=1)
+        state = self._initial_state(x, workspace if buffered else None, buffered)
+        filled = 1 + x.shape[1]
         for j, groups, bias_key in self._plan:
             acc = None
             for i, (dil, key, index_name) in enumerate(groups):
@@ -210,20 +231,8 @@ class GraphNetStack(nn.Module):
                 weight = self.params[key]
                 bias = self.params[bias_key] if i == 0 else None
                 pad = dil * (weight.shape[-1] // 2)
-                n_in = inputs.shape[1]
-                if buffered and n_in > _MAX_CONV_IN and weight.shape[-1] > 1:
-                    # oneDNN's CPU kernels for these shapes are ~3x slower per input
-                    # channel from 16 input channels on: sum convolutions of <= 15
-                    parts = -(-n_in // _MAX_CONV_IN)
-                    size = -(-n_in // parts)
-                    y = None
-                    for start in range(0, n_in, size):
-                        width = min(size, n_in - start)
-                        part = self._conv(inputs.narrow(1, start, width),
-                                          weight.narrow(1, start, width),
-                                          bias if start == 0 else None, padding=pad,
-                                          dilation=dil)
-                        y = part if y is None else y.add_(part)
+                if buffered and inputs.shape[1] > _MAX_CONV_IN and weight.shape[-1] > 1:
+                    y = self._split_conv(inputs, weight, bias, pad, dil)
                 else:
                     y = self._conv(inputs, weight, bias, padding=pad, dilation=dil)
                 acc = y if acc is None else acc.add_(y) if buffered else acc + y
