@@ -181,7 +181,10 @@ def test_no_labels(task):
 
 
 def test_one_class_only(task):
-    with pytest.raises(ValueError, match=r"only one class \(2\).*at least two"):
+    with pytest.raises(ValueError, match=r"only one class \(1\).*at least two"):
+        bad(task[0], (task[1] == 1).astype(np.uint8))
+    # only value 2 painted: class 1 would never be trained (a stray brush value)
+    with pytest.raises(ValueError, match=r"labels use value 2.*classes \[1\] are never painted"):
         bad(task[0], (task[1] == 2).astype(np.uint8) * 2)
 
 
