@@ -468,9 +468,9 @@ def write_filter_markdown(rows, trained, path: Path) -> None:
         "",
         "## Threshold route (grey volume, polarity detected)",
         "",
-        "| set | seed | polarity | before: found/true, precision, recall, length err | "
-        "after: found/true, precision, recall, length err | removed | split | s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| set | seed | polarity | before: found/true | precision | recall | length err | "
+        "after: found/true | precision | recall | length err | removed | split | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         removed = ", ".join(f"{k} {v}" for k, v in r["removed"].items() if v)
@@ -483,8 +483,9 @@ def write_filter_markdown(rows, trained, path: Path) -> None:
             "",
             "## Trained route (the demo's: scribbles on 3 slices, small ensemble)",
             "",
-            "| set | seed | before | after | train s |",
-            "|---|---|---|---|---|",
+            "| set | seed | before: found/true | precision | recall | length err | "
+            "after: found/true | precision | recall | length err | train s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in trained:
             lines.append(
