@@ -115,3 +115,17 @@ def test_save_load_and_a_2d_model_on_a_volume(qtbot, viewer_widget, tmp_path):
     widget.scribbles.new_scribbles()
     assert widget.instant.run() is None  # refused with an error, nothing started
     assert not widget.instant.busy and "stack segmentation" not in viewer.layers
+
+
+def test_nan_image_is_reported_and_nothing_is_drawn(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    image, strokes = scribbles_2d(shape=(48, 48), seed=2)
+    image[10, 10] = np.nan
+    viewer.add_image(image, name="holey")
+    scribbles = widget.scribbles.new_scribbles()
+    scribbles.data = strokes
+    widget.instant.check.setChecked(True)
+    qtbot.waitUntil(lambda: not widget.instant.busy and "NaN" in widget.instant.status.text(),
+                    timeout=TIMEOUT)
+    assert "holey segmentation" not in viewer.layers
+    np.testing.assert_array_equal(scribbles.data, strokes)  # the strokes are kept

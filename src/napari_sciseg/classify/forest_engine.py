@@ -141,8 +141,7 @@ def iter_train_forest(
     check_choice("dim", dim, ("2",) if len(spatial) == 2 else ("2.5", "3"))
     spacing = check_spacing(spacing, len(spatial)) if spacing is not None else None
     n_classes = max(int(labels.max(initial=0)), len(class_names), 2)
-    check_classes(labels[labels > 0][:1_000_000] if labels.size > 1e6 else labels[labels > 0],
-                  n_classes, class_names)
+    check_classes(np.unique(labels[labels > 0]), n_classes, class_names)
     slice_axis %= len(spatial)
     sub = _sub_spacing(spacing, slice_axis) if dim == "2.5" else spacing
     if sigmas is None:

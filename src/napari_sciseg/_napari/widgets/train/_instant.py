@@ -181,7 +181,8 @@ class InstantMode(QObject):
         return {"sigmas": None, "spacing": spacing if calibrated else None,
                 "trees": self.trees_spin.value(), "class_names": tuple(names),
                 "class_colors": tuple(colors), "k": host.prediction.k_spin.value(),
-                "layer": id(image), "model": self.model if self.loaded else None}
+                "layer": (id(image), id(image.data)),  # new data -> new features
+                "model": self.model if self.loaded else None}
 
     def _missing_classes(self, scribbles) -> str | None:
         """A message naming the classes still to paint when fewer than two are painted."""
