@@ -90,3 +90,21 @@ def test_cli_errors_are_clear(afm_csv, tmp_path, capsys):
         "missing channel(s) ['amplitude', 'phase', 'z-sensor']; present: ['Height']"
         in capsys.readouterr().err
     )
+
+
+def test_default_command_chooses_a_recipe_on_mixed_scan_sizes(tmp_path, capsys):
+    # 5-20 um scans at 96 px: after resampling to the median pixel size the smallest
+    # are ~40 px, under the 128 px default tile; the tile then comes from the data
+    from napari_sciseg.data.afm_films import afm_film_dataset
+    from napari_sciseg.dl.afm import load_afm_model
+
+    csv_path = afm_film_dataset(tmp_path / "films", n_scans=12, n_samples=4, shape=(96, 96))
+    model = tmp_path / "auto.sciseg"
+    assert main(["afm", "train", str(csv_path), "-o", str(model), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "grouped 3-fold cross-validation over samples" in out
+    assert "texture" in out and "chosen: " in out and "out-of-fold confusion" in out
+    sel = load_afm_model(model).config.selection
+    scores = {c["name"]: c["macro_f1"] for c in sel["candidates"]}
+    assert len(scores) == 4 and scores[sel["chosen"]] == max(scores.values())
+    assert scores[sel["chosen"]] >= scores["texture"]  # never below texture + boosting

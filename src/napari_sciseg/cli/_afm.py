@@ -11,11 +11,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
-
-from ._common import collect_inputs
 
 FUSION_CHOICES = ("early", "late", "hybrid", "single", "metadata", "maddi", "vlad", "texture")
 
@@ -30,7 +26,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     t = asub.add_parser("train", help="train a crystal-class model on a data-set CSV")
     t.add_argument("dataset", type=Path, help="CSV with file, class or counts, sample, metadata")
     t.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
-    t.add_argument("--fusion", choices=FUSION_CHOICES, default="early")
+    t.add_argument(
+        "--fusion",
+        choices=("auto", *FUSION_CHOICES),
+        default="auto",
+        help="auto (default): choose among texture + boosting and a few networks by grouped "
+        "cross-validation over the samples of the training scans",
+    )
     t.add_argument(
         "--metadata",
         action=argparse.BooleanOptionalAction,
@@ -39,8 +41,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     t.add_argument("--split-column", default="sample", help="grouping column of the split")
     t.add_argument("--test-fraction", type=float, default=0.25)
-    t.add_argument("--steps", type=int, default=300)
-    t.add_argument("--tile", type=int, default=128, help="tile size in pixels at --pixel-size")
+    t.add_argument(
+        "--steps", type=int, default=None, help="network training steps (default: 200 auto, 300)"
+    )
+    t.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="tile size in pixels at --pixel-size (default: 128, or the smallest scan's side)",
+    )
+    t.add_argument("--folds", type=int, default=3, help="inner cross-validation folds (auto)")
     t.add_argument(
         "--pixel-size",
         "--nm-per-px",
@@ -68,8 +78,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 _FLAGS = {
     "Pass use_metadata=False.": "Use --no-metadata.",
     "use a model trained with use_metadata=False": "use a model trained with --no-metadata",
-    "pass a smaller tile (or tile=None to choose it from the scans)": "use a smaller --tile",
+    "pass a smaller tile (or tile=None to choose it from the scans)": "use a smaller --tile "
+    "(or leave it out to choose it from the scans)",
+    "pass a finer target_spacing": "pass a finer --pixel-size",
     "fusion 'single'": "--fusion single",
+    "or choose a fusion explicitly": "or choose a --fusion explicitly",
 }
 
 
@@ -83,7 +96,11 @@ def _in_flags(exc: Exception) -> Exception:
 
 def run(args) -> int:
     try:
-        return {"train": _train, "predict": _predict, "level": _level}[args.afm_command](args)
+        if args.afm_command == "train":
+            return _train(args)
+        from . import _afm_apply
+
+        return {"predict": _afm_apply.predict, "level": _afm_apply.level}[args.afm_command](args)
     except ValueError as exc:
         raise _in_flags(exc) from exc
 
@@ -115,35 +132,62 @@ def _print_metadata_term(model) -> None:
         )
 
 
-def _train(args) -> int:
+def _split(args, data):
+    """Training and held-out test indices (no test set with --no-test or < 4 samples)."""
     import numpy as np
 
-    from ..classify.afm.dataset import read_dataset
-    from ..dl.afm import evaluate, iter_train_afm, save_afm_model
     from ..evaluate.classification import grouped_split
 
-    data = read_dataset(args.dataset, group_column=args.split_column)
-    if args.no_test:
-        train_idx, test_idx = np.arange(len(data)), np.array([], int)
-    else:
-        train_idx, test_idx = grouped_split(
-            data.groups, data.labels, test_fraction=args.test_fraction, seed=args.seed
+    n_samples = len(set(data.groups))
+    if not args.no_test and n_samples < 4:
+        print(f"only {n_samples} samples: no held-out test set; training on all scans")
+    if args.no_test or n_samples < 4:
+        return np.arange(len(data)), np.array([], int)
+    return grouped_split(data.groups, data.labels, test_fraction=args.test_fraction, seed=args.seed)
+
+
+def _train_model(args, train):
+    from ..dl.afm import iter_train_afm, iter_train_recipe
+
+    if args.fusion == "auto":
+        steps = args.steps or 200
+        gen = iter_train_recipe(
+            train,
+            n_folds=args.folds,
+            steps=steps,
+            tile=args.tile,
+            target_spacing=args.pixel_size,
+            use_metadata=None if args.metadata else False,
+            seed=args.seed,
         )
-    train, test = data.subset(train_idx), data.subset(test_idx)
-    print(
-        f"training {args.fusion} (metadata: {args.metadata}) on {len(train)} scans, "
-        f"testing on {len(test)} scans of other samples"
-    )
+        return _run_training(gen, 6)
+    steps = args.steps or 300
     gen = iter_train_afm(
         train,
         fusion=args.fusion,
         use_metadata=args.metadata,
         tile=args.tile,
-        steps=args.steps,
+        steps=steps,
         seed=args.seed,
         target_spacing=args.pixel_size,
     )
-    model = _run_training(gen, args.steps)
+    return _run_training(gen, steps)
+
+
+def _train(args) -> int:
+    from ..classify.afm.dataset import read_dataset
+    from ..dl.afm import evaluate, save_afm_model, selection_report
+
+    data = read_dataset(args.dataset, group_column=args.split_column)
+    train_idx, test_idx = _split(args, data)
+    train, test = data.subset(train_idx), data.subset(test_idx)
+    print(
+        f"training {args.fusion} (metadata: {args.metadata}) on {len(train)} scans of "
+        f"{len(set(train.groups))} samples, testing on {len(test)} scans of other samples"
+    )
+    model = _train_model(args, train)
+    if model.config.selection:
+        print(selection_report(model.config.selection))
     _print_metadata_term(model)
     metrics = {}
     if len(test):
@@ -159,71 +203,10 @@ def _train(args) -> int:
     return 0
 
 
-def _scan_inputs(inputs):
-    return collect_inputs(inputs, numbered=True, what="scan")
-
-
-def _predict(args) -> int:
-    from ..classify.afm.dataset import CLASSES, read_dataset
-    from ..classify.afm.scans import load_scan
-    from ..dl.afm import load_afm_model, predict_scan
-
-    model = load_afm_model(args.model)
-    cfg = model.config
-    if len(args.inputs) == 1 and args.inputs[0].suffix.lower() == ".csv":
-        data = read_dataset(args.inputs[0], require_labels=False)
-        items = list(zip(data.files, data.metadata, data.spacing))
-    else:
-        if model.needs_metadata:
-            raise ValueError(
-                f"This model uses metadata columns {list(model.encoder.columns)}; give a data-set "
-                "CSV with those columns instead of scan files, or use a model trained with "
-                "--no-metadata."
-            )
-        items = [(f, None, None) for f in _scan_inputs(args.inputs)]
-    args.output.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for path, meta, spacing in items:
-        if cfg.channels:
-            data_, spacing = load_scan(path, channels=cfg.channels, spacing=spacing)
-        else:
-            data_, spacing = None, None
-        pred = predict_scan(model, data_, spacing=spacing, metadata=meta)
-        rows.append(
-            {
-                "file": str(path),
-                "class": pred.label,
-                **{f"p_{c}": f"{p:.4f}" for c, p in zip(CLASSES, pred.probabilities)},
-            }
-        )
-        print(f"{Path(path).name}: {pred.label} ({pred.probabilities.max():.2f})")
-    out = args.output / "predictions.csv"
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (args.output / "model.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    print(f"wrote {out}")
-    return 0
-
-
-def _level(args) -> int:
-    from ..classify.afm.level import level_scan
-    from ..io import read_image
-    from ..io.tiff import write_tiff
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path in _scan_inputs(args.inputs):
-        img = read_image(path)
-        data = img.data if img.data.ndim == 3 else img.data[None]
-        names = img.channel_names or tuple(f"channel {i}" for i in range(len(data)))
-        levelled = level_scan(data, channel_names=names, order=args.order, scars=args.scars)
-        out = args.output / (path.stem + "_levelled.tif")
-        write_tiff(
-            out, levelled, spacing=img.spacing, unit=img.unit, axes="CYX", channel_names=names
-        )
-        print(f"{path.name} -> {out}")
-    return 0
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sciseg")
+    add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["afm", *map(str, argv)])
 
 
 def demo(outdir: Path) -> str:
@@ -232,29 +215,8 @@ def demo(outdir: Path) -> str:
 
     outdir = Path(outdir)
     csv_path = afm_dataset(outdir / "dataset", n_scans=16, n_samples=4, seed=0, shape=(128, 128))
-    ns = argparse.Namespace
-    _train(
-        ns(
-            dataset=csv_path,
-            output=outdir / "afm_vlad.sciseg",
-            fusion="vlad",
-            metadata=False,
-            split_column="sample",
-            test_fraction=0.25,
-            steps=1,
-            tile=64,
-            pixel_size=None,
-            seed=0,
-            no_test=False,
-        )
-    )
-    _predict(ns(model=outdir / "afm_vlad.sciseg", inputs=[csv_path], output=outdir / "predictions"))
-    _level(
-        ns(
-            inputs=[outdir / "dataset" / "scan_000.tif"],
-            output=outdir / "levelled",
-            order=1,
-            scars=True,
-        )
-    )
+    model = outdir / "afm_vlad.sciseg"
+    run(_parse(["train", csv_path, "-o", model, "--fusion", "vlad", "--no-metadata", "--tile", 64]))
+    run(_parse(["predict", model, csv_path, "-o", outdir / "predictions"]))
+    run(_parse(["level", outdir / "dataset" / "scan_000.tif", "-o", outdir / "levelled"]))
     return "trained a VLAD crystal-class model on 12 synthetic scans, predicted 16, levelled 1"

@@ -330,7 +330,7 @@ def afm_scan(
     return scan, truth
 
 
-def _write_scan(folder, i, sample, n_samples, shape, seed, rng) -> dict:
+def _write_scan(folder, i, sample, n_samples, shape, seed, rng, degrade=False) -> dict:
     """Draw the class of scan ``i`` of ``sample``, write its TIFF, return its CSV row."""
     from ..classify.afm.dataset import CLASSES
     from ..io.tiff import write_tiff
@@ -357,6 +357,10 @@ def _write_scan(folder, i, sample, n_samples, shape, seed, rng) -> dict:
             "ageing_days": sample["ageing_days"],
         },
     )
+    if degrade:
+        from .afm_films import degrade_scan
+
+        scan = degrade_scan(scan, seed=seed * 100_003 + i)
     name = f"scan_{i:03d}.tif"
     write_tiff(
         folder / name, scan.data, spacing=scan.spacing, axes="CYX", channel_names=scan.channel_names
@@ -379,6 +383,7 @@ def afm_dataset(
     n_samples: int = 8,
     seed: int = 0,
     shape: tuple[int, int] = (256, 256),
+    degrade: bool = False,
 ) -> Path:
     """Write a seeded synthetic data set: ``scan_XXX.tif`` files and ``dataset.csv``.
 
@@ -401,6 +406,9 @@ def afm_dataset(
         Seed of everything.
     shape : (int, int)
         Pixels per scan.
+    degrade : bool
+        Pass every scan through :func:`napari_sciseg.data.afm_films.degrade_scan`
+        (another instrument: blunt tip, drift, line artefacts, noisier phase).
 
     Returns
     -------
@@ -424,7 +432,7 @@ def afm_dataset(
         for i in range(n_samples)
     ]
     rows = [
-        _write_scan(folder, i, samples[i % n_samples], n_samples, shape, seed, rng)
+        _write_scan(folder, i, samples[i % n_samples], n_samples, shape, seed, rng, degrade)
         for i in range(n_scans)
     ]
     path = folder / "dataset.csv"

@@ -34,7 +34,12 @@ __all__ = [
     "channels_for",
     "default_normalization",
     "default_channel_dropout",
+    "auto_tile",
+    "DEFAULT_TILE",
 ]
+
+#: the largest tile the data-driven choice takes (pixels at the target pixel size)
+DEFAULT_TILE = 128
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +109,36 @@ class TrainingSet:
     groups: tuple
 
 
+def auto_tile(scans, *, largest: int = DEFAULT_TILE) -> int:
+    """The tile edge for prepared scans: ``largest``, or the smallest scan's side if less.
+
+    Rounded down to a multiple of 16 so the strided backbone sees whole cells.
+
+    Parameters
+    ----------
+    scans : sequence of (C, Y, X) ndarrays
+        Prepared scans (at the target pixel size).
+    largest : int
+
+    Raises
+    ------
+    ValueError
+        When a scan is under 32 px on a side at the target pixel size.
+
+    Examples
+    --------
+    >>> auto_tile([np.zeros((1, 300, 300)), np.zeros((1, 100, 90))])
+    80
+    """
+    side = min(min(np.shape(s)[1:]) for s in scans)
+    if side < 32:
+        raise ValueError(
+            f"The smallest scan is {side} px on a side at the target pixel size, under the "
+            "32 px a tile needs; pass a finer target_spacing or leave such scans out."
+        )
+    return int(min(largest, side) // 16 * 16)
+
+
 def _check_options(dataset, fusion, normalize, channel_dropout) -> None:
     if fusion not in FUSIONS:
         raise ValueError(f"Unknown fusion {fusion!r}; expected one of {list(FUSIONS)}.")
@@ -129,7 +164,7 @@ def prepare_training(
     *,
     fusion: str,
     use_metadata: bool = True,
-    tile: int = 128,
+    tile: int | None = None,
     target_spacing: float | None = None,
     prepared: list[np.ndarray] | None = None,
     normalize: str | None = None,
@@ -140,7 +175,8 @@ def prepare_training(
 
     Parameters are those of :func:`napari_sciseg.dl.afm.train.iter_train_afm`;
     ``recipe`` (the training options to save) is stored in the config, with
-    ``channel_dropout`` added when it is on.
+    ``channel_dropout`` added when it is on. ``tile=None`` takes
+    :func:`auto_tile` of the prepared scans.
 
     Raises
     ------
@@ -171,6 +207,8 @@ def prepare_training(
     if prepared is not None and normalize == "median":
         scales = tuple(float(v) for v in channel_scales(prepared))
         prepared = [apply_channel_scales(s, scales) for s in prepared]
+    if tile is None:
+        tile = auto_tile(prepared) if prepared is not None else DEFAULT_TILE
     if prepared is not None and fusion not in TEXTURE_KINDS:
         _check_tile(prepared, tile, target_spacing, dataset)
     recipe = dict(recipe or {})
@@ -196,7 +234,7 @@ def train_texture(
     *,
     fusion: str = "vlad",
     use_metadata: bool = False,
-    tile: int = 128,
+    tile: int | None = None,
     seed: int = 0,
     target_spacing: float | None = None,
     prepared: list[np.ndarray] | None = None,
@@ -213,8 +251,9 @@ def train_texture(
         The descriptor (:mod:`napari_sciseg.classify.afm.vlad`).
     use_metadata : bool
         Append the encoded metadata to the descriptor.
-    tile : int
-        Tile edge (pixels at ``target_spacing``) of the class map at prediction.
+    tile : int, optional
+        Tile edge (pixels at ``target_spacing``) of the class map at prediction
+        (:func:`auto_tile` by default).
     seed : int
     target_spacing : float, optional
         Pixel size (nm) the scans are resampled to; their median by default.

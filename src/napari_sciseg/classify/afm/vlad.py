@@ -311,6 +311,20 @@ def fit_vlad(
         x = np.concatenate([x, extra], axis=1)
     labels = np.asarray(labels)
     present = np.unique(labels)
+    if len(present) == 1:  # nothing to boost: always that class (a fold of one class)
+        init = np.full(n_classes, -30.0)
+        init[present[0]] = 0.0
+        empty = (np.zeros(0, np.int64),) * 3 + (np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+        return VladModel(
+            partial.centroids,
+            partial.feat_mean.astype(np.float32),
+            partial.feat_std.astype(np.float32),
+            init,
+            0.1,
+            n_classes,
+            *empty,
+            descriptor,
+        )
     gbm = GradientBoostingClassifier(
         n_estimators=n_estimators, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
     )

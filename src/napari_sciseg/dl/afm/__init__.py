@@ -6,7 +6,9 @@ The one import for using them:
   classifiers train torch-free in :mod:`napari_sciseg.classify.afm.training`);
 - prediction: :func:`predict_scan`, :func:`tile_maps`, :class:`ScanPrediction` (:mod:`.predict`);
 - files: :func:`save_afm_model`, :func:`load_afm_model` (:mod:`.io`);
-- evaluation: :func:`evaluate`, :func:`cross_validate` (:mod:`.evaluation`).
+- evaluation: :func:`evaluate`, :func:`cross_validate` (:mod:`.evaluation`);
+- the recipe that chooses its configuration on the user's data by grouped
+  cross-validation: :func:`iter_train_recipe`, :func:`train_recipe` (:mod:`.recipe`).
 
 Names are loaded on first use, so importing this package does not import torch.
 """
@@ -33,6 +35,11 @@ _WHERE = {
     "evaluate": "evaluation",
     "cross_validate": "evaluation",
     "predict_dataset": "evaluation",
+    "Candidate": "recipe",
+    "default_menu": "recipe",
+    "iter_train_recipe": "recipe",
+    "train_recipe": "recipe",
+    "selection_report": "recipe",
 }
 __all__ = list(_WHERE)
 

@@ -85,7 +85,9 @@ def predict_dataset(
         )[0]
     return np.stack(
         [
-            predict_scan(model, s, metadata=m, prepared=True, symmetries=symmetries).probabilities
+            predict_scan(
+                model, s, metadata=m, prepared=True, symmetries=symmetries, class_map=False
+            ).probabilities
             for s, m in zip(prepared, dataset.metadata)
         ]
     )

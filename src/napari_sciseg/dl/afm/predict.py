@@ -46,6 +46,7 @@ def predict_scan(
     prepared: bool = False,
     map_tile: int | None = None,
     symmetries: int = 1,
+    class_map: bool = True,
 ) -> ScanPrediction:
     """Classify one scan (channels already selected in ``model.config.channels`` order).
 
@@ -73,6 +74,9 @@ def predict_scan(
         (4), and mirrored (8), and combine all (crystal classes do not depend on
         orientation; training saw every turn and mirror). Costs that many
         network passes; the class map stays single-pass.
+    class_map : bool
+        Also classify the map tiles (False: ``tile_probabilities`` is empty,
+        which is faster when only the scan's class is wanted).
     """
     cfg = model.config
     meta = np.zeros((1, 0), np.float32)
@@ -109,13 +113,15 @@ def predict_scan(
     map_tile = map_tile or max(16, cfg.tile // 2)
     map_tile = min(map_tile, *x.shape[1:])
     _, corners = extract_tiles(x[:1], map_tile)
+    corners = corners if class_map else []
     if model.vlad is not None:
         scan_p, tile_p = _texture_proba(model.vlad, x, corners, map_tile, meta)
     else:
         tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
         scan_p = _aggregate(_net_proba(model.net, _symmetric(tiles, symmetries), meta))
-        map_tiles, _ = extract_tiles(x, map_tile)
-        tile_p = _net_proba(model.net, map_tiles, meta)
+        tile_p = np.zeros((0, len(scan_p)))
+        if class_map:
+            tile_p = _net_proba(model.net, extract_tiles(x, map_tile)[0], meta)
     corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
     return ScanPrediction(
         scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig, map_tile * factor
@@ -201,6 +207,10 @@ def _texture_proba(vlad, x, corners, map_tile, meta):
     from ...classify.afm.vlad import pixel_features
 
     feats = pixel_features(x)
+    whole = vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
+    if not corners:
+        whole = np.concatenate([whole, meta], axis=1) if meta.shape[1] else whole
+        return vlad.predict_proba(whole)[0], np.zeros((0, vlad.n_classes))
     vecs = np.stack(
         [
             vlad.encode(
@@ -209,7 +219,6 @@ def _texture_proba(vlad, x, corners, map_tile, meta):
             for y, xx in corners
         ]
     )
-    whole = vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
     if meta.shape[1]:
         vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
         whole = np.concatenate([whole, meta], axis=1)

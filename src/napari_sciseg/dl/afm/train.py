@@ -136,7 +136,7 @@ def iter_train_afm(
     *,
     fusion: str = "early",
     use_metadata: bool = True,
-    tile: int = 128,
+    tile: int | None = None,
     steps: int = 300,
     batch: int = 16,
     lr: float = 1e-2,
@@ -168,11 +168,12 @@ def iter_train_afm(
         its ridge strength, chosen by grouped cross-validation, is stored in
         ``config.recipe["metadata_ridge"]``, None where the term is off).
     tile, steps, batch, lr, seed, width
-        Tile size (pixels at the target pixel size), optimiser steps, tiles per step,
-        peak Adam learning rate (one-cycle schedule: warm-up then cosine decay),
-        seed, backbone width. Tuned on a grouped validation split of synthetic
-        training samples: with 2e-3 the networks were still under-trained after
-        300 steps.
+        Tile size (pixels at the target pixel size; None: 128 or the smallest
+        scan's side, :func:`~napari_sciseg.classify.afm.training.auto_tile`),
+        optimiser steps, tiles per step, peak Adam learning rate (one-cycle
+        schedule: warm-up then cosine decay), seed, backbone width. Tuned on a
+        grouped validation split of synthetic training samples: with 2e-3 the
+        networks were still under-trained after 300 steps.
     target_spacing : float, optional
         Pixel size (nm) scans are resampled to; the data set's median by default.
     cancel : threading.Event, optional
