@@ -40,11 +40,10 @@ def _dataset(generator: str, folder: Path, args) -> Path:
 def main() -> None:
     import torch
 
-    from napari_sciseg.classify.afm.dataset import CLASSES, read_dataset
+    from napari_sciseg.classify.afm.dataset import read_dataset
     from napari_sciseg.dl.afm import evaluate, train_afm, train_recipe
     from napari_sciseg.evaluate.classification import (
         classification_report,
-        grouped_bootstrap,
         grouped_kfold,
     )
 
@@ -82,6 +81,16 @@ def main() -> None:
             f"recipe {f_r:.3f}, texture {f_b:.3f}; recipe train time {t_recipe:.0f} s"
         )
         print(lines[-1], flush=True)
+    text = _report(args, data, labels, groups, p_recipe, p_base, lines)
+    out = args.out or Path(__file__).parent / "results" / f"afm_recipe_{args.generator}.md"
+    out.write_text(text + "\n")
+    print(text)
+
+
+def _report(args, data, labels, groups, p_recipe, p_base, lines) -> str:
+    from napari_sciseg.classify.afm.dataset import CLASSES
+    from napari_sciseg.evaluate.classification import classification_report, grouped_bootstrap
+
     r = classification_report(labels, p_recipe, n_classes=5)
     b = classification_report(labels, p_base, n_classes=5)
     boot = grouped_bootstrap(labels, groups, [p_recipe, p_base], n=500, n_classes=5)
@@ -116,9 +125,7 @@ def main() -> None:
             "```",
         ]
     )
-    out = args.out or Path(__file__).parent / "results" / f"afm_recipe_{args.generator}.md"
-    out.write_text(text + "\n")
-    print(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -197,6 +197,8 @@ class AfmWidget(QWidget):
         cfg = model.config
         f1 = cfg.metrics.get("macro_f1")
         extra = f", held-out macro F1 {f1:.2f}" if isinstance(f1, float) else ""
+        if cfg.selection:  # the recipe's choice among its candidates
+            extra += f", chosen by grouped cross-validation ({cfg.selection['chosen']})"
         self.model_label.setText(
             f"{cfg.fusion} fusion, channels {list(cfg.channels)}, "
             f"metadata {'yes' if model.needs_metadata else 'no'}{extra}"

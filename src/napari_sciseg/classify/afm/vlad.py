@@ -312,19 +312,7 @@ def fit_vlad(
     labels = np.asarray(labels)
     present = np.unique(labels)
     if len(present) == 1:  # nothing to boost: always that class (a fold of one class)
-        init = np.full(n_classes, -30.0)
-        init[present[0]] = 0.0
-        empty = (np.zeros(0, np.int64),) * 3 + (np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
-        return VladModel(
-            partial.centroids,
-            partial.feat_mean.astype(np.float32),
-            partial.feat_std.astype(np.float32),
-            init,
-            0.1,
-            n_classes,
-            *empty,
-            descriptor,
-        )
+        return _constant(partial, int(present[0]))
     gbm = GradientBoostingClassifier(
         n_estimators=n_estimators, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
     )
@@ -332,6 +320,28 @@ def fit_vlad(
     counts = np.bincount(labels, minlength=n_classes).astype(float)
     gbm.fit(x, labels, sample_weight=len(labels) / (len(present) * counts[labels]))
     return _export(partial, gbm, present, n_classes)
+
+
+def _constant(partial: VladModel, cls: int) -> VladModel:
+    """A classifier without trees that always answers ``cls``."""
+    init = np.full(partial.n_classes, -30.0)
+    init[cls] = 0.0
+    ints, floats = np.zeros(0, np.int64), np.zeros(0)
+    return VladModel(
+        partial.centroids,
+        partial.feat_mean.astype(np.float32),
+        partial.feat_std.astype(np.float32),
+        init,
+        0.1,
+        partial.n_classes,
+        ints,
+        ints,
+        ints,
+        floats,
+        floats,
+        ints,
+        partial.descriptor,
+    )
 
 
 def _export(partial: VladModel, gbm, present, n_classes: int) -> VladModel:

@@ -4,9 +4,10 @@ Grouped inner cross-validation (whole samples per fold) scores a small menu of
 candidates on the training scans: the texture classifier (texture statistics +
 gradient boosting, the classical baseline) and a few networks (fusion variant,
 tile size, number of steps). The candidate with the best pooled out-of-fold
-macro F1 is trained on all the scans and shipped; ties go to the earlier
-candidate, and the texture classifier comes first, so a network is shipped only
-when it beat the texture classifier on these data. The choice, every
+macro F1 is trained on all the scans and shipped, unless it beats the texture
+classifier (the first candidate) by no more than the standard error of their
+paired per-fold difference: then the texture classifier is shipped. So a
+network ships only when it clearly beat texture + boosting on these data. The choice, every
 candidate's score and the chosen candidate's out-of-fold confusion matrix are
 stored in ``config.selection``.
 
@@ -143,6 +144,42 @@ def _prepared(dataset, target_spacing):
     return {"median": scans, "scan": texture}, target_spacing
 
 
+def _choose(scores: list[dict], cvs: list) -> tuple[int, str]:
+    """Index of the candidate to ship, and why.
+
+    The best pooled macro F1 (the first of ties), unless it beats the first
+    candidate (texture + boosting) by no more than the standard error of their
+    paired per-fold difference: with a few samples per fold the scores are
+    noisy, and the simpler classifier is kept unless a network is clearly better
+    (the one-standard-error rule, as for the metadata term).
+
+    Examples
+    --------
+    >>> s = [{"name": "texture", "macro_f1": 0.5}, {"name": "early", "macro_f1": 0.6}]
+    >>> class CV:
+    ...     def __init__(self, f): self.fold_f1 = f
+    >>> _choose(s, [CV([0.5, 0.5, 0.5]), CV([0.6, 0.62, 0.58])])[0]
+    1
+    >>> _choose(s, [CV([0.5, 0.5, 0.5]), CV([0.2, 0.9, 0.7])])[0]
+    0
+    """
+    f1 = [s["macro_f1"] for s in scores]
+    best = int(np.argmax(f1))
+    if best == 0:
+        return 0, "best cross-validated macro F1"
+    diff = np.subtract(cvs[best].fold_f1, cvs[0].fold_f1)
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
+    if f1[best] - f1[0] <= se:
+        return 0, (
+            f"{scores[best]['name']} scored {f1[best] - f1[0]:+.3f} over texture, within one "
+            f"standard error of the per-fold difference ({se:.3f}): texture kept"
+        )
+    return (
+        best,
+        f"best cross-validated macro F1, {f1[best] - f1[0]:+.3f} over texture (SE {se:.3f})",
+    )
+
+
 def _score(cv, candidate, seconds) -> dict:
     return {
         **asdict(candidate),
@@ -235,7 +272,7 @@ def iter_train_recipe(
         cvs.append(cv)
         msg = f"{cand.name}: cross-validated macro F1 {cv.report.macro_f1:.3f}"
         yield AfmProgress(i + 1, len(menu) + 1, float("nan"), time.perf_counter() - t0, msg)
-    best = int(np.argmax([s["macro_f1"] for s in scores]))  # first of ties: texture wins ties
+    best, rule = _choose(scores, cvs)
     chosen = menu[best]
     norm = default_normalization(chosen.fusion)
     model = train_afm(
@@ -251,6 +288,7 @@ def iter_train_recipe(
         "confusion": cvs[best].report.confusion.tolist(),
         "n_folds": len(folds),
         "note": note,
+        "rule": rule,
         "seed": seed,
         "train_seconds": round(time.perf_counter() - t0, 1),
     }
