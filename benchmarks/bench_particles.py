@@ -36,7 +36,7 @@ from napari_sciseg.segment import segment_particles
 MODES = ("bf", "haadf")
 CONTRASTS = ("high", "mid", "low")
 SIZES = {"small (2-5 nm)": (2.0, 5.0), "large (5-15 nm)": (5.0, 15.0)}
-METHODS = ("hybrid", "otsu", "local")
+METHODS = ("hybrid", "otsu", "local", "edge")
 PIXEL = 0.2
 
 
@@ -105,7 +105,7 @@ def summarize(rows: list[dict]) -> tuple[list[str], dict]:
         "| mode | contrast | size | method | JSC mean | JSC median | diam. err. mean | KS |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    ahead = {}
+    ahead, edge_checks = {}, {}
     for (mode, contrast, size), grp in group(rows, ("mode", "contrast", "size")).items():
         means = {}
         for method in METHODS:
@@ -119,6 +119,8 @@ def summarize(rows: list[dict]) -> tuple[list[str], dict]:
                 f"{np.mean([r['ks'] for r in g]):.2f} |"
             )
         ahead[(mode, contrast, size)] = means["hybrid"] > max(means["otsu"], means["local"])
+        edge_checks.setdefault("edge", []).append(means["edge"])
+        edge_checks.setdefault("hybrid", []).append(means["hybrid"])
     hy = [r for r in rows if r["method"] == "hybrid" and r["contrast"] in ("high", "mid")]
     checks = {
         "mean JSC >= 0.8 (hybrid, high+mid)": float(np.mean([r["jsc"] for r in hy])),
@@ -132,6 +134,8 @@ def summarize(rows: list[dict]) -> tuple[list[str], dict]:
             )  # fmt: skip
         ),
         "groups where hybrid beats Otsu and local": f"{sum(ahead.values())}/{len(ahead)}",
+        "mean JSC over all groups, hybrid": float(np.mean(edge_checks["hybrid"])),
+        "mean JSC over all groups, edge": float(np.mean(edge_checks["edge"])),
     }
     return lines, checks
 
@@ -139,7 +143,7 @@ def summarize(rows: list[dict]) -> tuple[list[str], dict]:
 def plots(rows: list[dict], outdir: Path) -> list[str]:
     from matplotlib.figure import Figure
 
-    colors = {"hybrid": "#c0392b", "otsu": "#2c7fb8", "local": "#7f7f7f"}
+    colors = {"hybrid": "#c0392b", "otsu": "#2c7fb8", "local": "#7f7f7f", "edge": "#27ae60"}
     fig = Figure(figsize=(8, 3.2), layout="constrained")
     for k, mode in enumerate(MODES):
         ax = fig.add_subplot(1, 2, k + 1)

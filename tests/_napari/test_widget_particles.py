@@ -92,3 +92,20 @@ def test_live_preview_segments_the_visible_region(widget, qtbot):
     w.live_preview.setChecked(False)  # no preview may start after the test (camera timer)
     qtbot.wait(500)
     qtbot.waitUntil(lambda: not w.preview.worker.is_running, timeout=30000)
+
+
+def test_bad_model_is_refused_before_any_work(widget, qtbot, tmp_path):
+    viewer, w = widget
+    w.model_path.setText(str(tmp_path / "missing.sciseg"))
+    n_layers = len(viewer.layers)
+    w.run()
+    assert w.worker is None and len(viewer.layers) == n_layers and w.run_button.isEnabled()
+
+
+def test_edge_method_and_split_touching_from_the_form(widget, qtbot):
+    viewer, w = widget
+    w.method.setCurrentText("edge")
+    w.split_touching.setChecked(True)
+    _run(w, qtbot)
+    assert w.result.method == "edge" and w.result.psd.count > 0
+    assert "split" in viewer.layers["haadf isolated particles"].features

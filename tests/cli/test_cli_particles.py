@@ -94,3 +94,48 @@ def test_headless_demo_step(tmp_path):
     line = demo(tmp_path)
     assert line.startswith("BF:") and "HAADF:" in line and "nm" in line
     assert (tmp_path / "tem_haadf_psd.png").is_file()
+
+
+def _tiny_model(path, in_channels=1, ndim=2, class_names=("background", "particle")):
+    from napari_sciseg.dl import Ensemble, ModelConfig, TrainedModel, create_model, save_model
+
+    nets = [create_model("smsnet", ndim=ndim, in_channels=in_channels, out_channels=2, depth=3,
+                         seed=0, dilations=(1, 2))]  # fmt: skip
+    config = ModelConfig(
+        arch="smsnet", member_configs=[n.config for n in nets], model_ndim=ndim, dim=str(ndim),
+        slice_axis=0, in_channels=in_channels, n_classes=2, class_names=class_names,
+        normalization=((0.0, 1.0),) * in_channels, recipe={},
+    )  # fmt: skip
+    save_model(TrainedModel(network=Ensemble(nets).eval(), config=config), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [({"in_channels": 3}, "expects 3 input channels"), ({"ndim": 3}, "needs a 2D model")],
+)
+def test_model_of_another_channel_count_or_dimension_is_refused(folder, tmp_path, capsys,
+                                                                kwargs, words):  # fmt: skip
+    pytest.importorskip("torch")
+    model = _tiny_model(tmp_path / "bad.sciseg", **kwargs)
+    out = tmp_path / "o_bad"
+    rc = main(["particles", str(folder / "bf.tif"), "-o", str(out), "--model", str(model)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--model" in err and words in err
+    assert not out.exists()  # nothing written
+
+
+def test_model_path_sizes_from_the_model_segmentation(folder, tmp_path, capsys):
+    pytest.importorskip("torch")
+    model = _tiny_model(tmp_path / "ok.sciseg")
+    out = tmp_path / "o_model"
+    rc = main(["particles", str(folder / "bf.tif"), "-o", str(out), "--model", str(model)])
+    assert rc == 0, capsys.readouterr().err
+    with open(out / "summary.csv") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["method"] == "model" and row["status"] == "ok"
+    for suffix in ("_particles.csv", "_mask.tif", "_labels.tif", "_psd.png"):
+        assert (out / f"bf{suffix}").is_file()
+    assert main(["particles", str(folder / "bf.tif"), "-o", str(tmp_path / "o3"), "--model",
+                 str(tmp_path / "missing.sciseg")]) == 2  # fmt: skip
+    assert "--model" in capsys.readouterr().err

@@ -255,7 +255,7 @@ def _bright_field(z, pos, field: float, shape, pixel_nm: float, rng, dose: float
                                 parametrization="lobato")  # fmt: skip
     exit_wave = abtem.PlaneWave(energy=_ENERGY).multislice(potential)
     ctf = abtem.CTF(
-        energy=_ENERGY, semiangle_cutoff=float(rng.uniform(8, 14)),
+        energy=_ENERGY, semiangle_cutoff=float(rng.uniform(4, 9)),  # a contrast aperture
         focal_spread=float(rng.uniform(20, 40)), angular_spread=float(rng.uniform(0.1, 0.4)),
         aberration_coefficients={"C10": float(rng.uniform(-600, -100)), "C30": 1.2e7},
     )  # fmt: skip

@@ -133,16 +133,42 @@ def _labels_and_split(mask_or_labels, split_touching: bool):
     return as_labels(parts), was_split[1:]
 
 
-def _necks(labels: np.ndarray, n: int) -> np.ndarray:
-    """(N,) bool: the object's distance transform has two or more h-maxima."""
-    from ..segment.postprocess import distance_markers
+def _necks(labels: np.ndarray, n: int, diameter_px: np.ndarray) -> np.ndarray:
+    """(N,) bool: two or more separate maxima of the object's distance transform.
+
+    A round or faceted particle has one centre (the distance map rises to a
+    single peak or ridge); two touching or overlapping particles have two, one
+    in each, even when the pair is convex enough to pass the solidity test. A
+    maximum counts when it is the largest value within a window of half the
+    typical particle diameter and reaches 60 % of the object's deepest point.
+    Vectorised and cheap at 2048^2: a city-block distance transform (smoothed),
+    one separable maximum filter, on every ``f``-th pixel when the particles are
+    ``10 f`` px or larger.
+    """
+    from scipy import ndimage as ndi
 
     if n == 0:
         return np.zeros(0, bool)
-    _, markers = distance_markers(labels)
-    inside = markers > 0
-    pairs = np.unique(np.stack([labels[inside], markers[inside]]), axis=1)
-    return np.bincount(pairs[0], minlength=n + 1)[1:] > 1
+    typical = float(np.median(diameter_px)) if diameter_px.size else 8.0
+    f = max(1, int(typical // 10))
+    labels = labels[::f, ::f]
+    inner = labels > 0
+    grown = ndi.grey_dilation(labels, footprint=ndi.generate_binary_structure(2, 1))
+    inner &= grown == labels  # touching labels keep their own distance maps
+    dist = ndi.distance_transform_cdt(inner, "taxicab").astype(np.float32)
+    dist = ndi.gaussian_filter(dist, 0.7)
+    fg = np.flatnonzero(labels)
+    lab = labels.ravel()[fg]
+    deepest = np.zeros(n + 1, np.float32)
+    np.maximum.at(deepest, lab, dist.ravel()[fg])
+    deepest[0] = np.inf
+    w = int(max(3, round(0.5 * typical / f)))
+    peak = (dist >= ndi.maximum_filter(dist, size=w)) & (dist >= 0.6 * deepest[labels])
+    peak &= (labels > 0) & (dist > 1.0)
+    spots, m = ndi.label(peak, np.ones((3, 3)))
+    owner = np.zeros(m + 1, int)
+    owner[spots[peak]] = labels[peak]
+    return np.bincount(owner[1:], minlength=n + 1)[1:] > 1
 
 
 def isolation_reasons(
@@ -264,7 +290,7 @@ def measure_particles(
     sy, sx = check_spacing(spacing, 2)
     n = int(labels.max(initial=0))
     m = shape_measures(labels, (sy, sx), image)
-    necks = _necks(labels, n) & ~split if n else np.zeros(0, bool)
+    necks = _necks(labels, n, np.sqrt(m["count"] * 4 / np.pi)) & ~split
     reason = isolation_reasons(
         m, necks=necks, split=split, exclude_border=exclude_border, min_solidity=min_solidity,
         min_convexity=min_convexity, max_aspect_ratio=max_aspect_ratio,

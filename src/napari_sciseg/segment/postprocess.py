@@ -84,6 +84,16 @@ def _scores(labels: np.ndarray, n: int, signal: np.ndarray, noise: float):
     return area, score
 
 
+def _bar(neg: np.ndarray) -> float:
+    """The best mirrored score, far outliers (Tukey's outer fence) excluded."""
+    if neg.size == 0:
+        return 0.0
+    if neg.size >= 8:  # a large support feature (a hole, a thin patch) is not noise
+        q1, q3 = np.percentile(neg, [25, 75])
+        neg = neg[neg <= q3 + 3 * (q3 - q1)]
+    return max(float(neg.max()), 0.0)
+
+
 def significant_objects(
     mask: np.ndarray,
     signal: np.ndarray,
@@ -92,6 +102,7 @@ def significant_objects(
     *,
     min_fraction: float = 0.0,
     min_area: float = 6.0,
+    halo: int = 0,
 ) -> np.ndarray:
     """Keep the objects of ``mask`` that stand out more than mirrored noise does.
 
@@ -116,6 +127,9 @@ def significant_objects(
         The per-pixel threshold that produced ``mask``.
     min_fraction, min_area : float
         Size floor relative to the median kept object, and absolute (pixels).
+    halo : int
+        Mirrored objects within this many pixels of a candidate are its halo
+        (a Fresnel fringe, an edge overshoot), not noise, and set no bar.
 
     Returns
     -------
@@ -136,14 +150,18 @@ def significant_objects(
     bar = 0.0
     if n_neg:
         neg = _scores(neg_labels, n_neg, -signal, noise)[1][1:]
-        if neg.size >= 8:  # a large support feature (a hole, a thin patch) is not noise
-            q1, q3 = np.percentile(neg, [25, 75])
-            neg = neg[neg <= q3 + 3 * (q3 - q1)]
-        bar = max(float(neg.max()), 0.0)
+        bar = _bar(neg)
     labels, n = ndi.label(mask, eight)
     if n == 0:
         return np.zeros(mask.shape, bool)
     area, score = _scores(labels, n, signal, noise)
+    if n_neg and halo > 0 and (score > bar).any():
+        # mirrored objects next to a sure particle are its halo (Fresnel fringe), not noise
+        near = ndi.binary_dilation((score > bar)[labels], eight, iterations=int(halo))
+        far = np.ones(n_neg + 1, bool)
+        far[np.unique(neg_labels[near])] = False
+        neg = _scores(neg_labels, n_neg, -signal, noise)[1][1:][far[1:]]
+        bar = _bar(neg)
     keep = score > bar
     if keep.any():
         keep &= area >= max(min_area, min_fraction * float(np.median(area[keep])))
