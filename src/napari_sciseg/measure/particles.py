@@ -226,6 +226,24 @@ def _units(spacing, calibration):
     return "nm", calibration or "user"
 
 
+def _table(m: dict, split, isolated, reason, u: str) -> dict:
+    """The per-particle columns, lengths named with their unit."""
+    return {
+        "label": np.arange(1, len(m["count"]) + 1),
+        f"diameter_{u}": m["diameter"],
+        f"area_{u}2": m["area"],
+        f"feret_min_{u}": m["feret_min"],
+        f"feret_max_{u}": m["feret_max"],
+        **{k: m[k] for k in ("aspect_ratio", "circularity", "solidity", "convexity")},
+        "mean_intensity": m["mean_intensity"],
+        f"centroid_y_{u}": m["centroid_y"],
+        f"centroid_x_{u}": m["centroid_x"],
+        "split": split,
+        "isolated": isolated,
+        "reason": reason,
+    }
+
+
 def measure_particles(
     mask_or_labels: np.ndarray,
     image: np.ndarray | None = None,
@@ -297,21 +315,7 @@ def measure_particles(
         diameter_range=diameter_range, size_factor=size_factor,
     )  # fmt: skip
     isolated = reason == ""
-    u = unit
-    table = {
-        "label": np.arange(1, n + 1),
-        f"diameter_{u}": m["diameter"],
-        f"area_{u}2": m["area"],
-        f"feret_min_{u}": m["feret_min"],
-        f"feret_max_{u}": m["feret_max"],
-        **{k: m[k] for k in ("aspect_ratio", "circularity", "solidity", "convexity")},
-        "mean_intensity": m["mean_intensity"],
-        f"centroid_y_{u}": m["centroid_y"],
-        f"centroid_x_{u}": m["centroid_x"],
-        "split": split,
-        "isolated": isolated,
-        "reason": reason,
-    }
+    table = _table(m, split, isolated, reason, unit)
     psd = psd_summary(
         m["diameter"][isolated], unit=unit, calibration=calibration,
         n_split=int((split & isolated).sum()),
