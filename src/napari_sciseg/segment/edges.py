@@ -210,12 +210,12 @@ def edge_threshold(
 
     Examples
     --------
-    >>> yy, xx = np.mgrid[:96, :96]
-    >>> r2 = (yy - 48.0) ** 2 + (xx - 48.0) ** 2
+    >>> yy, xx = np.mgrid[:160, :160]
+    >>> r2 = (yy - 80.0) ** 2 + (xx - 80.0) ** 2
     >>> thickness = np.sqrt(np.clip(15.0 ** 2 - r2, 0, None))
     >>> image = np.random.default_rng(0).poisson(20 + 4 * thickness)
     >>> mask = edge_threshold(image)
-    >>> bool(abs(2 * np.sqrt(mask.sum() / np.pi) - 30) < 1.5)
+    >>> bool(abs(2 * np.sqrt(mask.sum() / np.pi) - 30) < 1.0)
     True
     """
     img = _as_image(image)
