@@ -1,5 +1,6 @@
 """Package-level contracts: cheap import, layering, manifest, CLI basics."""
 
+import ast
 import re
 import subprocess
 import sys
@@ -84,3 +85,21 @@ def test_ruff_is_clean():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _code_lines(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function's body, its docstring left out."""
+    body = func.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return body[-1].end_lineno - body[0].lineno + 1 if body else 0
+
+
+def test_no_function_in_src_is_longer_than_80_lines():
+    long = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if _code_lines(node) > 80:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not long, "split these functions (over 80 lines of code): " + ", ".join(long)
