@@ -105,3 +105,24 @@ def test_weights_not_matching_graph(model, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such model file"):
         load_model(tmp_path / "nope.sciseg")
+
+
+def test_safetensors_whose_header_length_looks_like_a_pickle_still_loads(tmp_path):
+    """A header of 0x380 bytes starts the file with 80 03, the bytes of pickle's PROTO 3."""
+    import pickle
+
+    from safetensors.torch import save as save_tensors
+
+    from napari_sciseg.dl.serialization import _read_tensors
+
+    tensors = {"w": torch.arange(4, dtype=torch.float32)}
+    for pad in range(2000):
+        blob = save_tensors(tensors, metadata={"pad": "x" * pad})
+        if blob[:2] == b"\x80\x03":
+            break
+    else:
+        pytest.fail("no padding gave a header length starting with 80 03")
+    loaded = _read_tensors(tmp_path / "m.sciseg", blob)
+    assert torch.equal(loaded["w"], tensors["w"])
+    with pytest.raises(ValueError, match="pickled Python objects"):
+        _read_tensors(tmp_path / "m.sciseg", pickle.dumps({"w": [1.0]}, protocol=3))

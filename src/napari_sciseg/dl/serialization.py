@@ -142,14 +142,24 @@ def _parse_config(path: Path, header) -> ModelConfig:
         raise ValueError(f"{path}: invalid model configuration ({exc}).") from None
 
 
+def _read_tensors(path: Path, raw_weights: bytes) -> dict:
+    """Parse the safetensors blob; a pickle gets the pickle refusal, anything else "corrupt".
+
+    The pickle check runs only when parsing fails: a safetensors file starts with its
+    header length (8 bytes, little endian), which can begin with the bytes of a pickle's
+    PROTO opcode (e.g. a 896-byte header is ``80 03 00 ...``).
+    """
+    try:
+        return load_tensors(raw_weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        if _looks_pickled(raw_weights[:2]):
+            raise _pickle_refusal(path) from None
+        raise ValueError(f"{path}: corrupt or truncated weights ({exc}).") from None
+
+
 def _load_weights(path: Path, members, raw_weights: bytes) -> None:
     """Load the safetensors blob into the members (strict; pickles refused)."""
-    if _looks_pickled(raw_weights[:2]):
-        raise _pickle_refusal(path)
-    try:
-        tensors = load_tensors(raw_weights)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path}: corrupt or truncated weights ({exc}).") from None
+    tensors = _read_tensors(path, raw_weights)
     for i, member in enumerate(members):
         prefix = f"member{i}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
