@@ -287,6 +287,89 @@ def _draw_scribbles(rng, truth_labels, occupied_fiber, shape, confusers, max_fib
     return scribbles
 
 
+def _place_fiber(rng, shape, occupied, labels, fiber_cover, fid):
+    """Try to place fiber ``fid`` in free space; draw it and return its record, or None."""
+    side = min(shape)
+    length = rng.uniform(0.2, 0.5) * side
+    radius = rng.uniform(1.5, 2.5)
+    bow = rng.uniform(0.03, 0.08) if rng.random() < 1 / 3 else 0.0
+    direction = rng.normal(size=3) * np.asarray(ORIENTATION_SIGMA)
+    direction /= np.linalg.norm(direction)
+    # centre drawn where the whole fiber (and its margin) fits in the volume
+    half = np.abs(direction) * length / 2 + 2 * bow * length + radius + _GAP + 1.5
+    room = np.asarray(shape) - 1 - 2 * half
+    if np.any(room <= 0):
+        return None
+    center = half + rng.uniform(0, 1, 3) * room
+    points = _fiber_polyline(rng, length, bow) @ _rotation_to(direction).T + center
+    # cheap test first: the centre line must run through free space
+    arc_pts = _resample(points, 1.0)
+    if np.any(arc_pts.min(0) < 0) or np.any(arc_pts.max(0) > np.asarray(shape) - 1):
+        return None
+    if occupied[tuple(np.rint(arc_pts).astype(np.intp).T)].any():
+        return None
+    pieces = _segment_distances(points, radius, shape)
+    if pieces is None or any(occupied[box][dist <= radius + _GAP].any() for box, dist in pieces):
+        return None
+    for box, dist in pieces:
+        labels[box][dist <= radius] = fid
+        np.maximum(fiber_cover[box], np.clip(radius + 0.5 - dist, 0, 1), out=fiber_cover[box])
+    for box, dist in pieces:
+        occupied[box] |= dist <= radius + _GAP
+    return _fiber_record(points, radius, bow)
+
+
+def _fiber_record(points, radius, bow):
+    """(end-to-end length incl. the tilted end caps, arc length, radius, unit, middle, bowed)."""
+    chord = points[-1] - points[0]
+    chord_len = float(np.linalg.norm(chord))
+    unit = chord / chord_len
+    tilt = []
+    for seg in (points[1] - points[0], points[-1] - points[-2]):
+        cos = float(seg @ unit / np.linalg.norm(seg))
+        tilt.append(radius * np.sqrt(max(0.0, 1 - cos**2)))
+    arc = float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+    middle = (points[0] + points[-1]) / 2
+    return (chord_len + sum(tilt), arc, radius, unit, middle, bow > 0)
+
+
+def _render_grey(rng, shape, agg_cover, pore_cover, fiber_cover):
+    """Grey values of matrix, aggregates, pores and fibers, with texture and noise."""
+    coarse_matrix, coarse_agg = _coarse_noise(rng, shape, 12), _coarse_noise(rng, shape, 3)
+    volume = np.empty(shape, np.float32)
+    for z0 in range(0, shape[0], 16):  # slab by slab: cache-friendly, little extra memory
+        z1 = min(z0 + 16, shape[0])
+        slab = (z1 - z0, *shape[1:])
+        grey = MATRIX + 0.04 * _upsample_linear(coarse_matrix, slab, 12, z0)
+        a, p, f = agg_cover[z0:z1], pore_cover[z0:z1], fiber_cover[z0:z1]
+        grey += a * (AGGREGATE + 0.05 * _upsample_linear(coarse_agg, slab, 3, z0) - grey)
+        grey += p * (PORE - grey)
+        grey += f * (FIBER - grey)
+        grey += rng.standard_normal(slab, dtype=np.float32) * np.float32(0.04)
+        volume[z0:z1] = grey
+    return volume
+
+
+def _fiber_truth(labels, records) -> FiberTruth:
+    """The :class:`FiberTruth` of the placed fibers."""
+    if records:
+        lengths, arcs, radii, dirs, centers, bowed = (np.array(c) for c in zip(*records))
+    else:
+        lengths = arcs = radii = np.zeros(0)
+        dirs = centers = np.zeros((0, 3))
+        bowed = np.zeros(0, bool)
+    return FiberTruth(
+        mask=labels > 0,
+        labels=labels,
+        lengths=lengths.astype(float),
+        arc_lengths=arcs.astype(float),
+        radii=radii.astype(float),
+        directions=axial_sign(dirs.reshape(-1, 3)),
+        centers=centers.reshape(-1, 3).astype(float),
+        bowed=bowed.astype(bool),
+    )
+
+
 def fiber_volume(
     *,
     shape: tuple[int, int, int] = (96, 96, 96),
@@ -360,66 +443,18 @@ def fiber_volume(
     _add_blobs(rng, shape, occupied, pore_cover, n_pore, 1.5, 4.0, bumpy=False)
 
     clock.lap("aggregates and pores")
-    sigma = np.asarray(ORIENTATION_SIGMA)
     records = []
     tries = 0
     while len(records) < n_fibers and tries < 15 * max(n_fibers, 1):
         tries += 1
-        length = rng.uniform(0.2, 0.5) * side
-        radius = rng.uniform(1.5, 2.5)
-        bow = rng.uniform(0.03, 0.08) if rng.random() < 1 / 3 else 0.0
-        direction = rng.normal(size=3) * sigma
-        direction /= np.linalg.norm(direction)
-        # centre drawn where the whole fiber (and its margin) fits in the volume
-        half = np.abs(direction) * length / 2 + 2 * bow * length + radius + _GAP + 1.5
-        room = np.asarray(shape) - 1 - 2 * half
-        if np.any(room <= 0):
-            continue
-        center = half + rng.uniform(0, 1, 3) * room
-        points = _fiber_polyline(rng, length, bow) @ _rotation_to(direction).T + center
-        # cheap test first: the centre line must run through free space
-        arc_pts = _resample(points, 1.0)
-        if np.any(arc_pts.min(0) < 0) or np.any(arc_pts.max(0) > np.asarray(shape) - 1):
-            continue
-        if occupied[tuple(np.rint(arc_pts).astype(np.intp).T)].any():
-            continue
-        pieces = _segment_distances(points, radius, shape)
-        if pieces is None or any(
-            occupied[box][dist <= radius + _GAP].any() for box, dist in pieces
-        ):
-            continue
-        fid = len(records) + 1
-        for box, dist in pieces:
-            labels[box][dist <= radius] = fid
-            np.maximum(fiber_cover[box], np.clip(radius + 0.5 - dist, 0, 1), out=fiber_cover[box])
-        for box, dist in pieces:
-            occupied[box] |= dist <= radius + _GAP
-        chord = points[-1] - points[0]
-        chord_len = float(np.linalg.norm(chord))
-        unit = chord / chord_len
-        tilt = []
-        for seg in (points[1] - points[0], points[-1] - points[-2]):
-            cos = float(seg @ unit / np.linalg.norm(seg))
-            tilt.append(radius * np.sqrt(max(0.0, 1 - cos**2)))
-        arc = float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
-        middle = (points[0] + points[-1]) / 2
-        records.append((chord_len + sum(tilt), arc, radius, unit, middle, bow > 0))
+        record = _place_fiber(rng, shape, occupied, labels, fiber_cover, len(records) + 1)
+        if record is not None:
+            records.append(record)
     if len(records) < n_fibers:
         logger.info("placed %d of %d fibers (volume too crowded)", len(records), n_fibers)
 
     clock.lap(f"{len(records)} fibers in {tries} tries")
-    coarse_matrix, coarse_agg = _coarse_noise(rng, shape, 12), _coarse_noise(rng, shape, 3)
-    volume = np.empty(shape, np.float32)
-    for z0 in range(0, shape[0], 16):  # slab by slab: cache-friendly, little extra memory
-        z1 = min(z0 + 16, shape[0])
-        slab = (z1 - z0, *shape[1:])
-        grey = MATRIX + 0.04 * _upsample_linear(coarse_matrix, slab, 12, z0)
-        a, p, f = agg_cover[z0:z1], pore_cover[z0:z1], fiber_cover[z0:z1]
-        grey += a * (AGGREGATE + 0.05 * _upsample_linear(coarse_agg, slab, 3, z0) - grey)
-        grey += p * (PORE - grey)
-        grey += f * (FIBER - grey)
-        grey += rng.standard_normal(slab, dtype=np.float32) * np.float32(0.04)
-        volume[z0:z1] = grey
+    volume = _render_grey(rng, shape, agg_cover, pore_cover, fiber_cover)
     scribbles = _draw_scribbles(
         rng, labels, labels > 0, shape, confusers=((pore_cover, 8), (agg_cover, 2))
     )
@@ -428,20 +463,5 @@ def fiber_volume(
     clock.lap("scribbles")
     if not return_truth:
         return volume, scribbles
-    if records:
-        lengths, arcs, radii, dirs, centers, bowed = (np.array(c) for c in zip(*records))
-    else:
-        lengths = arcs = radii = np.zeros(0)
-        dirs = centers = np.zeros((0, 3))
-        bowed = np.zeros(0, bool)
-    truth = FiberTruth(
-        mask=labels > 0,
-        labels=labels,
-        lengths=lengths.astype(float),
-        arc_lengths=arcs.astype(float),
-        radii=radii.astype(float),
-        directions=axial_sign(dirs.reshape(-1, 3)),
-        centers=centers.reshape(-1, 3).astype(float),
-        bowed=bowed.astype(bool),
-    )
+    truth = _fiber_truth(labels, records)
     return volume, scribbles, truth

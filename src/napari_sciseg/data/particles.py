@@ -153,6 +153,75 @@ def _smooth_noise(rng, shape, sigma):
     return (field - field.mean()) / (field.std() + 1e-12)
 
 
+def _draw_particles(rng, centers, radii, shape):
+    """Projected thickness and labels: slightly elliptical particles with a soft rim."""
+    h, w = shape
+    n = len(radii)
+    thick = np.zeros((h, w), np.float32)
+    labels = np.zeros((h, w), np.int32)
+    strength = rng.uniform(0.75, 1.25, n)
+    for k in range(n):
+        (cy, cx), r = centers[k], radii[k]
+        q = rng.uniform(1.0, 1.15)
+        a, b = r * np.sqrt(q), r / np.sqrt(q)
+        th = rng.uniform(0, np.pi)
+        y0, y1 = max(int(cy - a - 3), 0), min(int(cy + a + 4), h)
+        x0, x1 = max(int(cx - a - 3), 0), min(int(cx + a + 4), w)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        dy, dx = yy - cy, xx - cx
+        u = (dx * np.cos(th) + dy * np.sin(th)) / a
+        v = (-dx * np.sin(th) + dy * np.cos(th)) / b
+        rho = np.sqrt(u * u + v * v)
+        cover = np.clip((1 - rho) * r + 0.5, 0, 1)  # ~1 px soft rim
+        profile = _EDGE_LEVEL + (1 - _EDGE_LEVEL) * np.sqrt(np.clip(1 - rho**2, 0, 1))
+        thick[y0:y1, x0:x1] += (strength[k] * cover * profile).astype(np.float32)
+        labels[y0:y1, x0:x1][rho < 1] = k + 1
+    return ndi.gaussian_filter(thick, 0.7), labels  # blurred by the microscope point-spread
+
+
+def _expected_counts(rng, mode, c, thick, shape):
+    """Mean detector counts: uneven support (gradient, fall-off, carbon texture) + particles."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ang = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(ang) * (xx / w - 0.5) + np.sin(ang) * (yy / h - 0.5)).astype(np.float32)
+    cy, cx = rng.uniform(-0.3, 1.3, 2) * (h, w)
+    fall = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (0.8 * max(h, w)) ** 2))
+    slow = _smooth_noise(rng, (h, w), max(h, w) / 12)
+    fine = _smooth_noise(rng, (h, w), 1.2)
+    if mode == "bf":
+        support = 1 + 0.25 * ramp + 0.15 * (fall - fall.mean()) + 0.05 * slow + 0.04 * fine
+        return _BF_DOSE * support * np.clip(1 - c * thick, 0.03, None)
+    support = 1 + 0.1 * (fall - fall.mean()) + 0.15 * slow + 0.08 * fine
+    return _HAADF_BACKGROUND * (1 + 0.25 * ramp) * (support + c * thick)
+
+
+def _particle_truth(centers, radii, labels, mode, c, pixel_size) -> ParticleTruth:
+    """Ground truth: footprints, diameters, and which particles are isolated and whole."""
+    h, w = labels.shape
+    inside = (
+        (centers[:, 0] - radii * 1.08 >= 0)
+        & (centers[:, 0] + radii * 1.08 <= h - 1)
+        & (centers[:, 1] - radii * 1.08 >= 0)
+        & (centers[:, 1] + radii * 1.08 <= w - 1)
+    )
+    dist = np.hypot(*(centers[:, None, :] - centers[None, :, :]).transpose(2, 0, 1))
+    near = dist < (radii[:, None] + radii[None, :]) * 1.08 + 1.0
+    np.fill_diagonal(near, False)
+    return ParticleTruth(
+        mask=labels > 0,
+        labels=labels,
+        diameters_nm=2 * radii * pixel_size,
+        isolated=inside & ~near.any(axis=1),
+        centers=centers,
+        pixel_size=float(pixel_size),
+        mode=mode,
+        contrast=c,
+    )
+
+
 def tem_particles(
     mode: str = "bf",
     *,
@@ -218,68 +287,9 @@ def tem_particles(
     n = max(1, int(round(0.12 * h * w / mean_area)))
     diam = np.clip(rng.lognormal(np.log(median), sigma_log, n), lo, hi)
     centers, radii = _place(rng, diam / 2 / pixel_size, (h, w))
-    n = len(radii)
-
-    # -- particles: slightly elliptical, flat-ish thickness profile, anti-aliased rim
-    thick = np.zeros((h, w), np.float32)
-    labels = np.zeros((h, w), np.int32)
-    strength = rng.uniform(0.75, 1.25, n)
-    for k in range(n):
-        (cy, cx), r = centers[k], radii[k]
-        q = rng.uniform(1.0, 1.15)
-        a, b = r * np.sqrt(q), r / np.sqrt(q)
-        th = rng.uniform(0, np.pi)
-        y0, y1 = max(int(cy - a - 3), 0), min(int(cy + a + 4), h)
-        x0, x1 = max(int(cx - a - 3), 0), min(int(cx + a + 4), w)
-        if y0 >= y1 or x0 >= x1:
-            continue
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        dy, dx = yy - cy, xx - cx
-        u = (dx * np.cos(th) + dy * np.sin(th)) / a
-        v = (-dx * np.sin(th) + dy * np.cos(th)) / b
-        rho = np.sqrt(u * u + v * v)
-        cover = np.clip((1 - rho) * r + 0.5, 0, 1)  # ~1 px soft rim
-        profile = _EDGE_LEVEL + (1 - _EDGE_LEVEL) * np.sqrt(np.clip(1 - rho**2, 0, 1))
-        thick[y0:y1, x0:x1] += (strength[k] * cover * profile).astype(np.float32)
-        labels[y0:y1, x0:x1][rho < 1] = k + 1
-    thick = ndi.gaussian_filter(thick, 0.7)  # microscope point-spread
-    mask = labels > 0
-
-    # -- uneven support: gradient, illumination fall-off, carbon thickness and texture
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ang = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(ang) * (xx / w - 0.5) + np.sin(ang) * (yy / h - 0.5)).astype(np.float32)
-    cy, cx = rng.uniform(-0.3, 1.3, 2) * (h, w)
-    fall = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (0.8 * max(h, w)) ** 2))
-    slow = _smooth_noise(rng, (h, w), max(h, w) / 12)
-    fine = _smooth_noise(rng, (h, w), 1.2)
-    if mode == "bf":
-        support = 1 + 0.25 * ramp + 0.15 * (fall - fall.mean()) + 0.05 * slow + 0.04 * fine
-        expected = _BF_DOSE * support * np.clip(1 - c * thick, 0.03, None)
-    else:
-        support = 1 + 0.1 * (fall - fall.mean()) + 0.15 * slow + 0.08 * fine
-        expected = _HAADF_BACKGROUND * (1 + 0.25 * ramp) * (support + c * thick)
+    thick, labels = _draw_particles(rng, centers, radii, (h, w))
+    expected = _expected_counts(rng, mode, c, thick, (h, w))
     image = rng.poisson(np.clip(expected, 0, None)).astype(np.uint16)
     if not return_truth:
         return image
-
-    inside = (
-        (centers[:, 0] - radii * 1.08 >= 0)
-        & (centers[:, 0] + radii * 1.08 <= h - 1)
-        & (centers[:, 1] - radii * 1.08 >= 0)
-        & (centers[:, 1] + radii * 1.08 <= w - 1)
-    )
-    dist = np.hypot(*(centers[:, None, :] - centers[None, :, :]).transpose(2, 0, 1))
-    near = dist < (radii[:, None] + radii[None, :]) * 1.08 + 1.0
-    np.fill_diagonal(near, False)
-    truth = ParticleTruth(
-        mask=mask,
-        labels=labels,
-        diameters_nm=2 * radii * pixel_size,
-        isolated=inside & ~near.any(axis=1),
-        centers=centers,
-        pixel_size=float(pixel_size),
-        mode=mode,
-        contrast=c,
-    )
-    return image, truth
+    return image, _particle_truth(centers, radii, labels, mode, c, pixel_size)
