@@ -2,11 +2,12 @@
 
 Run from the repository root::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py [NAME ...]
+    xvfb-run -a -s "-screen 0 1920x1200x24" python docs/screenshots.py [NAME ...]
 
 Each ``shot_<name>`` function builds a real viewer state (sample data, widget
 docked, a workflow run through the widget's own buttons and workers) and the
-window is saved to ``docs/images/<name>.png``. Nothing is mocked or painted in.
+window is saved at a laptop's 1280x800 to ``docs/images/<name>.png`` and at
+1800x1100 to ``docs/images/<name>_1800.png``. Nothing is mocked or painted in.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ IMAGES = HERE / "images"
 PLUGIN = "napari-sciseg"
 
 
-def wait_for(condition, timeout: float = 600.0) -> None:
+def wait_for(condition, timeout: float = 1500.0) -> None:
     """Process Qt events until ``condition()`` is true (workers finishing, layers appearing)."""
     t0 = time.perf_counter()
     while not condition():
@@ -40,9 +41,14 @@ def settle(seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
+#: window sizes: file suffix -> (width, height)
+SIZES = {"": (1280, 800), "_1800": (1800, 1100)}
+_size = SIZES[""]
+
+
 def new_viewer() -> napari.Viewer:
     viewer = napari.Viewer(title="napari-sciseg")
-    viewer.window.resize(1500, 950)
+    viewer.window.resize(*_size)
     return viewer
 
 
@@ -53,7 +59,8 @@ def dock(viewer: napari.Viewer, name: str):
 
 def save(viewer: napari.Viewer, name: str) -> Path:
     settle()
-    path = IMAGES / f"{name}.png"
+    suffix = next(k for k, v in SIZES.items() if v == _size)
+    path = IMAGES / f"{name}{suffix}.png"
     viewer.window.screenshot(str(path), canvas_only=False)
     viewer.close()
     return path
@@ -74,14 +81,13 @@ def shot_train_predict() -> Path:
     viewer.open_sample(PLUGIN, "scribbles_2d")
     widget = dock(viewer, "Train and predict")
     widget.options.members_spin.setValue(3)
-    widget.options.steps_spin.setValue(150)
+    widget.options.steps_spin.setValue(60)
     widget.run.train_button.click()
     wait_for(lambda: widget.run.worker is None and widget.model is not None)
     widget.prediction.target_combo.setCurrentText("whole image")
     widget.prediction.predict_button.click()
     wait_for(lambda: widget.prediction.runs > 0)
-    for name in ("probability", "segmentation"):
-        viewer.layers[f"disks and lines {name}"].visible = False
+    widget.tabs.setCurrentIndex(1)  # the Train tab: quality readout, progress
     return save(viewer, "train_predict")
 
 
@@ -142,19 +148,80 @@ def shot_afm() -> Path:
     return save(viewer, "afm")
 
 
+def shot_results_table() -> Path:
+    """Size particles on the TEM sample, then its table in the Results table dock, sorted."""
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "tem_bf")
+    sizing = dock(viewer, "Size particles")
+    sizing.run_button.click()
+    wait_for(lambda: sizing.result is not None and sizing.run_button.isEnabled())
+    table = dock(viewer, "Results table")
+    name = sizing.image_combo.currentText()
+    table.layer_combo.setCurrentText(f"{name} isolated particles")
+    columns = list(table.columns)
+    key = next((c for c in columns if c.startswith("diameter")), columns[0])
+    table.table.sortItems(columns.index(key))
+    table.table.selectRow(0)
+    table.go_to(0)
+    viewer.camera.zoom *= 3
+    return save(viewer, "results_table")
+
+
+def shot_batch() -> Path:
+    """The Batch dock after sizing a folder of three TEM images, one of them corrupt."""
+    import tempfile
+
+    from napari_sciseg.data import tem_particles
+    from napari_sciseg.io.tiff import write_tiff
+
+    work = Path(tempfile.mkdtemp())
+    (work / "images").mkdir()
+    for seed in (0, 1):
+        write_tiff(work / "images" / f"tem_{seed}.tif",
+                   tem_particles("bf", shape=(512, 512), pixel_size=0.5, seed=seed),
+                   spacing=(0.5, 0.5))
+    (work / "images" / "broken.tif").write_bytes(b"II*\x00 not a TIFF")
+    viewer = new_viewer()
+    widget = dock(viewer, "Batch")
+    widget.input_edit.setText(str(work / "images"))
+    widget.output_edit.setText(str(work / "results"))
+    widget.start()
+    wait_for(lambda: widget.worker is None and widget.result is not None)
+    viewer.open(str(work / "results" / "psd_all.png"), plugin="builtins")
+    return save(viewer, "batch")
+
+
+def shot_afm_counts() -> Path:
+    """Crystal counting on the AFM sample: small on-screen markers and their legend."""
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "afm_scan")
+    widget = dock(viewer, "AFM crystal counts")
+    widget.image_combo.setCurrentText("AFM scan height")
+    points = widget.new_layer()
+    for y, x in ((40, 60), (90, 150), (160, 80)):
+        points.add([[y, x]])
+    widget.kind_combo.setCurrentText("lamellar")
+    for y, x in ((200, 200), (60, 210)):
+        points.add([[y, x]])
+    return save(viewer, "afm_counts")
+
+
 SHOTS = {name[5:]: obj for name, obj in dict(globals()).items() if name.startswith("shot_")}
 
 
 def main(names: list[str]) -> int:
+    global _size
     IMAGES.mkdir(exist_ok=True)
     failed = []
     for name in names or list(SHOTS):
-        try:
-            path = SHOTS[name]()
-            print(f"{name}: {path.relative_to(HERE.parent)}")
-        except Exception as exc:  # report every failing shot, keep going
-            failed.append(name)
-            print(f"{name}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
+        for size in SIZES.values():
+            _size = size
+            try:
+                path = SHOTS[name]()
+                print(f"{name} {size[0]}x{size[1]}: {path.relative_to(HERE.parent)}")
+            except Exception as exc:  # report every failing shot, keep going
+                failed.append(name)
+                print(f"{name}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -232,3 +232,18 @@ def test_closing_the_dock_cancels_training(qtbot, setup):
     done = widget.model.config.metrics["steps_done"]
     assert 2 <= done < 1000  # stopped within a step of the close, members kept
     assert "cancelled" in widget.run.status.text()
+
+
+def test_removing_the_image_stops_training_with_a_notification(qtbot, setup, notes):
+    import time
+
+    viewer, widget, image, scribbles, truth = setup
+    widget.options.steps_spin.setValue(100_000)
+    widget.run.train_button.click()
+    qtbot.waitUntil(lambda: len(widget.plot.steps) >= 1, timeout=TIMEOUT)
+    t0 = time.perf_counter()
+    viewer.layers.remove(scribbles)
+    qtbot.waitUntil(lambda: widget.run.worker is None, timeout=TIMEOUT)
+    assert time.perf_counter() - t0 < 10  # within a step or two on a loaded machine
+    assert any("was removed" in n.message for n in notes)
+    assert widget.model is not None  # the members trained so far are kept

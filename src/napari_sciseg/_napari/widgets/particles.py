@@ -9,12 +9,14 @@ and a docked histogram.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -27,20 +29,22 @@ from qtpy.QtWidgets import (
 
 from .._layer_combo import LayerCombo
 from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
-from .._workers import JobStep, start_job
+from .._workers import start_job, wait_for_call
 from ._particles_panel import LivePreview, build_advanced, spin_box
 
 __all__ = ["SizeParticlesWidget"]
 
 
-def _size_job(image, kwargs):
-    """Generator run in the worker: the whole sizing workflow in one core call."""
+def _size_job(image, kwargs, cancel):
+    """Generator run in the worker: the whole sizing workflow in one core call.
+
+    Cancel returns at once (``None``); the core call, which takes no ``cancel``,
+    finishes in the background and its result is dropped.
+    """
     from ...measure import size_particles
 
-    yield JobStep(0, 1, "sizing")
-    result = size_particles(image, **kwargs)
-    yield JobStep(1, 1, "done")
-    return result
+    return (yield from wait_for_call(lambda: size_particles(image, **kwargs), cancel=cancel,
+                                     what="sizing"))
 
 
 class SizeParticlesWidget(QWidget):
@@ -65,7 +69,13 @@ class SizeParticlesWidget(QWidget):
         self.pixel_size = spin_box(0.0, 0.0, 1e6, 0.01, 4, "nm per pixel; 0 = the layer's scale")
         self.pixel_size.setSpecialValueText("from the image")  # shown at 0
         self.run_button = QPushButton("Size particles")
+        self.run_button.setToolTip("Size the particles of the image in the background")
         self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop sizing at once; nothing is added")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_event: threading.Event | None = None
         form = QFormLayout()
         form.addRow("image", self.image_combo)
         form.addRow("pixel size (nm)", self.pixel_size)
@@ -91,12 +101,20 @@ class SizeParticlesWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.run_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
         layout.addWidget(self.advanced)
         layout.addWidget(self.canvas)
         layout.addWidget(self.summary)
         layout.addLayout(exports)
         layout.addStretch()
+        # results belong to one image: another image (or new data) clears them
+        self._watched = None
+        self.image_combo.currentIndexChanged.connect(self._image_changed)
+        napari_viewer.layers.events.removed.connect(self._layer_removed)
+        self._image_changed()
 
     # -- inputs ------------------------------------------------------------
 
@@ -165,24 +183,60 @@ class SizeParticlesWidget(QWidget):
                 "in nm to get nm."
             )
         self._source_name = layer.name
-        self.run_button.setEnabled(False)
+        self.clear_results()
+        self._running(True)
         image = np.asarray(layer.data).copy()
+        self.cancel_event = event = threading.Event()
         self.worker = start_job(
-            lambda: _size_job(image, kwargs),
+            lambda: _size_job(image, kwargs, event),
             desc="Size particles",
             on_return=self._show,
-            on_finish=lambda: self.run_button.setEnabled(True),
+            on_finish=lambda: self._running(False),
         )
 
+    def cancel(self) -> None:
+        """Stop sizing at once; nothing is added."""
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+
+    def _running(self, running: bool) -> None:
+        if not running:
+            self.worker = None
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def clear_results(self) -> None:
+        """Forget the last result: plot, summary and exports belong to another image."""
+        self.result = None
+        self.summary.setText("")
+        self._set_exports(False)
+        self.plot()
+
+    def _image_changed(self, *_) -> None:
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._data_changed)
+        self._watched = self.image_combo.value
+        if self._watched is not None:
+            self._watched.events.data.connect(self._data_changed)
+        if self.result is not None and self.image_combo.currentText() != self._source_name:
+            self.clear_results()
+
+    def _data_changed(self, event=None) -> None:
+        if self.result is not None:
+            self.clear_results()
+
+    def _layer_removed(self, event) -> None:
+        if self.worker is not None and event.value.name == self._source_name:
+            self.cancel()
+            show_info(f"Particle sizing stopped: its image '{self._source_name}' was removed.")
+
     def _show(self, result) -> None:
-        self.result = result
+        """Add the result layers one per event-loop turn (napari takes a while per layer)."""
+        if result is None or self._source_name not in self.viewer.layers:
+            return  # cancelled, or the image went away
         parts = result.particles
         source = self.viewer.layers[self._source_name]
         name = self._source_name
-        add_or_update(
-            self.viewer, result.mask.astype(np.uint8), "labels",
-            output_kwargs(source, f"{name} particle mask", ndim=2, opacity=0.3),
-        )  # fmt: skip
         table = parts.table
 
         def features(rows):
@@ -190,18 +244,32 @@ class SizeParticlesWidget(QWidget):
             feats.update({k: v[rows] for k, v in table.items() if k not in ("label",)})
             return feats
 
-        for kind, rows, data in (
-            ("isolated", parts.isolated, parts.isolated_labels()),
-            ("rejected", ~parts.isolated, parts.rejected_labels()),
-        ):
-            layer = add_or_update(
-                self.viewer, data, "labels",
-                output_kwargs(source, f"{name} {kind} particles", ndim=2, features=features(rows)),
-            )  # fmt: skip
-        layer.contour = 2  # the rejected ones: outlined
-        self.plot()
-        self.summary.setText(str(result.psd))
-        self._set_exports(True)
+        def labels(suffix, data, **extra):
+            return lambda: add_or_update(self.viewer, data, "labels",
+                                         output_kwargs(source, f"{name} {suffix}", ndim=2,
+                                                       **extra))
+
+        def done():
+            self.viewer.layers[f"{name} rejected particles"].contour = 2  # outlined
+            self.result = result
+            self.plot()
+            self.summary.setText(str(result.psd))
+            self._set_exports(True)
+
+        self._steps([
+            labels("particle mask", result.mask.astype(np.uint8), opacity=0.3),
+            labels("isolated particles", parts.isolated_labels(),
+                   features=features(parts.isolated)),
+            labels("rejected particles", parts.rejected_labels(),
+                   features=features(~parts.isolated)),
+            done,
+        ])
+
+    def _steps(self, steps: list) -> None:
+        """Run ``steps`` one per turn of the event loop, so the viewer repaints between."""
+        if steps and self._source_name in self.viewer.layers:
+            steps[0]()
+            QTimer.singleShot(0, lambda: self._steps(steps[1:]))
 
     # -- outputs -------------------------------------------------------------
     def plot(self) -> None:

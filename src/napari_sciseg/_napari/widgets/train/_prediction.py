@@ -159,6 +159,9 @@ class PredictionPanel(QWidget):
         meta = host.model_metadata(image, k=self.k_spin.value(), target=target)
 
         def done(prediction):
+            if image not in self._viewer.layers:
+                show_info(f"Prediction dropped: its image '{image.name}' was removed.")
+                return
             layers = write_prediction(self._viewer, image, prediction, trained.config, region,
                                       shape, meta)
             self.last = (image, prediction, region)

@@ -120,6 +120,7 @@ class TrainingRun(QWidget):
             return None
         self.cancel_event = threading.Event()
         args[2]["cancel"] = self.cancel_event
+        host._inputs = (host.scribbles.image, host.scribbles.scribbles)
         if resume:
             host.plot.new_run()
         else:

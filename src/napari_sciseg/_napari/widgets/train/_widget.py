@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -40,6 +41,8 @@ def _page(*widgets) -> QScrollArea:
     body = QWidget()
     layout = QVBoxLayout(body)
     for w in widgets:
+        # no taller than needed: spare height goes to the stretch below, not between rows
+        w.setSizePolicy(w.sizePolicy().horizontalPolicy(), QSizePolicy.Policy.Maximum)
         layout.addWidget(w)
     layout.addStretch()
     scroll = QScrollArea()
@@ -109,6 +112,8 @@ class TrainPredictWidget(QWidget):
         self.load_button.clicked.connect(self._load_dialog)
         self.scribbles.image_combo.currentIndexChanged.connect(self._image_changed)
         self._image_changed()
+        self._inputs: tuple = ()  # the image and scribbles layers of the running training
+        napari_viewer.layers.events.removed.connect(self._layer_removed)
 
     def event(self, event) -> bool:
         # napari's dock "x" (and ``remove_dock_widget``) takes the widget out of its dock:
@@ -116,6 +121,13 @@ class TrainPredictWidget(QWidget):
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:
             self.stop_jobs()
         return super().event(event)
+
+    def _layer_removed(self, event) -> None:
+        """The image or scribbles of a running training went away: stop it, say why."""
+        if self.busy and any(event.value is layer for layer in self._inputs):
+            self.run.cancel()
+            show_info(f"Training stopped: its layer '{event.value.name}' was removed; the "
+                      "members trained so far are kept.")
 
     def stop_jobs(self) -> None:
         """Cancel training (members so far are kept), live updates and prediction."""
