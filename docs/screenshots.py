@@ -135,7 +135,7 @@ def shot_afm() -> Path:
     """AFM crystal classes on the AFM sample, with a VLAD model trained by the headless demo."""
     import tempfile
 
-    from napari_sciseg.cli._afm import demo
+    from napari_sciseg.cli._demo_steps import afm as demo
 
     workdir = Path(tempfile.mkdtemp())
     demo(workdir)

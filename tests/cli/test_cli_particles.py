@@ -7,7 +7,7 @@ import pytest
 import tifffile
 
 from napari_sciseg.cli import main
-from napari_sciseg.cli._particles import demo
+from napari_sciseg.cli._demo_steps import particles as demo
 from napari_sciseg.data import tem_particles
 from napari_sciseg.io.tiff import write_tiff
 

@@ -207,16 +207,3 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sciseg")
     add_parser(parser.add_subparsers(dest="command"))
     return parser.parse_args(["afm", *map(str, argv)])
-
-
-def demo(outdir: Path) -> str:
-    """Headless demo: a small synthetic data set -> VLAD model -> predictions + a levelled scan."""
-    from ..data.afm import afm_dataset
-
-    outdir = Path(outdir)
-    csv_path = afm_dataset(outdir / "dataset", n_scans=16, n_samples=4, seed=0, shape=(128, 128))
-    model = outdir / "afm_vlad.sciseg"
-    run(_parse(["train", csv_path, "-o", model, "--fusion", "vlad", "--no-metadata", "--tile", 64]))
-    run(_parse(["predict", model, csv_path, "-o", outdir / "predictions"]))
-    run(_parse(["level", outdir / "dataset" / "scan_000.tif", "-o", outdir / "levelled"]))
-    return "trained a VLAD crystal-class model on 12 synthetic scans, predicted 16, levelled 1"

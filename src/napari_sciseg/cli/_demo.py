@@ -1,9 +1,10 @@
 """``sciseg demo``: open napari with the sample data and every widget, or run headless.
 
 ``--headless -o OUTDIR`` runs each workflow that exists on the sample data and
-writes its outputs, one subfolder per workflow. Workflows register themselves in
-``HEADLESS_STEPS`` below as ``(name, "module:function")``; each function takes
-the output folder and returns a short summary line.
+writes its outputs, one subfolder per workflow. The steps live in
+``cli/_demo_steps.py`` and are listed in ``HEADLESS_STEPS`` below as
+``(name, "module:function")``; each function takes the output folder and
+returns a short summary line.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from ._common import add_overwrite
 
 #: (name, "module:function(outdir) -> str") for every headless workflow.
 HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
-    ("samples", "napari_sciseg.data.demo:write_samples"),
-    ("particles", "napari_sciseg.cli._particles:demo"),
-    ("afm", "napari_sciseg.cli._afm:demo"),
-    ("predict", "napari_sciseg.dl.demo_predict:run_demo"),
-    ("fibers", "napari_sciseg.cli._fibers:demo"),
+    ("samples", "napari_sciseg.cli._demo_steps:samples"),
+    ("particles", "napari_sciseg.cli._demo_steps:particles"),
+    ("afm", "napari_sciseg.cli._demo_steps:afm"),
+    ("predict", "napari_sciseg.cli._demo_steps:predict"),
+    ("fibers", "napari_sciseg.cli._demo_steps:fibers"),
 )
 
 

@@ -221,38 +221,3 @@ def run(args) -> int:
     summary = write_report(analysis, out, unit=unit, extra={"inputs": source})
     print(f"{describe_summary(summary, summary['unit'])} -> {out}")
     return 0
-
-
-def demo(outdir: Path) -> str:
-    """Headless demo: the 96³ sample's scribbles -> small SMSNet ensemble -> fibres report."""
-    import time
-
-    import numpy as np
-
-    from ..data import fiber_volume
-    from ..dl import predict, save_model, train
-    from ..io.tiff import write_tiff
-    from ..measure.fiber_workflow import measure_fibers
-
-    outdir = Path(outdir)
-    volume, scribbles, truth = fiber_volume(seed=0, return_truth=True)
-    t0 = time.perf_counter()
-    model = train(volume, scribbles, arch="smsnet", members=3, steps=150, dim="2.5",
-                  slice_axis=0, seed=0, class_names=["matrix", "fiber"],
-                  model_kwargs={"depth": 10})  # fmt: skip
-    save_model(model, outdir / "fibers.sciseg")
-    pred = predict(model, volume, k=1.0)
-    write_tiff(outdir / "confident_fiber_mask.tif", pred.segmentation == 2, unit="pixel")
-    analysis = measure_fibers(pred.segmentation, fiber_class=2, probability=pred.mean[1],
-                              std=pred.std[1])  # fmt: skip
-    extra = {"inputs": {"volume": "sample fiber_volume(seed=0)", "model": "fibers.sciseg",
-                        "connectivity": 26},
-             "true_count": truth.n_fibers,
-             "true_median_length": float(np.median(truth.lengths))}  # fmt: skip
-    summary = write_report(analysis, outdir, extra=extra, truth=truth)
-    med = summary["median_length"]
-    return (
-        f"{analysis.count} fibers (truth {truth.n_fibers}), median length "
-        f"{med if med is None else round(med, 1)} voxels (truth "
-        f"{np.median(truth.lengths):.1f}); train+predict {time.perf_counter() - t0:.0f} s"
-    )

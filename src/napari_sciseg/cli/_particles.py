@@ -232,22 +232,3 @@ def run(args) -> int:
     failed = _report(rows, args)
     print(f"{len(rows) - failed} of {len(rows)} images sized -> {out}")
     return 1 if failed else 0
-
-
-def demo(outdir: Path) -> str:
-    """Headless demo step: size the particles of both TEM samples (written as calibrated TIFFs)."""
-    from ..data import tem_particles
-    from ..io.tiff import write_tiff
-
-    outdir = Path(outdir)
-    parts = []
-    for mode in ("bf", "haadf"):
-        image = tem_particles(mode, pixel_size=0.2, seed=0)
-        path = outdir / f"tem_{mode}.tif"
-        write_tiff(path, image, spacing=(0.2, 0.2))
-        row = process_image(path, outdir)
-        parts.append(
-            f"{mode.upper()}: {row['n_isolated']}/{row['n_particles']} isolated, "
-            f"mean {row['mean']:.2f} ± {row['sd']:.2f} {row['unit']}"
-        )
-    return "; ".join(parts)
