@@ -98,7 +98,7 @@ class InstantMode(QObject):
         self.worker = None
         self.pending = False
         self.runs = 0
-        self.check = QCheckBox("instant: refit a fast forest after each stroke")
+        self.check = QCheckBox("instant: refit after each stroke")  # narrow: fits 1280x800
         self.check.setToolTip("Refit a pixel forest on the scribbles after each stroke and "
                               "redraw the visible slice; train the ensemble when satisfied")
         self.trees_spin = QSpinBox()
