@@ -103,3 +103,18 @@ def test_no_function_in_src_is_longer_than_80_lines():
                 if _code_lines(node) > 80:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert not long, "split these functions (over 80 lines of code): " + ", ".join(long)
+
+
+def test_no_import_cycles():
+    """No two modules of the package import each other, directly or in a ring (imports
+    inside functions count too)."""
+    grimp = pytest.importorskip("grimp")  # installed with import-linter
+    graph = grimp.build_graph("napari_sciseg", cache_dir=None)
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("napari_sciseg") and module != imported:
+                chain = graph.find_shortest_chain(importer=imported, imported=module)
+                if chain and module < imported:
+                    cycles.append(" -> ".join((module, *chain)))
+    assert not cycles, "import cycles: " + "; ".join(cycles)

@@ -358,7 +358,7 @@ def _write_scan(folder, i, sample, n_samples, shape, seed, rng, degrade=False) -
         },
     )
     if degrade:
-        from .afm_films import degrade_scan
+        from .afm_degrade import degrade_scan
 
         scan = degrade_scan(scan, seed=seed * 100_003 + i)
     name = f"scan_{i:03d}.tif"
@@ -407,7 +407,7 @@ def afm_dataset(
     shape : (int, int)
         Pixels per scan.
     degrade : bool
-        Pass every scan through :func:`napari_sciseg.data.afm_films.degrade_scan`
+        Pass every scan through :func:`napari_sciseg.data.afm_degrade.degrade_scan`
         (another instrument: blunt tip, drift, line artefacts, noisier phase).
 
     Returns

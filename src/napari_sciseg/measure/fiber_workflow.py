@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 
 from .._validation import check_choice, check_spacing
+from ..segment.thresholding import Polarity
 from .fiber_filter import EVIDENCE_COLUMNS, FiberFilter, filter_objects, object_evidence
 from .fibers import FiberStats, label_fibers, measure_labels
 
@@ -45,14 +45,6 @@ logger = logging.getLogger(__name__)
 
 #: evidence columns added to the fibre table (the rest of the evidence repeats it).
 _EVIDENCE_IN_TABLE = ("elongation", "aspect", "mean_probability", "mean_std", "border")
-
-
-class Polarity(StrEnum):
-    """Are fibres darker or brighter than the matrix in a grey volume?"""
-
-    AUTO = "auto"
-    DARK = "dark"
-    BRIGHT = "bright"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ Names are loaded on first use (``from napari_sciseg.segment import hybrid_thresh
 so importing the package stays cheap.
 
 - :func:`hybrid_threshold`, :func:`threshold_global`, :func:`threshold_local`,
-  :func:`segment_particles`, :func:`detect_polarity`, :func:`prepare_image`
-  (``segment/thresholding.py``)
+  :func:`detect_polarity`, :func:`prepare_image`, the choices :class:`Method` and
+  :class:`Polarity` (``segment/thresholding.py``)
+- :func:`segment_particles`: any of them by name (``segment/particles.py``)
 - :func:`edge_threshold`, :func:`anscombe` (``segment/edges.py``: the ``"edge"`` method)
 - :func:`fill_holes`, :func:`remove_small`, :func:`split_touching`,
   :func:`distance_markers` (``segment/postprocess.py``)
@@ -20,11 +21,13 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "hybrid_threshold",
             "threshold_global",
             "threshold_local",
-            "segment_particles",
             "detect_polarity",
             "prepare_image",
+            "Method",
+            "Polarity",
         ],
         "edges": ["edge_threshold", "anscombe"],
+        "particles": ["segment_particles"],
         "postprocess": ["distance_markers", "fill_holes", "remove_small", "split_touching"],
     },
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -34,17 +35,37 @@ __all__ = [
     "hybrid_threshold",
     "threshold_global",
     "threshold_local",
-    "segment_particles",
     "detect_polarity",
     "prepare_image",
     "PreparedImage",
     "METHODS",
+    "Method",
+    "Polarity",
 ]
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("hybrid", "otsu", "local", "edge")
-POLARITIES = ("auto", "dark", "bright")
+
+
+class Method(StrEnum):
+    """How :func:`~napari_sciseg.segment.segment_particles` separates particles."""
+
+    HYBRID = "hybrid"
+    OTSU = "otsu"
+    LOCAL = "local"
+    EDGE = "edge"
+
+
+class Polarity(StrEnum):
+    """Are the objects darker or brighter than their surroundings (or detect it)?"""
+
+    AUTO = "auto"
+    DARK = "dark"
+    BRIGHT = "bright"
+
+
+METHODS = tuple(m.value for m in Method)
+POLARITIES = tuple(p.value for p in Polarity)
 
 
 @dataclass(frozen=True)
@@ -385,22 +406,3 @@ def hybrid_threshold(
         t = upsample(t, s.shape, f)
     logger.debug("hybrid: window %d px, %.1f%% of pixels decided locally", w, 100 * edge.mean())
     return _finish(prep, s > t, t, min_fraction)
-
-
-def segment_particles(image: np.ndarray, *, method: str = "hybrid", **kwargs) -> np.ndarray:
-    """Dispatch to :func:`hybrid_threshold`, :func:`threshold_global` (``"otsu"``),
-    :func:`threshold_local` or :func:`~napari_sciseg.segment.edges.edge_threshold` by name.
-
-    Examples
-    --------
-    >>> segment_particles(np.zeros((16, 16)), method="median")
-    Traceback (most recent call last):
-    ...
-    ValueError: Unknown method 'median'; expected one of 'hybrid', 'otsu', 'local', 'edge'.
-    """
-    from .edges import edge_threshold
-
-    check_choice("method", method, METHODS)
-    func = {"hybrid": hybrid_threshold, "otsu": threshold_global, "local": threshold_local,
-            "edge": edge_threshold}[method]  # fmt: skip
-    return func(image, **kwargs)
