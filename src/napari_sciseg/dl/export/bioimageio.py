@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .bioimageio_import import _KEY, BioimageioNetwork, _axis_names, load_bioimageio
+
 __all__ = ["export_bioimageio", "load_bioimageio", "BioimageioExport", "BioimageioNetwork"]
 
 logger = logging.getLogger(__name__)
@@ -50,9 +52,6 @@ _CITATIONS = {
               "Biomedical Image Segmentation. MICCAI", "10.1007/978-3-319-24574-4_28"),
 }
 _WEIGHTS = ("torchscript", "onnx")
-_KEY = "napari_sciseg"
-
-
 @dataclass(frozen=True)
 class BioimageioExport:
     """What :func:`export_bioimageio` wrote.
@@ -83,10 +82,6 @@ class BioimageioExport:
 
 
 # ------------------------------------------------------------------ export
-
-
-def _axis_names(ndim: int) -> tuple[str, ...]:
-    return ("z", "y", "x")[-ndim:]
 
 
 def _min_size(receptive_field: int, multiple: int) -> int:
@@ -238,21 +233,11 @@ def export_bioimageio(trained, path, *, weights=_WEIGHTS, test_image=None,
     """
     import copy
 
-    import torch
-    from bioimageio.spec import ValidationContext, save_bioimageio_package
-    from bioimageio.spec import save_bioimageio_package_as_folder as save_folder
-    from bioimageio.spec.model import v0_5 as bio
-
     from ..prediction import predict
-    from .onnx import OPSET, _export, size_multiple
+    from .onnx import size_multiple
 
     path = Path(path)
-    weights = tuple(weights)
-    bad = [w for w in weights if w not in _WEIGHTS]
-    if bad or not weights:
-        raise ValueError(f"weights must be from {list(_WEIGHTS)}; got {list(weights)}.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it.")
+    weights = _check_weights(weights, path, overwrite)
     cfg = trained.config
     ndim = int(cfg.model_ndim)
     network = copy.deepcopy(trained.network).to("cpu").eval()
@@ -268,103 +253,13 @@ def export_bioimageio(trained, path, *, weights=_WEIGHTS, test_image=None,
     work = Path(tempfile.mkdtemp(prefix=".sciseg-bioimageio-", dir=path.parent
                                  if path.parent.exists() else None))
     try:
-        np.save(work / "test_input.npy", raw[None])
-        np.save(work / "test_mean.npy", mean.astype(np.float32))
-        np.save(work / "test_std.npy", std.astype(np.float32))
-        x = torch.from_numpy(np.ascontiguousarray(raw[None]))
-        x = (x - torch.tensor([lh[0] for lh in cfg.normalization]).view(-1, *(1,) * ndim)) / (
-            torch.tensor([lh[1] - lh[0] for lh in cfg.normalization]).view(-1, *(1,) * ndim))
-        entries = {}
-        if "torchscript" in weights:
-            _trace_torchscript(network, x, work / "ensemble.torchscript.pt")
-            entries["torchscript"] = bio.TorchscriptWeightsDescr(
-                source=work / "ensemble.torchscript.pt",
-                pytorch_version=torch.__version__.split("+")[0])
-        if "onnx" in weights:
-            try:
-                _export(network, x, str(work / "ensemble.onnx"))
-            except Exception as exc:  # noqa: BLE001 - named like export_onnx does
-                from .onnx import OnnxExportError, _unsupported_layers
-
-                raise OnnxExportError(
-                    f"ONNX cannot export this model: {'; '.join(_unsupported_layers(network, x))}"
-                    f" ({type(exc).__name__}); export with weights=('torchscript',)."
-                ) from None
-            entries["onnx"] = bio.OnnxWeightsDescr(
-                source=work / "ensemble.onnx", opset_version=OPSET,
-                **({"parent": "torchscript"} if "torchscript" in entries else {}))
-        short, doc = _description(trained, test_source)
-        (work / "README.md").write_text(doc)
-        _cover(raw, mean[0], work / "cover.png")
-        names = list(cfg.class_names) or [f"class {i + 1}" for i in range(cfg.n_classes)]
-        space_in = [bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(
-            min=min_size, step=step)) for a in _axis_names(ndim)]
-        channels = [f"channel{i}" for i in range(cfg.in_channels)]
-        low = [float(lh[0]) for lh in cfg.normalization]
-        span = [float(lh[1] - lh[0]) for lh in cfg.normalization]
-        preprocessing = [bio.EnsureDtypeDescr(kwargs=bio.EnsureDtypeKwargs(dtype="float32"))]
-        if any(lo != 0 for lo in low) or any(sp != 1 for sp in span):
-            preprocessing.append(bio.ScaleLinearDescr(kwargs=bio.ScaleLinearAlongAxisKwargs(
-                axis=bio.AxisId("channel"), gain=[1 / sp for sp in span],
-                offset=[-lo / sp for lo, sp in zip(low, span)])))
-        inputs = [bio.InputTensorDescr(
-            id=bio.TensorId("raw"), description="image, raw intensities",
-            axes=[bio.BatchAxis(), bio.ChannelAxis(channel_names=channels), *space_in],
-            test_tensor=bio.FileDescr(source=work / "test_input.npy"),
-            data=bio.IntervalOrRatioDataDescr(type="float32"),
-            preprocessing=preprocessing,
-        )]
-
-        def out_axes():
-            return [bio.BatchAxis(), bio.ChannelAxis(channel_names=names)] + [
-                bio.SpaceOutputAxisWithHalo(
-                    id=bio.AxisId(a), halo=halo, size=bio.SizeReference(
-                        tensor_id=bio.TensorId("raw"), axis_id=bio.AxisId(a)))
-                for a in _axis_names(ndim)]
-
-        outputs = [
-            bio.OutputTensorDescr(
-                id=bio.TensorId("mean"), axes=out_axes(),
-                description="per-class mean softmax probability of the ensemble members",
-                test_tensor=bio.FileDescr(source=work / "test_mean.npy"),
-                data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0))),
-            bio.OutputTensorDescr(
-                id=bio.TensorId("std"), axes=out_axes(),
-                description="standard deviation of the class probability between members",
-                test_tensor=bio.FileDescr(source=work / "test_std.npy"),
-                data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0))),
-        ]
-        archs = sorted({c.get("arch", cfg.arch) for c in cfg.member_configs} | {cfg.arch})
-        cite = [bio.CiteEntry(text=_CITATIONS[a][0], doi=bio.Doi(_CITATIONS[a][1]))
-                for a in archs if a in _CITATIONS]
-        if isinstance(authors, str):
-            authors = [authors]
-        config = cfg.to_dict()
-        descr = bio.ModelDescr(
-            name=name or f"napari-sciseg {cfg.arch} ensemble {ndim}D {cfg.n_classes} classes",
-            description=short[:1024],
-            covers=[bio.FileDescr(source=work / "cover.png")],
-            authors=[bio.Author(name=a) for a in (authors or ["unknown (napari-sciseg export)"])],
-            cite=cite,
-            license=bio.LicenseId(license),
-            documentation=bio.FileDescr(source=work / "README.md"),
-            tags=["segmentation", f"{ndim}d", "uncertainty", "ensemble", "napari-sciseg",
-                  *archs],
-            inputs=inputs,
-            outputs=outputs,
-            weights=bio.WeightsDescr(**entries),
-            config=bio.Config(**{_KEY: {"config": config, "receptive_field": halo,
-                                        "size_multiple": step, "test_input": test_source}}),
-        )
-        with ValidationContext(perform_io_checks=True), warnings.catch_warnings():
-            # bioimageio.spec warns about its own intermediate file lookups while packaging;
-            # the written package is validated on its own just below
-            warnings.simplefilter("ignore", UserWarning)
-            if path.suffix.lower() == ".zip":
-                written = save_bioimageio_package(descr, output_path=work / "package.zip")
-            else:
-                written = save_folder(descr, output_path=work / "package")
-        _validate(written)
+        for stem, array in (("test_input", raw[None]), ("test_mean", mean), ("test_std", std)):
+            np.save(work / f"{stem}.npy", array.astype(np.float32))
+        entries = _write_weights(network, _normalised(raw, cfg), work, weights)
+        descr = _model_descr(trained, work, entries, raw, mean, test_source,
+                             layout=(min_size, step, halo), name=name, authors=authors,
+                             license=license)
+        written = _save_package(descr, path, work)
         summary, diff = (None, None)
         if test:
             summary, diff = _test_package(written, raw, mean, std, weights, halo)
@@ -377,6 +272,155 @@ def export_bioimageio(trained, path, *, weights=_WEIGHTS, test_image=None,
                             weights=tuple(entries), test_input_source=test_source,
                             test_summary=summary, max_difference=diff)
 
+
+def _check_weights(weights, path: Path, overwrite: bool) -> tuple[str, ...]:
+    weights = tuple(weights)
+    bad = [w for w in weights if w not in _WEIGHTS]
+    if bad or not weights:
+        raise ValueError(f"weights must be from {list(_WEIGHTS)}; got {list(weights)}.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it.")
+    return weights
+
+
+def _normalised(raw: np.ndarray, cfg):
+    """The test input as the network sees it (after the model's normalisation), batch first."""
+    import torch
+
+    ndim = raw.ndim - 1
+    x = torch.from_numpy(np.ascontiguousarray(raw[None]))
+    low = torch.tensor([lh[0] for lh in cfg.normalization]).view(-1, *(1,) * ndim)
+    span = torch.tensor([lh[1] - lh[0] for lh in cfg.normalization]).view(-1, *(1,) * ndim)
+    return (x - low) / span
+
+
+def _write_weights(network, x, work: Path, weights) -> dict:
+    """Write the requested weight formats into ``work``; their bioimage.io descriptions."""
+    import torch
+    from bioimageio.spec.model import v0_5 as bio
+
+    from .onnx import OPSET, _export
+
+    entries = {}
+    if "torchscript" in weights:
+        _trace_torchscript(network, x, work / "ensemble.torchscript.pt")
+        entries["torchscript"] = bio.TorchscriptWeightsDescr(
+            source=work / "ensemble.torchscript.pt",
+            pytorch_version=torch.__version__.split("+")[0])
+    if "onnx" in weights:
+        try:
+            _export(network, x, str(work / "ensemble.onnx"))
+        except Exception as exc:  # noqa: BLE001 - named like export_onnx does
+            from .onnx import OnnxExportError, _unsupported_layers
+
+            raise OnnxExportError(
+                f"ONNX cannot export this model: {'; '.join(_unsupported_layers(network, x))}"
+                f" ({type(exc).__name__}); export with weights=('torchscript',)."
+            ) from None
+        entries["onnx"] = bio.OnnxWeightsDescr(
+            source=work / "ensemble.onnx", opset_version=OPSET,
+            **({"parent": "torchscript"} if "torchscript" in entries else {}))
+    return entries
+
+
+def _input_descr(cfg, work: Path, min_size: int, step: int):
+    """The input tensor: raw intensities, the model's normalisation as preprocessing."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    space_in = [bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(
+        min=min_size, step=step)) for a in _axis_names(int(cfg.model_ndim))]
+    channels = [f"channel{i}" for i in range(cfg.in_channels)]
+    low = [float(lh[0]) for lh in cfg.normalization]
+    span = [float(lh[1] - lh[0]) for lh in cfg.normalization]
+    preprocessing = [bio.EnsureDtypeDescr(kwargs=bio.EnsureDtypeKwargs(dtype="float32"))]
+    if any(lo != 0 for lo in low) or any(sp != 1 for sp in span):
+        preprocessing.append(bio.ScaleLinearDescr(kwargs=bio.ScaleLinearAlongAxisKwargs(
+            axis=bio.AxisId("channel"), gain=[1 / sp for sp in span],
+            offset=[-lo / sp for lo, sp in zip(low, span)])))
+    return bio.InputTensorDescr(
+        id=bio.TensorId("raw"), description="image, raw intensities",
+        axes=[bio.BatchAxis(), bio.ChannelAxis(channel_names=channels), *space_in],
+        test_tensor=bio.FileDescr(source=work / "test_input.npy"),
+        data=bio.IntervalOrRatioDataDescr(type="float32"),
+        preprocessing=preprocessing,
+    )
+
+
+def _output_descrs(cfg, work: Path, halo: int):
+    """The two output tensors: per-class mean probability and the members' std."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    names = list(cfg.class_names) or [f"class {i + 1}" for i in range(cfg.n_classes)]
+
+    def out_axes():
+        return [bio.BatchAxis(), bio.ChannelAxis(channel_names=names)] + [
+            bio.SpaceOutputAxisWithHalo(
+                id=bio.AxisId(a), halo=halo, size=bio.SizeReference(
+                    tensor_id=bio.TensorId("raw"), axis_id=bio.AxisId(a)))
+            for a in _axis_names(int(cfg.model_ndim))]
+
+    return [
+        bio.OutputTensorDescr(
+            id=bio.TensorId("mean"), axes=out_axes(),
+            description="per-class mean softmax probability of the ensemble members",
+            test_tensor=bio.FileDescr(source=work / "test_mean.npy"),
+            data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0))),
+        bio.OutputTensorDescr(
+            id=bio.TensorId("std"), axes=out_axes(),
+            description="standard deviation of the class probability between members",
+            test_tensor=bio.FileDescr(source=work / "test_std.npy"),
+            data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0))),
+    ]
+
+
+def _model_descr(trained, work: Path, entries: dict, raw, mean, test_source: str, *,
+                 layout: tuple[int, int, int], name, authors, license: str):
+    """The whole bioimage.io model description (README and cover written into ``work``)."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    min_size, step, halo = layout
+    cfg = trained.config
+    ndim = int(cfg.model_ndim)
+    short, doc = _description(trained, test_source)
+    (work / "README.md").write_text(doc)
+    _cover(raw, mean[0], work / "cover.png")
+    archs = sorted({c.get("arch", cfg.arch) for c in cfg.member_configs} | {cfg.arch})
+    cite = [bio.CiteEntry(text=_CITATIONS[a][0], doi=bio.Doi(_CITATIONS[a][1]))
+            for a in archs if a in _CITATIONS]
+    if isinstance(authors, str):
+        authors = [authors]
+    return bio.ModelDescr(
+        name=name or f"napari-sciseg {cfg.arch} ensemble {ndim}D {cfg.n_classes} classes",
+        description=short[:1024],
+        covers=[bio.FileDescr(source=work / "cover.png")],
+        authors=[bio.Author(name=a) for a in (authors or ["unknown (napari-sciseg export)"])],
+        cite=cite,
+        license=bio.LicenseId(license),
+        documentation=bio.FileDescr(source=work / "README.md"),
+        tags=["segmentation", f"{ndim}d", "uncertainty", "ensemble", "napari-sciseg", *archs],
+        inputs=[_input_descr(cfg, work, min_size, step)],
+        outputs=_output_descrs(cfg, work, halo),
+        weights=bio.WeightsDescr(**entries),
+        config=bio.Config(**{_KEY: {"config": cfg.to_dict(), "receptive_field": halo,
+                                    "size_multiple": step, "test_input": test_source}}),
+    )
+
+
+def _save_package(descr, path: Path, work: Path) -> Path:
+    """Write the package (zip or folder) inside ``work`` and validate it."""
+    from bioimageio.spec import ValidationContext, save_bioimageio_package
+    from bioimageio.spec import save_bioimageio_package_as_folder as save_folder
+
+    with ValidationContext(perform_io_checks=True), warnings.catch_warnings():
+        # bioimageio.spec warns about its own intermediate file lookups while packaging;
+        # the written package is validated on its own just below
+        warnings.simplefilter("ignore", UserWarning)
+        if path.suffix.lower() == ".zip":
+            written = save_bioimageio_package(descr, output_path=work / "package.zip")
+        else:
+            written = save_folder(descr, output_path=work / "package")
+    _validate(written)
+    return written
 
 def _validate(package: Path) -> None:
     """Raise a ValueError unless bioimageio.spec validates the written package."""
@@ -434,5 +478,3 @@ def _test_package(package: Path, raw, mean, std, weights, halo: int) -> tuple[st
                          "on the test input (more than 1e-4).")
     return ", ".join(verdicts), diff
 
-
-from .bioimageio_import import BioimageioNetwork, load_bioimageio  # noqa: E402 (re-exported)

@@ -1,6 +1,6 @@
 """Import a bioimage.io package of a 2D/3D segmentation model for our tiling.
 
-See :mod:`.bioimageio` (``load_bioimageio`` is re-exported there).
+See :mod:`.bioimageio` (``load_bioimageio`` is re-exported there, which imports from here).
 """
 
 from __future__ import annotations
@@ -11,11 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .bioimageio import _KEY, _axis_names
-
 __all__ = ["load_bioimageio", "BioimageioNetwork"]
 
+#: key of napari-sciseg's own block in a package's ``config`` (exported packages only).
+_KEY = "napari_sciseg"
+
 logger = logging.getLogger(__name__)
+
+
+def _axis_names(ndim: int) -> tuple[str, ...]:
+    return ("z", "y", "x")[-ndim:]
 
 
 class BioimageioNetwork:
@@ -175,14 +180,38 @@ def load_bioimageio(path):
         pytorch_state_dict weights.
     """
     from bioimageio.core import create_model_adapter
-    from bioimageio.spec import InvalidDescr, load_description
-    from bioimageio.spec.model import v0_5 as bio
-
-    from ..config import ModelConfig, TrainedModel
 
     path = Path(path)
     name = path.name
-    source = path
+    descr = _load_model_descr(path)
+    inp, in_ids, space_ids, seg = _check_axes(descr, name)
+    _input_sizes(inp, name)  # refuses fixed-size axes before any weights are loaded
+    formats = [f for f in ("torchscript", "onnx", "pytorch_state_dict")
+               if getattr(descr.weights, f, None) is not None]
+    if not formats:
+        raise _refuse(name, "it has no TorchScript, ONNX or pytorch_state_dict weights")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adapter = create_model_adapter(descr, devices=["cpu"],
+                                       weight_format_priority_order=formats)
+        adapter.load()
+    ordered = sorted(seg, key=lambda o: {"mean": 0, "std": 1}.get(str(o.id), 2))
+    ours = (descr.config.model_extra or {}).get(_KEY) if descr.config else None
+    if ours:
+        trained = _our_package(adapter, descr, ours, in_ids, ordered)
+    else:
+        trained = _foreign_package(adapter, descr, path, inp, in_ids, ordered, formats,
+                                   n_space=len(space_ids))
+    trained.normalize = _fixed_preprocessing(inp, name)  # the package's (for ours = ours)
+    return trained
+
+
+def _load_model_descr(path: Path):
+    """The package's model description, updated to spec 0.5, or a refusal saying why not."""
+    from bioimageio.spec import InvalidDescr, load_description
+    from bioimageio.spec.model import v0_5 as bio
+
+    name, source = path.name, path
     if path.is_dir():
         source = next(p for p in (path / "rdf.yaml", path / "bioimageio.yaml") if p.is_file())
     with warnings.catch_warnings():
@@ -198,6 +227,11 @@ def load_bioimageio(path):
         raise _refuse(name, f"spec {descr.format_version} could not be updated to 0.5")
     if len(descr.inputs) != 1:
         raise _refuse(name, f"it takes {len(descr.inputs)} input tensors; one image is supported")
+    return descr
+
+
+def _check_axes(descr, name: str):
+    """(input, its axis ids, its space axis ids, the outputs that are images) or a refusal."""
     inp = descr.inputs[0]
     in_types = [a.type for a in inp.axes]
     in_ids = [str(a.id) for a in inp.axes]
@@ -210,10 +244,10 @@ def load_bioimageio(path):
     space_ids = [str(a.id) for a in inp.axes if a.type == "space"]
     if space_ids != list(_axis_names(n_space)):
         raise _refuse(name, f"space axes {space_ids}; expected {list(_axis_names(n_space))}")
-    outs = list(descr.outputs)
-    seg = [o for o in outs if [str(a.id) for a in o.axes if a.type == "space"] == space_ids]
+    seg = [o for o in descr.outputs
+           if [str(a.id) for a in o.axes if a.type == "space"] == space_ids]
     if not seg:
-        kinds = ", ".join(f"{o.id}: {[str(a.id) for a in o.axes]}" for o in outs)
+        kinds = ", ".join(f"{o.id}: {[str(a.id) for a in o.axes]}" for o in descr.outputs)
         raise _refuse(name, f"it looks like a classification model: no output has the input's "
                       f"space axes {space_ids} ({kinds})",
                       "Only models that output an image (per-pixel classes) can segment.")
@@ -221,13 +255,13 @@ def load_bioimageio(path):
         extra = [str(a.id) for a in o.axes if a.type not in ("batch", "channel", "space")]
         if extra:
             raise _refuse(name, f"output {o.id} has unsupported axes {extra}")
-    formats = [f for f in ("torchscript", "onnx", "pytorch_state_dict")
-               if getattr(descr.weights, f, None) is not None]
-    if not formats:
-        raise _refuse(name, "it has no TorchScript, ONNX or pytorch_state_dict weights")
-    in_ch = next((len(a.channel_names) for a in inp.axes if a.type == "channel"), 1)
-    ours = (descr.config.model_extra or {}).get(_KEY) if descr.config else None
-    # sizes the input axes accept, and the halo the outputs ask for
+    return inp, in_ids, space_ids, seg
+
+
+def _input_sizes(inp, name: str) -> tuple[int, int]:
+    """(minimum, step) of the sizes the input's space axes accept."""
+    from bioimageio.spec.model import v0_5 as bio
+
     min_size, step = 1, 1
     for a in inp.axes:
         if a.type != "space":
@@ -238,32 +272,39 @@ def load_bioimageio(path):
         elif isinstance(size, int):
             raise _refuse(name, f"input axis {a.id} has a fixed size {size}",
                           "Tiled prediction needs axes whose size can vary.")
-    halo = max((int(getattr(a, "halo", 0) or 0) for o in seg for a in o.axes), default=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        adapter = create_model_adapter(descr, devices=["cpu"],
-                                       weight_format_priority_order=formats)
-        adapter.load()
-    ordered = sorted(seg, key=lambda o: {"mean": 0, "std": 1}.get(str(o.id), 2))
+    return min_size, step
+
+
+def _our_package(adapter, descr, ours: dict, in_ids, ordered):
+    """A package napari-sciseg exported: our config, the ensemble's mean and std outputs."""
+    from ..config import ModelConfig, TrainedModel
+
+    config = ModelConfig.from_dict(ours["config"])
+    multiple = int(ours.get("size_multiple", _input_sizes(descr.inputs[0], "")[1]))
+    members = [type("Member", (), {"arch": c.get("arch", config.arch)})()
+               for c in config.member_configs]
+    network = BioimageioNetwork(
+        adapter, descr, ndim=config.model_ndim, in_channels=config.in_channels,
+        out_channels=config.n_classes, receptive_field=ours["receptive_field"],
+        # our networks take any window (U-Nets: a multiple, padded as they pad
+        # themselves); the package's minimum only keeps its halo inside the output
+        min_size=multiple, step=multiple, in_axes=in_ids, out_ids=[o.id for o in ordered[:2]],
+        out_axes=[[str(a.id) for a in o.axes] for o in ordered[:2]], softmax=False,
+        members=members)
+    return TrainedModel(network=network, config=config)
+
+
+def _foreign_package(adapter, descr, path: Path, inp, in_ids, ordered, formats, *, n_space):
+    """Another tool's package: a config built from its axes, channel names and halo."""
+    from ..config import ModelConfig, TrainedModel
+
+    name = path.name
+    min_size, step = _input_sizes(inp, name)
+    halo = max((int(getattr(a, "halo", 0) or 0) for o in ordered for a in o.axes), default=0)
+    in_ch = next((len(a.channel_names) for a in inp.axes if a.type == "channel"), 1)
     out_ch = next((len(a.channel_names) if hasattr(a, "channel_names") else 1
                    for a in ordered[0].axes if a.type == "channel"), 1)
     post = [p.id for p in ordered[0].postprocessing]
-    if ours:
-        config = ModelConfig.from_dict(ours["config"])
-        multiple = int(ours.get("size_multiple", step))
-        members = [type("Member", (), {"arch": c.get("arch", config.arch)})()
-                   for c in config.member_configs]
-        network = BioimageioNetwork(
-            adapter, descr, ndim=config.model_ndim, in_channels=config.in_channels,
-            out_channels=config.n_classes, receptive_field=ours["receptive_field"],
-            # our networks take any window (U-Nets: a multiple, padded as they pad
-            # themselves); the package's minimum only keeps its halo inside the output
-            min_size=multiple, step=multiple, in_axes=in_ids, out_ids=[o.id for o in ordered[:2]],
-            out_axes=[[str(a.id) for a in o.axes] for o in ordered[:2]], softmax=False,
-            members=members)
-        trained = TrainedModel(network=network, config=config)
-        trained.normalize = _fixed_preprocessing(inp, name)  # the package's, = ours
-        return trained
     has_prob = any(p in ("softmax", "sigmoid") for p in post)
     n_classes = 2 if out_ch == 1 else out_ch
     names = next((list(a.channel_names) for a in ordered[0].axes if a.type == "channel"
@@ -285,7 +326,4 @@ def load_bioimageio(path):
         recipe={"source": str(path), "bioimageio_name": descr.name,
                 "weights": formats[0], "postprocessing": [str(p) for p in post]},
     )
-    trained = TrainedModel(network=network, config=config)
-    trained.normalize = _fixed_preprocessing(inp, name)
-    return trained
-
+    return TrainedModel(network=network, config=config)
