@@ -27,7 +27,7 @@ import numpy as np
 from .._validation import check_choice, check_spacing
 from ..segment.thresholding import Polarity
 from .fiber_filter import EVIDENCE_COLUMNS, FiberFilter, filter_objects, object_evidence
-from .fibers import FiberStats, label_fibers, measure_labels
+from .fibers import FiberResult, FiberStats, label_fibers, measure_labels
 
 __all__ = [
     "FiberAnalysis",
@@ -74,7 +74,7 @@ class FiberProgress:
 
 
 @dataclass(frozen=True, eq=False)
-class FiberAnalysis:
+class FiberAnalysis(FiberResult):
     """What :func:`measure_fibers` returns.
 
     Attributes
@@ -98,30 +98,12 @@ class FiberAnalysis:
         How a grey volume was thresholded (None for a mask or labels).
     """
 
-    labels: np.ndarray
-    table: dict
-    stats: FiberStats
     orientation: object
     removed_labels: np.ndarray
     removed: dict
     summary: dict
     threshold: ThresholdChoice | None = None
 
-    @property
-    def count(self) -> int:
-        """Number of fibres."""
-        return self.stats.count
-
-    @property
-    def directions(self) -> np.ndarray:
-        """(n, 3) unit directions (z, y, x)."""
-        return np.stack([self.table["dz"], self.table["dy"], self.table["dx"]], axis=1)
-
-    def row(self, label: int) -> dict:
-        """The table row of fibre ``label`` (KeyError if there is none)."""
-        if not 1 <= int(label) <= self.count:
-            raise KeyError(f"no fiber with label {label}; labels run from 1 to {self.count}.")
-        return {k: v[int(label) - 1].item() for k, v in self.table.items()}
 
 
 def _is_grey(arr: np.ndarray) -> bool:
