@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.outputs import atomic_path
+from ..io.outputs import write_model_container
 from .forest import ARRAY_NAMES, ForestConfig, PixelForest
 
 __all__ = ["save_forest", "load_forest", "read_header", "FOREST_FORMAT", "FOREST_VERSION"]
@@ -46,18 +46,7 @@ def save_forest(forest: PixelForest, path) -> Path:
     text = json.dumps(header, indent=1)
     blob = save({k: np.ascontiguousarray(v) for k, v in forest.arrays.items()},
                 metadata={"format": FOREST_FORMAT})
-    # written under a temporary name and renamed when whole, like the ensembles' files
-    if path.is_dir() or str(path).endswith(("/", "\\")):
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / _WEIGHTS) as tmp:
-            tmp.write_bytes(blob)
-        with atomic_path(path / _CONFIG) as tmp:
-            tmp.write_text(text)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(_CONFIG, text)
-            zf.writestr(_WEIGHTS, blob)
+    write_model_container(path, text, blob)  # atomic: never a half-written model file
     return path
 
 

@@ -14,7 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from ..io.outputs import atomic_path
+from ..io.outputs import write_model_container
 from .config import FORMAT_VERSION, ModelConfig, TrainedModel
 from .models import Ensemble, model_from_config
 
@@ -55,19 +55,7 @@ def save_model(trained: TrainedModel, path) -> Path:
                for k, v in m.state_dict().items()}
     text = json.dumps(header, indent=1)
     blob = save_tensors(tensors, metadata={"format": _FORMAT})
-    # written under a temporary name and renamed into place: never a half-written model
-    if path.is_dir() or str(path).endswith(("/", "\\")):
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / _WEIGHTS) as tmp:
-            tmp.write_bytes(blob)
-        with atomic_path(path / _CONFIG) as tmp:
-            tmp.write_text(text)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(_CONFIG, text)
-                zf.writestr(_WEIGHTS, blob)
+    write_model_container(path, text, blob)  # atomic: never a half-written model file
     return path
 
 

@@ -185,3 +185,27 @@ def write_text(path: str | Path, text: str, *, overwrite: bool = True) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_open(path, "w", overwrite=overwrite, encoding="utf-8") as fh:
         fh.write(text)
+
+
+def write_model_container(path: Path, config_text: str, weights: bytes) -> Path:
+    """Write a model as ``config.json`` + ``weights.safetensors``, atomically.
+
+    ``path`` ending in a separator or naming a folder gets the two files; any other
+    path gets a zip holding them. Each file is written under a temporary name and
+    renamed when whole, so a reader never finds a half-written model.
+    """
+    import zipfile
+
+    path = Path(path)
+    if path.is_dir() or str(path).endswith(("/", "\\")):
+        path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / "weights.safetensors") as tmp:
+            tmp.write_bytes(weights)
+        with atomic_path(path / "config.json") as tmp:
+            tmp.write_text(config_text)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("config.json", config_text)
+            zf.writestr("weights.safetensors", weights)
+    return path

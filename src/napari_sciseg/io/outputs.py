@@ -39,7 +39,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ._atomic import DiskFullError, atomic_open, atomic_path, is_partial, partial_name, write_text
+from ._atomic import (
+    DiskFullError,
+    atomic_open,
+    atomic_path,
+    is_partial,
+    partial_name,
+    write_model_container,
+    write_text,
+)
 from ._folder_lock import (
     LOCK_NAME,
     FolderBusyError,
@@ -62,6 +70,7 @@ __all__ = [
     "RunManifest",
     "atomic_open",
     "atomic_path",
+    "write_model_container",
     "file_digest",
     "is_partial",
     "lock_folder",
