@@ -22,6 +22,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.mark.parametrize("arch,ndim,weights", [
     ("smsnet", 2, ("onnx",)),  # every arch x ndim x format: benchmarks/bench_export.py --bioimageio
     ("msdnet", 2, ("torchscript",)),
+    ("msdnet", 3, ("onnx",)),
     ("tunet", 3, ("onnx",)),
 ])
 def test_export_passes_bioimageio_core_and_imports_back(tmp_path, arch, ndim, weights):
@@ -103,3 +104,14 @@ def test_cli_export_bioimageio_and_predict_with_it(tmp_path, capsys):
     assert main(["predict", str(out), str(tmp_path / "img.tif"), "-o", str(tmp_path / "o"),
                  "--device", "cpu"]) == 0
     assert (tmp_path / "o" / "img_probability.tif").is_file()
+
+
+def test_dlsia_is_cited_by_its_arxiv_preprint_not_an_unverified_doi():
+    from bioimageio.spec.model import v0_5 as bio
+
+    from napari_sciseg.dl.export.bioimageio import _CITATIONS, _cite_entry
+
+    entry = _cite_entry(bio, *_CITATIONS["smsnet"])
+    assert entry.doi is None and str(entry.url) == "https://arxiv.org/abs/2308.02559"
+    assert "DLSIA" in entry.text
+    assert str(_cite_entry(bio, *_CITATIONS["msdnet"]).doi) == "10.1073/pnas.1715832114"

@@ -42,14 +42,17 @@ __all__ = ["export_bioimageio", "load_bioimageio", "BioimageioExport", "Bioimage
 
 logger = logging.getLogger(__name__)
 
-#: citations by architecture (DOIs of the papers the members come from).
+#: citations by architecture: (text, DOI or None, URL or None). The DLSIA entry cites the authors'
+#: arXiv preprint (the one the DLSIA authors link from their own model cards); its journal DOI
+#: could not be verified from our sources, so none is written.
 _CITATIONS = {
-    "smsnet": ("Roberts, Chavez, Hexemer & Zwart (2024). DLSIA: Deep Learning for Scientific "
-               "Image Analysis. J. Appl. Cryst. 57", "10.1107/S1600576724001390"),
+    "smsnet": ("Roberts, Chavez, Hexemer & Zwart. DLSIA: Deep Learning for Scientific Image "
+               "Analysis. arXiv:2308.02559 (J. Appl. Cryst. 2024)", None,
+               "https://arxiv.org/abs/2308.02559"),
     "msdnet": ("Pelt & Sethian (2018). A mixed-scale dense convolutional neural network for "
-               "image analysis. PNAS 115(2)", "10.1073/pnas.1715832114"),
+               "image analysis. PNAS 115(2), 254-259", "10.1073/pnas.1715832114", None),
     "tunet": ("Ronneberger, Fischer & Brox (2015). U-Net: Convolutional Networks for "
-              "Biomedical Image Segmentation. MICCAI", "10.1007/978-3-319-24574-4_28"),
+              "Biomedical Image Segmentation. MICCAI", "10.1007/978-3-319-24574-4_28", None),
 }
 _WEIGHTS = ("torchscript", "onnx")
 @dataclass(frozen=True)
@@ -373,6 +376,13 @@ def _output_descrs(cfg, work: Path, halo: int):
     ]
 
 
+def _cite_entry(bio, text: str, doi: str | None, url: str | None):
+    """One bioimage.io citation: by DOI where we have a verified one, else by URL."""
+    if doi:
+        return bio.CiteEntry(text=text, doi=bio.Doi(doi))
+    return bio.CiteEntry(text=text, url=bio.HttpUrl(url))
+
+
 def _model_descr(trained, work: Path, entries: dict, raw, mean, test_source: str, *,
                  layout: tuple[int, int, int], name, authors, license: str):
     """The whole bioimage.io model description (README and cover written into ``work``)."""
@@ -385,8 +395,7 @@ def _model_descr(trained, work: Path, entries: dict, raw, mean, test_source: str
     (work / "README.md").write_text(doc)
     _cover(raw, mean[0], work / "cover.png")
     archs = sorted({c.get("arch", cfg.arch) for c in cfg.member_configs} | {cfg.arch})
-    cite = [bio.CiteEntry(text=_CITATIONS[a][0], doi=bio.Doi(_CITATIONS[a][1]))
-            for a in archs if a in _CITATIONS]
+    cite = [_cite_entry(bio, *_CITATIONS[a]) for a in archs if a in _CITATIONS]
     if isinstance(authors, str):
         authors = [authors]
     return bio.ModelDescr(
