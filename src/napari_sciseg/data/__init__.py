@@ -13,6 +13,9 @@ ground truth used by tests and benchmarks.
 - :func:`fiber_concrete_ct` (``data/fibers_ct.py``): a second, independent fibre
   concrete CT (curved polymer or hooked steel fibres, voids, anisotropic voxels).
 - :func:`afm_scan` (``data/afm.py``): a four-channel AFM scan with metadata.
+- :func:`cnt_tem` (``data/cnt.py``): bright-field TEM of carbon nanomaterials
+  (fibres, clusters, matrix, mixed; soot, graphene, metal) for image classification;
+  :func:`cnt_images` / :func:`write_cnt_dataset` make imbalanced labelled sets.
 """
 
 import lazy_loader as _lazy
@@ -25,5 +28,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "fibers": ["fiber_volume"],
         "fibers_ct": ["fiber_concrete_ct"],
         "afm": ["afm_scan"],
+        "cnt": ["cnt_tem", "cnt_images", "write_cnt_dataset"],
     },
 )
