@@ -19,7 +19,7 @@ Examples
 >>> root = write_cnt_dataset(tempfile.mkdtemp(), 12, shape=(32, 32))
 >>> ds = read_image_dataset(root)
 >>> ds.class_names, len(ds)
-(('cluster', 'fiber', 'matrix', 'mixed'), 12)
+(('cluster', 'fiber', 'matrix', 'mixed'), 14)
 """
 
 from __future__ import annotations
