@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import napari
+import numpy as np
 from qtpy.QtWidgets import QApplication
 
 HERE = Path(__file__).resolve().parent
@@ -152,7 +153,7 @@ def shot_results_table() -> Path:
     """Size particles on the TEM sample, then its table in the Results table dock, sorted."""
     viewer = new_viewer()
     viewer.open_sample(PLUGIN, "tem_bf")
-    sizing = dock(viewer, "Size particles")
+    sizing_dock, sizing = viewer.window.add_plugin_dock_widget(PLUGIN, "Size particles")
     sizing.run_button.click()
     wait_for(lambda: sizing.result is not None and sizing.run_button.isEnabled())
     table = dock(viewer, "Results table")
@@ -204,6 +205,35 @@ def shot_afm_counts() -> Path:
     for y, x in ((200, 200), (60, 210)):
         points.add([[y, x]])
     return save(viewer, "afm_counts")
+
+
+def shot_evaluate() -> Path:
+    """Evaluate: Size particles' mask of the TEM sample against the generator's ground truth,
+    with the particle size distributions compared."""
+    from napari_sciseg import data
+
+    viewer = new_viewer()
+    viewer.open_sample(PLUGIN, "tem_bf")
+    sizing_dock, sizing = viewer.window.add_plugin_dock_widget(PLUGIN, "Size particles")
+    sizing.run_button.click()
+    wait_for(lambda: sizing.result is not None and sizing.run_button.isEnabled())
+    name = sizing.image_combo.currentText()
+    wait_for(lambda: f"{name} particle mask" in viewer.layers)
+    _, truth = data.tem_particles("bf", pixel_size=0.2, seed=0, return_truth=True)
+    source = viewer.layers[name]
+    viewer.add_labels(truth.mask.astype(np.uint8), name="ground truth", scale=source.scale,
+                      units=source.units, opacity=0.4)
+    for layer in list(viewer.layers):
+        if layer.name not in (name, "ground truth", f"{name} particle mask"):
+            layer.visible = False
+    viewer.window.remove_dock_widget(sizing_dock)
+    widget = dock(viewer, "Evaluate")
+    widget.pred_combo.setCurrentText(f"{name} particle mask")
+    widget.truth_combo.setCurrentText("ground truth")
+    widget.particles.setChecked(True)
+    widget.run_button.click()
+    wait_for(lambda: widget.result is not None and widget.run_button.isEnabled())
+    return save(viewer, "evaluate")
 
 
 SHOTS = {name[5:]: obj for name, obj in dict(globals()).items() if name.startswith("shot_")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 from pathlib import Path
 
 from ._common import add_overwrite
@@ -78,20 +79,18 @@ def _outputs(report: Path, args) -> list[Path]:
     return paths
 
 
-def _write_metrics(path: Path, metrics: dict) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["metric", "value"])
-        for k, v in metrics.items():
-            w.writerow([k, v])
-
-
-def _fmt(v) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+def _metrics_csv(metrics: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["metric", "value"])
+    for k, v in metrics.items():
+        w.writerow([k, v])
+    return buf.getvalue()
 
 
 def run(args) -> int:
-    from ..evaluate import check_same_grid, segmentation_scores
+    from ..evaluate import check_same_grid, evaluate_segmentation
+    from ..io.outputs import atomic_path, write_text
 
     if args.output is not None:
         if args.output.suffix.lower() != ".csv":
@@ -109,49 +108,19 @@ def run(args) -> int:
                          f"{t_unit}.")
     check_same_grid(pred.shape, truth.shape, p_spacing, t_spacing)
     spacing, unit = (p_spacing, p_unit) if p_spacing else (t_spacing, t_unit)
-    unit = unit if spacing else "pixel"
-    scores = segmentation_scores(pred, truth, spacing=spacing, tolerance=args.tolerance,
-                                 background=args.background, ignore=args.ignore)
-    lines = [f"# sciseg evaluate: {args.pred.name} vs {args.truth.name}", "",
-             f"shape {pred.shape}, pixel size {spacing or 'uncalibrated'} {unit}", "",
-             "| class | IoU | Dice | precision | recall | boundary F | instance F1 |",
-             "|---|---|---|---|---|---|---|"]
-    for r in scores.table:
-        lines.append("| " + " | ".join(_fmt(r[k]) for k in (
-            "class", "iou", "dice", "precision", "recall", "boundary_f", "instance_f1")) + " |")
-    s = scores.summary()
-    lines += ["", "mean IoU {mean_iou:.4f}, mean Dice {mean_dice:.4f}, mean boundary F "
-              "{mean_boundary_f:.4f}, instance F1 (IoU 0.5) {instance_f1:.4f}, pixel accuracy "
-              "{pixel_accuracy:.4f}".format(**s)]
-    fg = (lambda a: a == args.foreground) if args.foreground is not None else (
-        lambda a: a != args.background)
-    extra = {}
-    if args.particles:
-        from ..evaluate import particle_scores
-
-        d = particle_scores(fg(pred), fg(truth), spacing=spacing, unit=unit).to_dict()
-        extra["particles"] = d
-        lines += ["", f"particles: {d['n_pred']} predicted vs {d['n_true']} true isolated; mean "
-                  f"diameter {d['mean_pred']:.4g} vs {d['mean_true']:.4g} {d['unit']} (error "
-                  f"{d['mean_error']:+.2%}), median error {d['median_error']:+.2%}, KS "
-                  f"{d['ks']:.3f}"]
-    if args.fibers:
-        from ..evaluate import fiber_scores
-
-        d = fiber_scores(fg(pred), fg(truth), spacing=spacing).to_dict()
-        extra["fibers"] = d
-        lines += ["", f"fibers: {d['n_pred']} predicted vs {d['n_true']} true; recall "
-                  f"{d['recall']:.3f}, precision {d['precision']:.3f}, median length error "
-                  f"{d['median_length_error']:.4g} {unit} ({d['median_length_error_rel']:.1%}), "
-                  f"median angle error {d['median_angle_error_deg']:.2f} deg"]
-    report = "\n".join(lines) + "\n"
-    print(report, end="")
+    result = evaluate_segmentation(
+        pred, truth, spacing=spacing, unit=unit, background=args.background,
+        ignore=args.ignore, tolerance=args.tolerance, foreground=args.foreground,
+        particles=args.particles, fibers=args.fibers,
+        title=f"{args.pred.name} vs {args.truth.name}")
+    print(result.text, end="")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        scores.to_csv(args.output)
-        args.output.with_suffix(".md").write_text(report)
+        with atomic_path(args.output) as tmp:
+            result.scores.to_csv(tmp)
+        write_text(args.output.with_suffix(".md"), result.text)
         stem = args.output.with_suffix("")
-        for name, metrics in extra.items():
-            _write_metrics(Path(f"{stem}_{name}.csv"), metrics)
+        for name, metrics in result.extras().items():
+            write_text(Path(f"{stem}_{name}.csv"), _metrics_csv(metrics))
         print(f"wrote {args.output}")
     return 0

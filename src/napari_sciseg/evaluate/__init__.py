@@ -6,6 +6,9 @@ The same numbers the benchmarks compute, for any prediction and truth:
   F-score, and instance F1 at IoU 0.5 (:func:`segmentation_scores`);
 - :mod:`.particles`: particle size distribution distances (:func:`psd_distances`);
 - :mod:`.fibers`: fiber matching, length and angle errors (:func:`match_fibers`);
+- :mod:`.report`: all of the above for one prediction/truth pair, with the text
+  report that ``sciseg evaluate`` prints and the Evaluate widget shows
+  (:func:`evaluate_segmentation`);
 - :mod:`.classification`: accuracy, macro P/R/F1, ROC AUC, confusion of whole-image
   classes (:func:`classification_report`), grouped splits and a grouped bootstrap.
 
@@ -26,6 +29,9 @@ _WHERE: dict[str, str] = {
     "PSDDistances": "particles",
     "psd_distances": "particles",
     "particle_scores": "particles",
+    "sized_particles": "particles",
+    "EvaluationReport": "report",
+    "evaluate_segmentation": "report",
     "FiberMatch": "fibers",
     "match_fibers": "fibers",
     "fiber_scores": "fibers",

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["PSDDistances", "psd_distances", "particle_scores"]
+__all__ = ["PSDDistances", "psd_distances", "particle_scores", "sized_particles"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,39 @@ def psd_distances(pred_diameters, true_diameters, *, unit: str = "pixel") -> PSD
     )
 
 
+def sized_particles(pred_mask, true_mask, *, spacing=None, **particles_kwargs):
+    """Diameters of the isolated particles of both masks (what :func:`particle_scores` compares).
+
+    Parameters
+    ----------
+    pred_mask, true_mask : (Y, X) bool or int ndarray
+        Particle masks or instance labels.
+    spacing : float or (float, float), optional
+        Pixel size; diameters in pixels without it.
+    **particles_kwargs
+        Passed to :func:`napari_sciseg.measure.particles` for both masks.
+
+    Returns
+    -------
+    pred_diameters, true_diameters : (n,) ndarray
+    """
+    import warnings
+
+    from ..measure import particles
+    from .segmentation import check_same_grid
+
+    pred_mask, true_mask = np.asarray(pred_mask), np.asarray(true_mask)
+    check_same_grid(pred_mask.shape, true_mask.shape)
+    if pred_mask.ndim != 2:
+        raise ValueError(f"particle sizing needs 2D masks; got shape {pred_mask.shape}.")
+    with warnings.catch_warnings():
+        if spacing is None:  # uncalibrated is what the caller asked for: no warning
+            warnings.simplefilter("ignore", UserWarning)
+        pred = particles(pred_mask, spacing=spacing, **particles_kwargs)
+        true = particles(true_mask, spacing=spacing, **particles_kwargs)
+    return np.asarray(pred.diameters, float), np.asarray(true.diameters, float)
+
+
 def particle_scores(pred_mask, true_mask, *, spacing=None, unit: str = "nm",
                     **particles_kwargs) -> PSDDistances:
     """Size the isolated particles of both masks and compare their distributions.
@@ -115,19 +148,5 @@ def particle_scores(pred_mask, true_mask, *, spacing=None, unit: str = "nm",
     -------
     PSDDistances
     """
-    import warnings
-
-    from ..measure import particles
-    from .segmentation import check_same_grid
-
-    pred_mask, true_mask = np.asarray(pred_mask), np.asarray(true_mask)
-    check_same_grid(pred_mask.shape, true_mask.shape)
-    if pred_mask.ndim != 2:
-        raise ValueError(f"particle sizing needs 2D masks; got shape {pred_mask.shape}.")
-    with warnings.catch_warnings():
-        if spacing is None:  # uncalibrated is what the caller asked for: no warning
-            warnings.simplefilter("ignore", UserWarning)
-        pred = particles(pred_mask, spacing=spacing, **particles_kwargs)
-        true = particles(true_mask, spacing=spacing, **particles_kwargs)
-    return psd_distances(pred.diameters, true.diameters,
-                         unit=unit if spacing is not None else "pixel")
+    pred, true = sized_particles(pred_mask, true_mask, spacing=spacing, **particles_kwargs)
+    return psd_distances(pred, true, unit=unit if spacing is not None else "pixel")

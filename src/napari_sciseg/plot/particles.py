@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["psd_figure", "draw_psd"]
+__all__ = ["psd_figure", "draw_psd", "draw_psd_comparison"]
 
 
 def draw_psd(ax, diameters, psd, *, bins="auto", title: str | None = None) -> None:
@@ -89,3 +89,50 @@ def psd_figure(result, *, bins="auto", title: str | None = None, figsize=(5.0, 3
     ax = fig.add_subplot()
     draw_psd(ax, result.diameters, result.psd, bins=bins, title=title)
     return fig
+
+
+def draw_psd_comparison(ax, pred_diameters, true_diameters, *, unit: str = "pixel",
+                        ks: float | None = None, bins="auto") -> None:
+    """Draw predicted and true particle size distributions over each other on ``ax``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    pred_diameters, true_diameters : (n,) array-like
+        Diameters in ``unit``.
+    unit : str
+        ``"pixel"`` when uncalibrated.
+    ks : float, optional
+        Kolmogorov-Smirnov distance, shown in the title.
+    bins : int, sequence or str
+        Passed to ``numpy.histogram_bin_edges`` over both sets together.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().add_subplot()
+    >>> draw_psd_comparison(ax, [10, 11, 12], [10, 12, 14], unit="nm", ks=0.33)
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['prediction (n=3)', 'truth (n=3)']
+    """
+    p = np.asarray(pred_diameters, float)
+    t = np.asarray(true_diameters, float)
+    p, t = p[np.isfinite(p) & (p > 0)], t[np.isfinite(t) & (t > 0)]
+    ax.clear()
+    both = np.concatenate([p, t])
+    if both.size == 0:
+        ax.text(0.5, 0.5, "no isolated particles", ha="center", va="center",
+                transform=ax.transAxes)
+    else:
+        edges = np.histogram_bin_edges(both, bins=bins if both.size > 1 else 5)
+        ax.hist(t, bins=edges, color="0.6", alpha=0.6, label=f"truth (n={t.size})")
+        ax.hist(p, bins=edges, histtype="step", color="#c0392b", lw=2,
+                label=f"prediction (n={p.size})")
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: not labels[i].startswith("prediction"))
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper right",
+                  fontsize=8, frameon=False)
+    ax.set_xlabel("diameter (pixels, uncalibrated)" if unit == "pixel" else f"diameter ({unit})")
+    ax.set_ylabel("count")
+    ax.set_title("particle sizes" + (f": KS distance {ks:.3f}" if ks is not None else ""),
+                 fontsize=9)
