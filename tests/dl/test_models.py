@@ -13,15 +13,28 @@ TINY = {
     "smsnet": {"depth": 4, "width": 2},
     "tunet": {"depth": 2, "base_channels": 2},
     "msdnet": {"depth": 3, "max_dilation": 2},
+    "tunet3plus": {"depth": 3, "base_channels": 2},
 }
+#: every architecture, plus the kernel sizes of the U-Nets (case id -> name, kwargs)
+CASES = {name: (name, kw) for name, kw in TINY.items()}
+CASES.update({
+    "tunet-k5": ("tunet", {"depth": 2, "base_channels": 2, "kernel_size": 5}),
+    "tunet-k7": ("tunet", {"depth": 2, "base_channels": 4, "kernel_size": 7}),
+    "tunet3plus-k7": ("tunet3plus", {"depth": 2, "base_channels": 2, "kernel_size": 7}),
+})
 
 
 def make(name, ndim=2, cin=2, k=3, seed=0):
-    net = create_model(name, ndim=ndim, in_channels=cin, out_channels=k, seed=seed, **TINY[name])
+    arch, kwargs = CASES[name]
+    net = create_model(arch, ndim=ndim, in_channels=cin, out_channels=k, seed=seed, **kwargs)
     return net.eval()
 
 
-@pytest.mark.parametrize("name", list_models())
+def test_every_registered_architecture_is_under_contract():
+    assert set(list_models()) <= set(CASES)
+
+
+@pytest.mark.parametrize("name", list(CASES))
 class TestModelContract:
     @pytest.mark.parametrize("ndim", [2, 3])
     def test_forward_backward_odd_sizes(self, name, ndim):
@@ -82,8 +95,33 @@ class TestModelContract:
 
 
 def test_unknown_architecture_lists_valid_names():
-    with pytest.raises(ValueError, match=r"Unknown architecture 'unet'.*'smsnet', 'tunet'"):
+    with pytest.raises(ValueError, match=r"Unknown architecture 'unet'.*'smsnet', 'tunet'.*"
+                                         r"'tunet3plus'"):
         create_model("unet", ndim=2, in_channels=1, out_channels=2)
+
+
+@pytest.mark.parametrize("arch", ["tunet", "tunet3plus"])
+def test_kernel_size_outside_3_5_7_is_refused(arch):
+    with pytest.raises(ValueError, match=r"kernel_size must be one of 3, 5, 7.*got 4"):
+        create_model(arch, ndim=2, in_channels=1, out_channels=2, kernel_size=4)
+
+
+def test_tunet_kernel_sizes_change_weights_and_field():
+    nets = {k: create_model("tunet", ndim=2, in_channels=1, out_channels=2, depth=2,
+                            base_channels=2, kernel_size=k) for k in (3, 5, 7)}
+    assert [tuple(n.down[0][0].weight.shape[2:]) for n in nets.values()] == [(3, 3), (5, 5),
+                                                                             (7, 7)]
+    fields = [n.receptive_field for n in nets.values()]
+    assert fields[0] < fields[1] < fields[2]
+    assert "kernel_size" not in nets[3].config["kwargs"]  # 3 x 3 files unchanged
+    assert nets[7].config["kwargs"]["kernel_size"] == 7
+
+
+def test_tunet3plus_decoder_sees_every_level():
+    net = create_model("tunet3plus", ndim=2, in_channels=1, out_channels=2, depth=4,
+                       base_channels=4, carryover_channels=3)
+    assert [len(s) for s in net.skips] == [4, 4, 4]
+    assert net.head.in_channels == 12
 
 
 def test_smsnet_graph_is_seeded_and_every_node_connected():
@@ -122,7 +160,7 @@ def impulse_reach(net, ndim: int, offset: int) -> list[int]:
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list(CASES))
 class TestReceptiveFieldContract:
     """The halo every architecture declares is what tiled prediction and predict_region
     rely on: a change at one pixel must move outputs no further than it."""

@@ -15,6 +15,10 @@ Prediction (``napari_sciseg.dl.prediction``): :func:`iter_predict`,
 (``napari_sciseg.dl.region``): :func:`iter_predict_region`, :func:`predict_region`;
 conformal calibration
 (``napari_sciseg.dl.conformal``): :func:`calibrate`, :class:`ConformalCalibration`.
+
+Autoencoders (``napari_sciseg.dl.autoencoder``, network in ``dl.models.autoencoder``):
+:func:`iter_train_autoencoder`, :func:`train_autoencoder`, :func:`encode_tiles`,
+:func:`save_autoencoder`, :func:`load_autoencoder`, :class:`TrainedAutoencoder`.
 """
 
 import lazy_loader as _lazy
@@ -31,5 +35,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "prediction": ["iter_predict", "predict", "Prediction"],
         "region": ["iter_predict_region", "predict_region"],
         "conformal": ["calibrate", "ConformalCalibration"],
+        "autoencoder": ["iter_train_autoencoder", "train_autoencoder", "encode_tiles",
+                        "save_autoencoder", "load_autoencoder", "TrainedAutoencoder"],
     },
 )

@@ -1,7 +1,7 @@
 """Segmentation networks: one file per architecture, a shared base and a registry.
 
 >>> sorted(list_models())
-['msdnet', 'smsnet', 'tunet']
+['msdnet', 'smsnet', 'tunet', 'tunet3plus']
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from .ensemble import Ensemble
 from .msdnet import MSDNet
 from .smsnet import SMSNet
 from .tunet import TUNet
+from .tunet3plus import TUNet3Plus
 
 __all__ = ["Arch", "create_model", "list_models", "model_from_config", "SegmentationModel",
-           "Ensemble", "SMSNet", "TUNet", "MSDNet"]
+           "Ensemble", "SMSNet", "TUNet", "TUNet3Plus", "MSDNet"]
 
 
 
@@ -25,12 +26,14 @@ class Arch(StrEnum):
     SMSNET = "smsnet"
     TUNET = "tunet"
     MSDNET = "msdnet"
+    TUNET3PLUS = "tunet3plus"
 
 
 _REGISTRY: dict[str, type[SegmentationModel]] = {
     Arch.SMSNET.value: SMSNet,
     Arch.TUNET.value: TUNet,
     Arch.MSDNET.value: MSDNet,
+    Arch.TUNET3PLUS.value: TUNet3Plus,
 }
 
 
@@ -45,7 +48,7 @@ def create_model(name: str, *, ndim: int, in_channels: int, out_channels: int,
 
     Parameters
     ----------
-    name : {"smsnet", "tunet", "msdnet"}
+    name : {"smsnet", "tunet", "msdnet", "tunet3plus"}
         Architecture (case-insensitive).
     ndim : {2, 3}
         Spatial dimensions.
