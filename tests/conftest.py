@@ -7,3 +7,26 @@ import pytest
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def few_torch_threads():
+    """Tiny models: more threads only add overhead on the shared 2-core CI."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def afm_csv(tmp_path_factory):
+    """A small synthetic AFM data set: 20 scans of 128² px (78 nm/px) from 5 samples.
+
+    Shared by the AFM tests of every layer (classify, dl, cli, widgets).
+    """
+    from napari_sciseg.data.afm import afm_dataset
+
+    return afm_dataset(
+        tmp_path_factory.mktemp("afm_ds"), n_scans=20, n_samples=5, seed=1, shape=(128, 128)
+    )

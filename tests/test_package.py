@@ -118,3 +118,30 @@ def test_no_import_cycles():
                 if chain and module < imported:
                     cycles.append(" -> ".join((module, *chain)))
     assert not cycles, "import cycles: " + "; ".join(cycles)
+
+
+# tests that are about the whole project rather than one module of it
+CROSS_CUTTING_TESTS = {"test_package.py", "test_docs.py"}
+
+
+def test_tests_mirror_src():
+    """tests/ mirrors src/napari_sciseg/: a test module sits in the folder of the package it
+    tests (tests/dl/afm/ for napari_sciseg.dl.afm), and a test at the top of tests/ is named
+    after a top-level module (test_tiling*.py for napari_sciseg.tiling)."""
+    package = ROOT / "src" / "napari_sciseg"
+    tests = ROOT / "tests"
+    top_level = {p.stem for p in package.iterdir() if p.suffix == ".py" or p.is_dir()}
+    stray = []
+    for path in sorted(tests.rglob("test_*.py")):
+        folder = path.parent.relative_to(tests)
+        if folder.parts:
+            if not (package / folder).is_dir():
+                stray.append(str(path.relative_to(ROOT)))
+        elif path.name not in CROSS_CUTTING_TESTS and not any(
+            path.stem == f"test_{m}" or path.stem.startswith(f"test_{m}_") for m in top_level
+        ):
+            stray.append(str(path.relative_to(ROOT)))
+    assert not stray, (
+        "move these tests to the folder that mirrors the module they test "
+        "(src/napari_sciseg/x/y.py -> tests/x/test_y.py): " + ", ".join(stray)
+    )

@@ -1,11 +1,7 @@
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _few_threads():
-    """Tiny models: more threads only add overhead on the shared 2-core CI."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _few_threads(few_torch_threads):
+    """Every deep-learning test runs torch on one thread (see ``few_torch_threads``)."""
     yield
-    torch.set_num_threads(old)

@@ -8,7 +8,7 @@ import pytest
 
 from napari_sciseg.dl.afm import load_afm_model, predict_scan
 
-MODELS = Path(__file__).parents[1] / "data" / "afm" / "models"
+MODELS = Path(__file__).parents[2] / "data" / "afm" / "models"
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from napari_sciseg.data.scribbles import scribbles_2d
 from napari_sciseg.dl import load_model
 from napari_sciseg.io.tiff import write_tiff
 
+pytestmark = pytest.mark.usefixtures("few_torch_threads")
+
 
 @pytest.fixture
 def files(tmp_path):

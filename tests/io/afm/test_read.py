@@ -10,7 +10,7 @@ import tifffile
 
 from napari_sciseg.io.afm import is_afm_file, read_afm
 
-DATA = Path(__file__).parents[1] / "data" / "afm"
+DATA = Path(__file__).parents[2] / "data" / "afm"
 
 
 def _corr(a, b):
@@ -267,7 +267,7 @@ def test_napari_reader_opens_ibw_and_nid(name, first, spacing, unit):
     pytest.importorskip("napari")
     from napari_sciseg._napari._reader import get_reader
 
-    manifest = Path(__file__).parents[2] / "src" / "napari_sciseg" / "napari.yaml"
+    manifest = Path(__file__).parents[3] / "src" / "napari_sciseg" / "napari.yaml"
     patterns = yaml.safe_load(manifest.read_text())["contributions"]["readers"][0]
     assert any(fnmatch.fnmatch(name, p) for p in patterns["filename_patterns"])
     reader = get_reader(str(DATA / name))
