@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser"]
 #: subcommand modules, in the order ``sciseg --help`` lists them.
 SUBCOMMANDS = (
     "afm",
+    "classify",
     "demo",
     "evaluate",
     "export",
