@@ -19,6 +19,10 @@ conformal calibration
 Autoencoders (``napari_sciseg.dl.autoencoder``, network in ``dl.models.autoencoder``):
 :func:`iter_train_autoencoder`, :func:`train_autoencoder`, :func:`encode_tiles`,
 :func:`save_autoencoder`, :func:`load_autoencoder`, :class:`TrainedAutoencoder`.
+Restoration (regression tasks; ``napari_sciseg.dl.restore`` and ``.regression``):
+:func:`train_inpainting`, :func:`train_denoising`, :func:`train_regression` (and
+their ``iter_`` generators), :func:`inpaint`, :func:`denoise`, :func:`restore`,
+:func:`iter_restore`, :class:`Restoration`.
 """
 
 import lazy_loader as _lazy
@@ -37,5 +41,9 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "conformal": ["calibrate", "ConformalCalibration"],
         "autoencoder": ["iter_train_autoencoder", "train_autoencoder", "encode_tiles",
                         "save_autoencoder", "load_autoencoder", "TrainedAutoencoder"],
+        "regression": ["iter_train_regression", "train_regression"],
+        "restore": ["iter_restore", "restore", "inpaint", "denoise", "Restoration",
+                    "iter_train_inpainting", "train_inpainting", "iter_train_denoising",
+                    "train_denoising"],
     },
 )

@@ -37,6 +37,10 @@ class ModelConfig:
         One name and one RGBA tuple (or None) per class.
     normalization : tuple of (float, float)
         Per channel (low, high) robust percentiles; input becomes (x - low) / (high - low).
+    target_normalization : tuple of (float, float)
+        Regression tasks: per output channel (low, high) of the targets; outputs
+        become ``y * (high - low) + low`` (then the recipe's ``transform`` is undone).
+        Empty for segmentation.
     recipe : dict
         Training settings (loss, steps, lr, seed, crop, batch, val_fraction, split_seed, ...).
     metrics : dict
@@ -53,6 +57,7 @@ class ModelConfig:
     class_names: tuple = ()
     class_colors: tuple = ()
     normalization: tuple = ()
+    target_normalization: tuple = ()
     recipe: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     version: str = __version__
@@ -64,6 +69,11 @@ class ModelConfig:
         d["class_names"] = list(self.class_names)
         d["class_colors"] = [None if c is None else list(c) for c in self.class_colors]
         d["normalization"] = [list(map(float, lh)) for lh in self.normalization]
+        if self.target_normalization:
+            d["target_normalization"] = [list(map(float, lh))
+                                         for lh in self.target_normalization]
+        else:  # segmentation files stay as they were
+            del d["target_normalization"]
         return d
 
     @classmethod
@@ -78,7 +88,14 @@ class ModelConfig:
         d["class_colors"] = tuple(None if c is None else tuple(c)
                                   for c in d.get("class_colors", ()))
         d["normalization"] = tuple(tuple(lh) for lh in d.get("normalization", ()))
+        d["target_normalization"] = tuple(tuple(lh)
+                                          for lh in d.get("target_normalization", ()))
         return cls(**d)
+
+    @property
+    def task(self) -> str:
+        """What the model predicts: "segment", "regression", "inpaint" or "denoise"."""
+        return str(self.recipe.get("task", "segment"))
 
     def with_metrics(self, **metrics) -> ModelConfig:
         return dataclasses.replace(self, metrics={**self.metrics, **metrics})

@@ -1,4 +1,4 @@
-"""Losses on sparse labels: only labeled pixels (label > 0) count.
+"""Losses on sparse labels (only labeled pixels count) and masked regression losses.
 
 Every loss takes logits ``(B, M, K, *spatial)`` (M ensemble members trained
 together) and targets ``(B, M, *spatial)`` with 0 = unlabeled and classes
@@ -14,8 +14,9 @@ from enum import StrEnum
 import torch
 from torch.nn import functional as F
 
-__all__ = ["LossTerm", "LOSSES", "parse_loss", "member_losses", "sparse_loss", "balanced_weights"]
-
+__all__ = ["LossTerm", "LOSSES", "parse_loss", "member_losses", "sparse_loss", "balanced_weights",
+           "RegressionLoss", "REGRESSION_LOSSES", "parse_regression_loss",
+           "member_regression_losses"]
 
 
 class LossTerm(StrEnum):
@@ -145,3 +146,76 @@ def sparse_loss(logits: torch.Tensor, labels: torch.Tensor, *, loss: str = "ce",
     """
     return member_losses(logits.unsqueeze(1), labels.unsqueeze(1), loss=loss,
                          class_weights=class_weights)[0]
+
+
+class RegressionLoss(StrEnum):
+    """Losses of the regression tasks (inpainting, denoising): per-pixel values."""
+
+    L1 = "l1"
+    L2 = "l2"
+    HUBER = "huber"
+
+
+#: valid regression losses; sums are written "l1+l2".
+REGRESSION_LOSSES = tuple(t.value for t in RegressionLoss)
+_HUBER_DELTA = 0.05  # in normalised units (the robust range of the data is 1)
+
+
+def parse_regression_loss(spec: str) -> tuple[str, ...]:
+    """Split ``"l1+l2"`` into valid regression loss terms.
+
+    >>> parse_regression_loss("L1")
+    ('l1',)
+    """
+    terms = tuple(t.strip().lower() for t in str(spec).split("+"))
+    for t in terms:
+        if t not in REGRESSION_LOSSES:
+            valid = ", ".join(repr(n) for n in REGRESSION_LOSSES)
+            raise ValueError(f"Unknown regression loss {t!r} in {spec!r}; expected one of "
+                             f"{valid} (segmentation losses such as 'ce' are for "
+                             "task='segment').")
+    return terms
+
+
+def member_regression_losses(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                             *, loss: str = "l1") -> torch.Tensor:
+    """Per-member weighted mean of a regression loss over the known pixels.
+
+    Parameters
+    ----------
+    pred, target : (B, M, C, *spatial) tensor
+        Network outputs and targets (normalised units).
+    weight : (B, M, 1 or C, *spatial) tensor
+        0 where the truth is unknown (those pixels never count), else the weight.
+    loss : str
+        "l1", "l2", "huber" or a sum such as "l1+l2".
+
+    Returns
+    -------
+    (M,) tensor
+        0 for a member whose batch has no known pixel (never NaN).
+
+    Examples
+    --------
+    >>> pred = torch.tensor([1.0, 5.0]).view(1, 1, 1, 2)
+    >>> target = torch.zeros(1, 1, 1, 2)
+    >>> known = torch.tensor([1.0, 0.0]).view(1, 1, 1, 2)  # the 5.0 is not scored
+    >>> member_regression_losses(pred, target, known, loss="l1")
+    tensor([1.])
+    """
+    terms = parse_regression_loss(loss)
+    diff = pred.float() - target.float()
+    weight = weight.float().expand_as(diff)
+    dims = (0,) + tuple(range(2, diff.ndim))
+    denom = weight.sum(dims).clamp_min(1e-12)
+    total = diff.new_zeros(diff.shape[1])
+    for term in terms:
+        if term == "l1":
+            per_pixel = diff.abs()
+        elif term == "l2":
+            per_pixel = diff.square()
+        else:
+            per_pixel = F.huber_loss(diff, torch.zeros_like(diff), reduction="none",
+                                     delta=_HUBER_DELTA)
+        total = total + (per_pixel * weight).sum(dims) / denom
+    return total

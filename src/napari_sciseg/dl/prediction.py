@@ -504,6 +504,11 @@ def iter_predict(
         Numpy arrays, or the zarr arrays in ``out``.
     """
     trained = _as_trained(trained)
+    task = getattr(trained.config, "task", "segment")
+    if task != "segment":
+        raise ValueError(f"this is a {task} model (regression); apply it with "
+                         "napari_sciseg.dl.restore() (or 'sciseg predict', which reads the "
+                         "task from the model). predict() is for segmentation models.")
     image = _as_array(image)
     if not np.isfinite(k):
         raise ValueError(f"k must be a finite number of standard deviations; got {k}.")

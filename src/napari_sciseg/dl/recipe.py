@@ -16,15 +16,37 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .._validation import check_choice
-from .losses import parse_loss
+from .losses import parse_loss, parse_regression_loss
 
-__all__ = ["Task", "Dim", "TrainRecipe", "RUN_FACTS"]
+__all__ = ["Task", "Dim", "Transform", "TrainRecipe", "RUN_FACTS"]
 
 
 class Task(StrEnum):
-    """What the network learns. Only segmentation today; regression (issue 20) goes here."""
+    """What the network learns.
+
+    ``segment``: per-pixel classes from sparse labels. The others are regression
+    (per-pixel values, L1/L2/Huber losses): ``regression`` from dense or masked
+    targets, ``inpaint`` fills masked pixels (trained on copies of the mask moved
+    onto known pixels), ``denoise`` from paired clean targets or self-supervised
+    (blind-spot masking, Noise2Self).
+    """
 
     SEGMENT = "segment"
+    REGRESSION = "regression"
+    INPAINT = "inpaint"
+    DENOISE = "denoise"
+
+    @property
+    def is_regression(self) -> bool:
+        """True for the tasks that predict values rather than classes."""
+        return self is not Task.SEGMENT
+
+
+class Transform(StrEnum):
+    """Intensity transform applied before normalisation (regression tasks)."""
+
+    NONE = "none"
+    LOG1P = "log1p"  # counts spanning decades (scattering patterns); inverted on output
 
 
 class Dim(StrEnum):
@@ -61,8 +83,8 @@ class TrainRecipe:
 
     Parameters
     ----------
-    task : {"segment"}
-        What the members learn (per-pixel classes).
+    task : {"segment", "regression", "inpaint", "denoise"}
+        What the members learn (see :class:`Task`).
     arch : Arch or str
         Member architecture, a name of :func:`~napari_sciseg.dl.list_models`.
     members, steps, crop, batch : int
@@ -70,9 +92,10 @@ class TrainRecipe:
     dim : {"2", "2.5", "3"}
     slice_axis : int
         Slice axis of a volume for ``dim="2.5"``.
-    loss : str
-        A :class:`~.losses.LossTerm` ("ce", "dice", "focal", "tversky") or a sum of
-        them like "ce+dice".
+    loss : str, optional
+        Segmentation: a :class:`~.losses.LossTerm` ("ce", "dice", "focal", "tversky")
+        or a sum of them like "ce+dice" (default "ce"). Regression tasks: "l1", "l2"
+        or "huber" (default "l1"; L2 blurs more).
     seed : int
         Seeds graphs, weights, the validation split and the patches.
     model_kwargs : dict
@@ -86,6 +109,12 @@ class TrainRecipe:
     class_weights : "balanced", None or tuple of float
     val_every, early_stopping : int, optional
     shared_dilations, batch_norm : bool
+    transform : {"none", "log1p"}
+        Regression tasks: intensity transform before normalisation, inverted on the
+        output ("log1p" for counts that span decades).
+    blind_spot : float
+        ``task="denoise"`` without clean targets: share of each patch's pixels hidden
+        from the input and scored (Noise2Self).
 
     Examples
     --------
@@ -102,7 +131,7 @@ class TrainRecipe:
     steps: int = 200
     dim: Dim = Dim.D2
     slice_axis: int = 0
-    loss: str = "ce"
+    loss: str | None = None
     seed: int = 0
     model_kwargs: dict = field(default_factory=dict)
     crop: int = 64
@@ -117,6 +146,8 @@ class TrainRecipe:
     grad_clip: float = 1.0
     shared_dilations: bool = True
     batch_norm: bool = True
+    transform: str = "none"
+    blind_spot: float = 0.03
 
     def __post_init__(self):
         from .models import Arch, list_models
@@ -129,7 +160,18 @@ class TrainRecipe:
             valid = ", ".join(repr(n) for n in list_models())
             raise ValueError(f"Unknown architecture {self.arch!r}; expected one of {valid}.")
         put(self, "arch", Arch(arch))
-        put(self, "loss", "+".join(parse_loss(self.loss)))
+        put(self, "transform", str(_enum(Transform, "transform", self.transform)))
+        if self.task.is_regression:
+            put(self, "loss", "+".join(parse_regression_loss(self.loss or "l1")))
+        else:
+            put(self, "loss", "+".join(parse_loss(self.loss or "ce")))
+            if self.transform != "none":
+                raise ValueError(f"transform={self.transform!r} is for the regression tasks "
+                                 "(regression, inpaint, denoise); segmentation takes "
+                                 "transform='none'.")
+        if not 0.0 < float(self.blind_spot) <= 0.5:
+            raise ValueError(f"blind_spot must be in (0, 0.5] (share of pixels hidden); got "
+                             f"{self.blind_spot!r}.")
         from ..annotation import SPLITS
 
         check_choice("val_split", str(self.val_split), SPLITS)

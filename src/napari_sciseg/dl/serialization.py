@@ -16,7 +16,7 @@ from safetensors.torch import save as save_tensors
 
 from ..io.outputs import write_model_container
 from .config import FORMAT_VERSION, ModelConfig, TrainedModel
-from .models import Ensemble, model_from_config
+from .models import Ensemble, RegressionEnsemble, model_from_config
 
 __all__ = ["save_model", "load_model", "MODEL_SUFFIX"]
 
@@ -196,6 +196,7 @@ def load_model(path) -> TrainedModel:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: invalid model configuration ({exc}).") from None
     _load_weights(path, members, raw_weights)
+    kind = Ensemble if config.task == "segment" else RegressionEnsemble
     with torch.no_grad():
-        network = Ensemble(members).eval()
+        network = kind(members).eval()
     return TrainedModel(network=network, config=config)

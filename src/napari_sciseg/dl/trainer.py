@@ -300,6 +300,9 @@ class SegmentationTrainer:
         patience = self.recipe.early_stopping
         return patience is not None and self.stale >= patience
 
+    #: name of the validation score in ``config.metrics`` (the ensemble's macro F1)
+    score_name = "val_f1"
+
     def _loss(self, out, target):
         return member_losses(out, target, loss=self.recipe.loss, class_weights=self.weights)
 
@@ -324,7 +327,7 @@ class SegmentationTrainer:
         vloss = vscore = None
         if self.has_val and (step % self.val_every == 0 or step == r.steps):
             vloss, vscore = self.validate()
-            self.metrics.update(val_loss=vloss, val_f1=vscore, step=step)
+            self.metrics.update({"val_loss": vloss, self.score_name: vscore, "step": step})
         elapsed = self.elapsed()
         msg = f"step {step}/{r.steps}"
         if self.stopping:
@@ -351,12 +354,16 @@ class SegmentationTrainer:
             vloss = self._loss(logits, ym).cpu().numpy()
             pred = torch.softmax(logits, 2).mean(1).argmax(1) + 1
         self.stack.train()
+        self._keep_improved(vloss)
+        return float(vloss.mean()), macro_f1(pred.cpu().numpy(), self.vy)
+
+    def _keep_improved(self, vloss: np.ndarray) -> None:
+        """Members whose validation loss improved keep their current weights."""
         improved = np.flatnonzero(vloss < self.best - 1e-6)
         self.best[improved] = vloss[improved]
         self.validated[improved] = True
         self.stack.copy_to(self.nets, improved)
         self.stale = 0 if improved.size else self.stale + 1
-        return float(vloss.mean()), macro_f1(pred.cpu().numpy(), self.vy)
 
     # --- finish --------------------------------------------------------------------------
     def finish(self, stopped: str) -> TrainedModel:
@@ -377,13 +384,16 @@ class SegmentationTrainer:
             # the returned ensemble (each member at its best validation) on the validation
             # pixels, and on its training scribbles for comparison
             result.config = result.config.with_metrics(
-                val_f1=self._ensemble_val_f1(),
-                train_f1=self._ensemble_val_f1(self.tx, self.ty),
+                **self._final_metrics(),
                 val_loss=float(self.best[self.validated].mean()) if self.validated.any()
                 else None)
         logger.info("trained %d steps in %.1f s: %s", self.step_done, self.elapsed(),
                     result.config.metrics)
         return result
+
+    def _final_metrics(self) -> dict:
+        return {"val_f1": self._ensemble_val_f1(),
+                "train_f1": self._ensemble_val_f1(self.tx, self.ty)}
 
     def _ensemble_val_f1(self, x=None, y=None) -> float:
         x, y = (self.vx, self.vy) if x is None else (x, y)

@@ -157,6 +157,10 @@ def iter_train_recipe(image: np.ndarray, labels: np.ndarray, recipe: TrainRecipe
     """
     from .checkpoint import Checkpoint, load_checkpoint, restore_checkpoint
 
+    if recipe.task.is_regression:
+        raise ValueError(f"task={str(recipe.task)!r} is a regression task; train it with "
+                         "napari_sciseg.dl.iter_train_regression (or train_inpainting / "
+                         "train_denoising). iter_train_recipe trains segmentation.")
     if resume is not None and not isinstance(resume, Checkpoint):
         resume = load_checkpoint(resume)
     trainer = SegmentationTrainer(

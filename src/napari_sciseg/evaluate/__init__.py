@@ -10,7 +10,10 @@ The same numbers the benchmarks compute, for any prediction and truth:
   report that ``sciseg evaluate`` prints and the Evaluate widget shows
   (:func:`evaluate_segmentation`);
 - :mod:`.classification`: accuracy, macro P/R/F1, ROC AUC, confusion of whole-image
-  classes (:func:`classification_report`), grouped splits and a grouped bootstrap.
+  classes (:func:`classification_report`), grouped splits and a grouped bootstrap;
+- :mod:`.restoration`: Pearson r, L1, PSNR, SSIM of inpainted or denoised images
+  (:func:`restoration_scores`) and the classical baselines (biharmonic inpainting,
+  tuned Gaussian / non-local means).
 
 Names are imported lazily from their modules; add one to ``_WHERE`` as
 ``"name": "module"``.
@@ -40,6 +43,10 @@ _WHERE: dict[str, str] = {
     "grouped_split": "classification",
     "grouped_kfold": "classification",
     "grouped_bootstrap": "classification",
+    "RestorationScores": "restoration",
+    "restoration_scores": "restoration",
+    "inpaint_classical": "restoration",
+    "denoise_classical": "restoration",
 }
 
 __all__ = sorted(_WHERE)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .base import SegmentationModel
-from .ensemble import Ensemble
+from .ensemble import Ensemble, RegressionEnsemble
 from .msdnet import MSDNet
 from .smsnet import SMSNet
 from .tunet import TUNet
 from .tunet3plus import TUNet3Plus
 
 __all__ = ["Arch", "create_model", "list_models", "model_from_config", "SegmentationModel",
-           "Ensemble", "SMSNet", "TUNet", "TUNet3Plus", "MSDNet"]
+           "Ensemble", "RegressionEnsemble", "SMSNet", "TUNet", "TUNet3Plus", "MSDNet"]
 
 
 

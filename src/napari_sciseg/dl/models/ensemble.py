@@ -8,7 +8,7 @@ from torch import nn
 from .base import SegmentationModel
 from .graphnet import GraphNetStack
 
-__all__ = ["Ensemble"]
+__all__ = ["Ensemble", "RegressionEnsemble"]
 
 
 class Ensemble(SegmentationModel):
@@ -38,6 +38,8 @@ class Ensemble(SegmentationModel):
     """
 
     arch = "ensemble"
+    #: members' outputs are logits turned into probabilities (False: values, regression)
+    softmax = True
 
     def __init__(self, members):
         members = list(members)
@@ -83,7 +85,7 @@ class Ensemble(SegmentationModel):
                 logits = net(x, workspace)
             else:
                 logits = m(x)
-            p = torch.softmax(logits.float(), dim=1)
+            p = torch.softmax(logits.float(), dim=1) if self.softmax else logits.float()
             if probs is None:
                 probs = p.new_empty((len(self.members),) + tuple(p.shape))
             probs[i] = p
@@ -101,3 +103,23 @@ class Ensemble(SegmentationModel):
         shift = d.sum(0) / n
         var = d.square_().sum(0).div_(n).sub_(shift.square_()).clamp_(min=0)
         return mean, var.sqrt_()
+
+
+class RegressionEnsemble(Ensemble):
+    """Mean and spread of the members' output values (regression: inpainting, denoising).
+
+    Like :class:`Ensemble`, but the members' outputs are used as they are (no
+    softmax): ``forward`` returns the mean value and the population standard
+    deviation between members, both ``(B, C, *spatial)``.
+
+    Examples
+    --------
+    >>> from napari_sciseg.dl.models import create_model
+    >>> members = [create_model("msdnet", ndim=2, in_channels=1, out_channels=1, depth=2,
+    ...                         seed=s) for s in range(2)]
+    >>> mean, std = RegressionEnsemble(members)(torch.rand(1, 1, 8, 8))
+    >>> mean.shape, bool((std > 0).any())
+    (torch.Size([1, 1, 8, 8]), True)
+    """
+
+    softmax = False

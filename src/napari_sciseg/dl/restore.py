@@ -1,0 +1,272 @@
+"""Restoration with regression ensembles: inpainting and denoising (workflow functions).
+
+Training: :func:`iter_train_inpainting` (a gap mask; copies of it are moved onto known
+pixels and the network learns to fill them, as in DLSIA) and
+:func:`iter_train_denoising` (clean targets when given, else self-supervised
+blind-spot training, Noise2Self). Prediction: :func:`iter_restore` applies the task
+stored in the model, tile by tile, and returns the values and the member standard
+deviation; :func:`inpaint` changes only the masked pixels. The CLI and the Restore
+widget call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._generators import drain
+from ..tiling import tile_grid
+from .config import TrainedModel, TrainProgress
+from .device import resolve_device
+from .prediction import PredictProgress, _as_trained, _network_on
+from .regression import _normalise, forward_transform, inverse_transform, iter_train_regression
+from .restore_patches import biharmonic_fill
+
+__all__ = ["Restoration", "iter_restore", "restore", "inpaint", "denoise",
+           "iter_train_inpainting", "train_inpainting", "iter_train_denoising",
+           "train_denoising", "REGRESSION_DEFAULTS"]
+
+logger = logging.getLogger(__name__)
+
+#: default network of the restoration workflows: a small U-Net learns a correction
+#: of its input (the biharmonic fill, or the noisy image) in a few hundred steps on CPU.
+REGRESSION_DEFAULTS = {"arch": "tunet", "members": 1,
+                       "model_kwargs": {"depth": 3, "base_channels": 16}, "crop": 64,
+                       "batch": 4}
+_CORE = {2: 512, 3: 64}
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """The result of :func:`restore`.
+
+    Attributes
+    ----------
+    values : (*spatial) or (C, *spatial) float32 ndarray
+        The restored image (inpainting: the input with only the masked pixels
+        replaced); one channel comes without the channel axis.
+    std : same shape as ``values``
+        Standard deviation between the ensemble members (0 outside the mask when
+        inpainting; 0 everywhere for one member). Under ``transform="log1p"`` it is
+        carried to counts to first order (std * exp(log value)).
+    task : str
+        "inpaint", "denoise" or "regression".
+    """
+
+    values: np.ndarray
+    std: np.ndarray
+    task: str
+
+
+def _inputs(trained: TrainedModel, image, mask, channel_axis):
+    """Network input (C_in, *S), the base added to its output (C, *S), spatial shape."""
+    cfg = trained.config
+    image = np.asarray(image)
+    img = image[None] if channel_axis is None else np.moveaxis(image, channel_axis, 0)
+    img = img.astype(np.float32)
+    spatial = img.shape[1:]
+    if len(spatial) != cfg.model_ndim:
+        raise ValueError(f"the model is {cfg.model_ndim}D; the image has spatial shape "
+                         f"{spatial}. Pass channel_axis= if one axis holds channels.")
+    transform = cfg.recipe.get("transform", "none")
+    if cfg.task == "inpaint":
+        n_channels = cfg.in_channels - 1
+        mask = _check_mask(mask, spatial)
+    else:
+        n_channels = cfg.in_channels
+        if mask is not None:
+            raise ValueError(f"a {cfg.task} model takes no mask; pass mask=None (masks are "
+                             "for inpainting models).")
+    if img.shape[0] != n_channels:
+        raise ValueError(f"the model expects {n_channels} channel(s); the image has "
+                         f"{img.shape[0]} (channel_axis={channel_axis}).")
+    known = np.ones(spatial, bool) if mask is None else ~mask
+    if not np.isfinite(img[:, known]).all():
+        raise ValueError("image holds NaN or infinite values outside the mask; fill them or "
+                         "add them to the mask.")
+    x = _normalise(np.where(known, forward_transform(img, transform), 0),
+                   cfg.normalization[:n_channels])
+    if cfg.task == "inpaint":
+        base = biharmonic_fill(np.where(known, x, 0), mask)
+        return np.concatenate([base, mask[None].astype(np.float32)]), base, img
+    base = x if cfg.task == "denoise" else np.zeros((cfg.n_classes,) + spatial, np.float32)
+    return x, base, img
+
+
+def _check_mask(mask, spatial) -> np.ndarray:
+    if mask is None:
+        raise ValueError("an inpainting model needs the mask of the pixels to fill (mask=, "
+                         "True = missing).")
+    mask = np.asarray(mask)
+    if mask.shape != spatial:
+        raise ValueError(f"mask shape {mask.shape} does not match the image's spatial shape "
+                         f"{spatial}; draw the mask on the same image.")
+    mask = mask.astype(bool)
+    if mask.all():
+        raise ValueError("the mask covers every pixel: nothing is known to fill from.")
+    return mask
+
+
+def _output(cfg, mean, std, base):
+    """Normalised outputs to values in the data's units, with the std carried along."""
+    y = mean + base
+    shape = (-1,) + (1,) * (y.ndim - 1)
+    low = np.array([lh[0] for lh in cfg.target_normalization], np.float32).reshape(shape)
+    high = np.array([lh[1] for lh in cfg.target_normalization], np.float32).reshape(shape)
+    y = y * (high - low) + low
+    s = std * (high - low)
+    transform = cfg.recipe.get("transform", "none")
+    if transform == "log1p":
+        s = s * np.exp(y)
+    return inverse_transform(y, transform).astype(np.float32), s.astype(np.float32)
+
+
+def iter_restore(trained, image, *, mask=None, channel_axis: int | None = None,
+                 tile: int | None = None, device: str = "auto",
+                 ) -> Generator[PredictProgress, None, Restoration]:
+    """Apply a restoration model tile by tile; yield progress, return a :class:`Restoration`.
+
+    Parameters
+    ----------
+    trained : TrainedModel or path
+        From :func:`train_inpainting`, :func:`train_denoising`,
+        :func:`~napari_sciseg.dl.regression.train_regression` or ``load_model``.
+    image : (Y, X) or (Z, Y, X) ndarray
+        Plus a channel axis at ``channel_axis``.
+    mask : bool ndarray, optional
+        Inpainting models: True on the pixels to fill (only those change).
+    tile : int, optional
+        Window edge with the halo (default: a core of 512 px in 2D, 64 in 3D).
+    device : str
+
+    Yields
+    ------
+    PredictProgress
+    """
+    trained = _as_trained(trained)
+    cfg = trained.config
+    if cfg.task == "segment":
+        raise ValueError("this is a segmentation model; use predict() (or 'sciseg predict') "
+                         "for it. restore() applies inpainting, denoising and regression "
+                         "models.")
+    x, base, img = _inputs(trained, image, mask, channel_axis)
+    device, _ = resolve_device(device)
+    network = _network_on(trained.network, device)
+    halo = int(trained.network.receptive_field)
+    spatial = x.shape[1:]
+    edge = int(tile) if tile is not None else _CORE[len(spatial)] + 2 * halo
+    grid = tile_grid(spatial, tile=edge, halo=halo)
+    mean = np.zeros(base.shape, np.float32)
+    std = np.zeros(base.shape, np.float32)
+    import torch
+
+    for done, t in enumerate(grid, 1):
+        with torch.inference_mode():
+            m, s = network(torch.from_numpy(np.ascontiguousarray(x[(slice(None),) + t.window]))
+                           [None].to(device))
+        core = (slice(None),) + t.core_in_window
+        mean[(slice(None),) + t.core] = m[0].float().cpu().numpy()[core]
+        std[(slice(None),) + t.core] = s[0].float().cpu().numpy()[core]
+        yield PredictProgress(done=done, total=grid.n_tiles, message=f"tile {done}/{grid.n_tiles}")
+    values, spread = _output(cfg, mean, std, base)
+    if cfg.task == "inpaint":
+        mask = np.asarray(mask, bool)
+        values = np.where(mask, values, img).astype(np.float32)  # known pixels: unchanged
+        spread = np.where(mask, spread, 0).astype(np.float32)
+    if values.shape[0] == 1 and channel_axis is None:
+        values, spread = values[0], spread[0]
+    elif channel_axis is not None:
+        values, spread = np.moveaxis(values, 0, channel_axis), np.moveaxis(spread, 0, channel_axis)
+    return Restoration(values=values, std=spread, task=cfg.task)
+
+
+def restore(trained, image, **kwargs) -> Restoration:
+    """Run :func:`iter_restore` to the end and return its :class:`Restoration`."""
+    return drain(iter_restore(trained, image, **kwargs))
+
+
+def inpaint(trained, image, mask, **kwargs) -> Restoration:
+    """Fill the ``mask`` pixels of ``image`` with an inpainting model (only those change).
+
+    Examples
+    --------
+    >>> from napari_sciseg.data.scattering import scattering_pattern
+    >>> pattern, gaps = scattering_pattern((64, 64), module=(20, 28), gap=(3, 2))
+    >>> model = train_inpainting(pattern, gaps, steps=2, crop=32, transform="log1p",
+    ...                          device="cpu")
+    >>> filled = inpaint(model, pattern, gaps).values
+    >>> bool((filled[~gaps] == pattern[~gaps]).all()), bool((filled[gaps] > 0).all())
+    (True, True)
+    """
+    return restore(trained, image, mask=mask, **kwargs)
+
+
+def denoise(trained, image, **kwargs) -> Restoration:
+    """Denoise ``image`` with a denoising model (see :func:`train_denoising`)."""
+    return restore(trained, image, **kwargs)
+
+
+def _settings(kwargs: dict) -> dict:
+    settings = {k: v for k, v in REGRESSION_DEFAULTS.items() if k not in kwargs}
+    if "arch" in kwargs and "model_kwargs" not in kwargs:
+        settings.pop("model_kwargs", None)  # the defaults are the TUNet's
+    return {**settings, **kwargs}
+
+
+def iter_train_inpainting(image, mask, **kwargs) -> Generator[TrainProgress, None, TrainedModel]:
+    """Train an ensemble to fill the ``mask`` pixels of images like ``image``.
+
+    Copies of ``mask`` are moved onto pixels whose values are known, the input there
+    is filled by biharmonic interpolation, and the network learns the correction
+    that gives back the known values (L1 by default). Prediction (:func:`inpaint`)
+    changes only masked pixels.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        The measured image; values under ``mask`` are ignored (NaN allowed there).
+    mask : (Y, X) bool ndarray
+        True where the data are missing (e.g. a detector's module gaps).
+    **kwargs
+        Settings of :func:`~napari_sciseg.dl.regression.iter_train_regression`
+        (steps, members, arch, loss, transform="log1p" for counts, seed, device,
+        cancel, ...). Defaults: :data:`REGRESSION_DEFAULTS`.
+    """
+    known = ~np.asarray(mask).astype(bool)
+    return (yield from iter_train_regression(image, None, known=known, task="inpaint",
+                                             **_settings(kwargs)))
+
+
+def train_inpainting(image, mask, **kwargs) -> TrainedModel:
+    """Run :func:`iter_train_inpainting` to the end and return the model."""
+    return drain(iter_train_inpainting(image, mask, **kwargs))
+
+
+def iter_train_denoising(image, clean=None, **kwargs,
+                         ) -> Generator[TrainProgress, None, TrainedModel]:
+    """Train a denoising ensemble: paired with ``clean``, else self-supervised.
+
+    Without ``clean`` a random share (``blind_spot``, default 3%) of each patch is
+    replaced by the mean of its neighbours and the network learns to predict those
+    pixels from their surroundings (Noise2Self): with noise independent between
+    pixels, the best such prediction is the clean signal. With ``clean`` (same shape)
+    it learns the mapping directly. The network predicts a correction of its input.
+
+    Parameters
+    ----------
+    image : (Y, X) or (Z, Y, X) ndarray
+    clean : ndarray, optional
+        Clean targets of the same shape.
+    **kwargs
+        As for :func:`iter_train_inpainting`.
+    """
+    return (yield from iter_train_regression(image, clean, task="denoise",
+                                             **_settings(kwargs)))
+
+
+def train_denoising(image, clean=None, **kwargs) -> TrainedModel:
+    """Run :func:`iter_train_denoising` to the end and return the model."""
+    return drain(iter_train_denoising(image, clean, **kwargs))
