@@ -84,3 +84,15 @@ def test_hypercolumn_needs_weights():
     with pytest.raises(ValueError, match="needs weights="):
         train_classifier([np.zeros((32, 32))] * 2, [0, 1], ("a", "b"),
                          representation="hypercolumn")
+
+
+def test_pretrained_and_scratch_cnn_save_load(small, tmp_path):
+    for representation in ("cnn", "pretrained"):
+        model = train_classifier(small.images, small.labels, small.class_names,
+                                 spacings=small.spacings, representation=representation,
+                                 epochs=1, pretrain_epochs=1, calibrate=False)
+        again = load_classifier(save_classifier(model, tmp_path / f"{representation}.sciseg"))
+        assert again.config.net == model.config.net
+        a = predict_images(model, small.images[:4], spacings=small.spacings[:4])
+        b = predict_images(again, small.images[:4], spacings=small.spacings[:4])
+        assert np.allclose(a, b, atol=1e-6)

@@ -111,14 +111,15 @@ def _fit_boosted(prepared, labels, n_classes, options, encoder):
                     max_depth=options.max_depth)
 
 
-def _fit_core(prepared, labels, n_classes, tile, options, encoder):
+def _fit_core(prepared, labels, n_classes, tile, options, encoder, pretrained=None):
     """Generator: (boosted, net) fitted on prepared images (no calibration)."""
     if options.representation in BOOSTED:
         boosted = yield from _fit_boosted(prepared, labels, n_classes, options, encoder)
         return boosted, None
     from .cnn import iter_fit_cnn
 
-    net = yield from iter_fit_cnn(prepared, labels, n_classes, tile=tile, options=options)
+    net = yield from iter_fit_cnn(prepared, labels, n_classes, tile=tile, options=options,
+                                  pretrained=pretrained)
     return None, net
 
 
@@ -145,7 +146,8 @@ def _raw_proba(model: ImageClassifier, prepared) -> np.ndarray:
     return model.boosted.predict_proba(descriptors(model, prepared))
 
 
-def _inner_temperature(prepared, labels, groups, n_classes, tile, options, encoder):
+def _inner_temperature(prepared, labels, groups, n_classes, tile, options, encoder,
+                       pretrained=None):
     """Generator: a temperature from 3-fold grouped CV on the training images (1 if too few)."""
     from ...evaluate.classification import grouped_kfold
 
@@ -156,7 +158,7 @@ def _inner_temperature(prepared, labels, groups, n_classes, tile, options, encod
     for f, test in enumerate(folds):
         train = np.setdiff1d(np.arange(len(labels)), test)
         boosted, net = yield from _fit_core([prepared[i] for i in train], labels[train],
-                                            n_classes, tile, options, encoder)
+                                            n_classes, tile, options, encoder, pretrained)
         part = ImageClassifier(_bare_config(n_classes, tile, options), boosted, net, encoder)
         proba[test] = _raw_proba(part, [prepared[i] for i in test])
         yield ClassifyProgress("calibrate", f + 1, len(folds))
@@ -185,7 +187,7 @@ def _check_training_set(images, labels, class_names):
 
 
 def iter_train_classifier(images, labels, class_names, *, spacings=None, groups=None,
-                          target_spacing="auto", **options):
+                          target_spacing="auto", unlabeled=None, pretrained=None, **options):
     """Train an image classifier; a generator of :class:`ClassifyProgress`.
 
     Parameters
@@ -201,6 +203,12 @@ def iter_train_classifier(images, labels, class_names, *, spacings=None, groups=
         Sample of each image (inner cross-validation never splits one).
     target_spacing : float, None or "auto"
         Working pixel size; "auto": the median of ``spacings``.
+    unlabeled : list of ndarrays, optional
+        More images of the same kind (at the working pixel size), used only by the
+        self-supervised pretraining of ``representation="pretrained"``.
+    pretrained : tuple, optional
+        An encoder from :func:`~napari_sciseg.dl.classify.cnn.iter_pretrain_encoder`
+        (skips the pretraining).
     **options
         :class:`~napari_sciseg.classify.images.model.ClassifyOptions` fields.
 
@@ -217,16 +225,27 @@ def iter_train_classifier(images, labels, class_names, *, spacings=None, groups=
     tile = choose_tile([p.shape for p in prepared], max_tile=opts.max_tile)
     groups = np.arange(len(labels)).astype(str) if groups is None else np.asarray(groups, str)
     encoder = load_encoder(opts)
+    if opts.representation == "pretrained" and pretrained is None:
+        pretrained = yield from _pretrain(prepared, unlabeled, target_spacing, tile, opts)
     temperature, metrics = 1.0, {}
     if opts.calibrate:
         temperature, metrics = yield from _inner_temperature(
-            prepared, labels, groups, len(class_names), tile, opts, encoder)
-    boosted, net = yield from _fit_core(prepared, labels, len(class_names), tile, opts, encoder)
+            prepared, labels, groups, len(class_names), tile, opts, encoder, pretrained)
+    boosted, net = yield from _fit_core(prepared, labels, len(class_names), tile, opts, encoder,
+                                        pretrained)
     config = ClassifierConfig(tuple(class_names), n_channels, opts.representation,
                               target_spacing, tile, temperature, opts.to_dict(),
                               _encoder_config(opts), _net_config(net), metrics)
     yield ClassifyProgress("done", 1, 1)
     return ImageClassifier(config, boosted, net, encoder)
+
+
+def _pretrain(prepared, unlabeled, target_spacing, tile, opts):
+    """Generator: the self-supervised encoder on the training + unlabelled images."""
+    from .cnn import iter_pretrain_encoder
+
+    extra = prepare_all(unlabeled, None, target_spacing) if unlabeled else []
+    return (yield from iter_pretrain_encoder(list(prepared) + extra, tile=tile, options=opts))
 
 
 def _encoder_config(opts: ClassifyOptions) -> dict:
@@ -328,7 +347,7 @@ class CrossValidation:
 
 
 def iter_cross_validate(images, labels, class_names, *, spacings=None, groups=None,
-                        n_folds: int = 5, embed: bool = False, **options):
+                        n_folds: int = 5, embed: bool = False, unlabeled=None, **options):
     """Grouped k-fold cross-validation; a generator of :class:`ClassifyProgress`.
 
     No group (sample) is ever in the training and the test part of one fold;
@@ -342,6 +361,9 @@ def iter_cross_validate(images, labels, class_names, *, spacings=None, groups=No
     n_folds : int
     embed : bool
         Also return the out-of-fold representation vectors (for a t-SNE plot).
+    unlabeled : list of ndarrays, optional
+        Extra images for the self-supervised pretraining (``pretrained``), which runs
+        once on all images without their labels.
     **options
         :class:`~napari_sciseg.classify.images.model.ClassifyOptions` fields.
 
@@ -357,12 +379,18 @@ def iter_cross_validate(images, labels, class_names, *, spacings=None, groups=No
     target = choose_spacing([None] * len(images) if spacings is None else spacings)
     proba = np.zeros((len(labels), len(class_names)), np.float32)
     vectors = [None] * len(labels)
+    pretrained = None
+    if options.get("representation") == "pretrained":
+        prepared_all = prepare_all(images, spacings, target)
+        opts = ClassifyOptions(**options)
+        tile = choose_tile([p.shape for p in prepared_all], max_tile=opts.max_tile)
+        pretrained = yield from _pretrain(prepared_all, unlabeled, target, tile, opts)
     for f, test in enumerate(folds):
         train = np.setdiff1d(np.arange(len(labels)), test)
         sub = [spacings[i] for i in train] if spacings is not None else None
         model = yield from iter_train_classifier(
             [images[i] for i in train], labels[train], class_names, spacings=sub,
-            target_spacing=target, **{**options, "calibrate": False})
+            target_spacing=target, pretrained=pretrained, **{**options, "calibrate": False})
         prepared = prepare_all([images[i] for i in test],
                                None if spacings is None else [spacings[i] for i in test], target)
         proba[test] = _raw_proba(model, prepared)
