@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "afm",
     "classify",
     "demo",
+    "embed",
     "evaluate",
     "export",
     "fibers",
