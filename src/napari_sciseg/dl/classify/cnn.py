@@ -113,7 +113,7 @@ def iter_fit_cnn(prepared, labels, n_classes: int, *, tile: int, options, pretra
     pretrained : tuple (state_dict, low, high), optional
         Encoder weights and input scaling from :func:`iter_pretrain_encoder`.
     """
-    from .workflow import ClassifyProgress
+    from .progress import ClassifyProgress
 
     images, labels = list(prepared), np.asarray(labels)
     if options.augment:
@@ -150,7 +150,7 @@ def iter_pretrain_encoder(prepared, *, tile: int, options, crops_per_image: int 
         The encoder's ``down`` weights and the autoencoder's input scaling.
     """
     from ..autoencoder import iter_train_autoencoder
-    from .workflow import ClassifyProgress
+    from .progress import ClassifyProgress
 
     rng = np.random.default_rng(options.seed + 1)
     tiles = np.stack([dihedral(_crop(rng, im, tile), int(rng.integers(8)))

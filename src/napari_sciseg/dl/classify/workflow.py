@@ -38,6 +38,7 @@ from ...classify.images.calibration import (
 from ...classify.images.model import BOOSTED, ClassifierConfig, ClassifyOptions, ImageClassifier
 from ...classify.images.prepare import choose_spacing, choose_tile, prepare_image, tile_starts
 from .features import load_encoder, pixel_features_of
+from .progress import ClassifyProgress
 
 __all__ = [
     "ClassifyProgress",
@@ -55,16 +56,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ClassifyProgress:
-    """One step of a long job: ``stage`` (``"features"``, ``"fit"``, ``"fold"``...), done/total."""
-
-    stage: str
-    done: int
-    total: int
-    message: str = ""
 
 
 def _channels_of(images) -> int:
