@@ -124,6 +124,24 @@ def test_zarr_output_and_same_values(model_path, folder, tmp_path):
     assert group.attrs["spacing"] == [2.5, 2.5]
 
 
+
+def test_tiff_outputs_streamed_equal_in_memory_prediction(model_path, tmp_path):
+    """The TIFFs are written tile by tile from a staging store: same values as predict()."""
+    from napari_sciseg.dl import load_model
+    from napari_sciseg.dl.prediction import predict
+
+    image = np.random.default_rng(3).integers(0, 255, (300, 280), dtype=np.uint8)
+    write_tiff(tmp_path / "big.tif", image, spacing=(2.0, 2.0))
+    out = tmp_path / "out"
+    assert main(["predict", str(model_path), str(tmp_path / "big.tif"), "-o", str(out),
+                 "--tile", "64"]) == 0  # fmt: skip
+    expected = predict(load_model(model_path), image, tile=64)
+    np.testing.assert_array_equal(read_tiff(out / "big_probability.tif").data, expected.mean)
+    np.testing.assert_array_equal(read_tiff(out / "big_std.tif").data, expected.std)
+    np.testing.assert_array_equal(read_tiff(out / "big_segmentation.tif").data,
+                                  expected.segmentation)  # fmt: skip
+    assert not [p.name for p in out.iterdir() if "staging" in p.name]  # the store is removed
+
 def test_bad_output_dir_and_inputs(model_path, folder, tmp_path, monkeypatch, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("x")

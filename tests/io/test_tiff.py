@@ -92,3 +92,59 @@ def test_read_image_errors_name_the_file(tmp_path):
         read_image(txt)
     with pytest.raises(FileNotFoundError, match="No such file"):
         read_image(tmp_path / "missing.tif")
+
+
+# ---- writing tile by tile from a lazy array (zarr): same file content, bounded memory
+
+
+def _zarr_array(tmp_path, data, chunks):
+    zarr = pytest.importorskip("zarr")
+    arr = zarr.create_array(store=str(tmp_path / "src.zarr"), shape=data.shape, chunks=chunks,
+                            dtype=data.dtype)
+    arr[:] = data
+    return arr
+
+
+@pytest.mark.parametrize("shape, axes", [((2, 300, 517), "CYX"), ((3, 40, 33), "ZYX")])
+def test_tiled_write_equals_untiled(tmp_path, shape, axes):
+    data = np.random.default_rng(0).random(shape).astype(np.float32)
+    lazy = _zarr_array(tmp_path, data, (1, 100, 100))
+    spacing = (2.0, 3.0, 3.0)[-sum(a in "ZYX" for a in axes):]
+    write_tiff(tmp_path / "whole.tif", data, axes=axes, spacing=spacing)
+    write_tiff(tmp_path / "tiled.tif", lazy, axes=axes, spacing=spacing)
+    whole, tiled = read_tiff(tmp_path / "whole.tif"), read_tiff(tmp_path / "tiled.tif")
+    np.testing.assert_array_equal(tiled.data, data)
+    assert (tiled.axes, tiled.spacing, tiled.unit) == (whole.axes, whole.spacing, whole.unit)
+    with tifffile.TiffFile(tmp_path / "tiled.tif") as tif:
+        assert tif.pages[0].is_tiled and tif.pages[0].tilewidth == 256
+
+
+def test_tiled_write_converts_bool_and_checks_int64(tmp_path):
+    mask = np.zeros((3, 40, 50), bool)
+    mask[1, 3, 4] = True
+    write_tiff(tmp_path / "m.tif", _zarr_array(tmp_path, mask, (1, 16, 16)))
+    back = read_tiff(tmp_path / "m.tif").data
+    assert back.dtype == np.uint8 and np.array_equal(back, mask)
+    big = np.full((20, 20), 2**40, np.int64)
+    with pytest.raises(ValueError, match="int32 range"):
+        write_tiff(tmp_path / "big.tif", _zarr_array(tmp_path / "..", big, (8, 8)))
+    assert not (tmp_path / "big.tif").exists()
+
+
+def test_tiled_write_never_holds_the_whole_image(tmp_path):
+    import tracemalloc
+
+    shape = (6144, 512)  # 12.6 MB of float32; a strip of 256 rows is 0.5 MB
+    data = np.random.default_rng(1).random(shape).astype(np.float32)
+    lazy = _zarr_array(tmp_path, data, (256, 256))
+    del data
+    tracemalloc.start()
+    try:
+        write_tiff(tmp_path / "t.tif", lazy)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    strip = 256 * shape[1] * 4
+    # a few strips in flight (zarr chunks, the strip, tile copies), never the image
+    assert peak < 8 * strip < 0.4 * shape[0] * shape[1] * 4, peak
+    assert read_tiff(tmp_path / "t.tif").data.shape == shape

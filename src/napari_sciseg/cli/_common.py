@@ -84,6 +84,14 @@ def add_overwrite(parser: argparse.ArgumentParser, help: str = "replace existing
     )  # fmt: skip
 
 
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch CPU threads; default chosen from the free cores and the load."""
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, metavar="N",
+        help="CPU threads for the network (default: the cores this process may use, less "
+        "those other jobs keep busy by the load average; at least 1)",
+    )  # fmt: skip
+
 def add_resume(parser: argparse.ArgumentParser) -> None:
     """``--resume``: skip the inputs whose outputs an earlier (interrupted) run completed."""
     parser.add_argument(

@@ -20,6 +20,7 @@ from pathlib import Path
 from ._common import (
     add_overwrite,
     add_resume,
+    add_threads,
     collect_inputs,
     existing_path,
     non_negative_float,
@@ -55,6 +56,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=1,
                    help="files predicted at once locally")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    add_threads(p)
     p.add_argument("--channel-axis", type=int, default=None, help="axis of the input channels")
     p.add_argument("--slice-axis", type=int, default=None,
                    help="2D model on volumes: the axis to predict slice by slice")
@@ -118,7 +120,6 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
     """Predict one file; return (file name, "" on success or the error message)."""
     try:
         from ..dl.prediction import predict
-        from ..io.tiff import write_tiff
 
         with _MODEL_LOCK:
             trained = _load(model_path)
@@ -132,35 +133,61 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
                       channel_axis=channel_axis, slice_axis=options.get("slice_axis"),
                       device=options.get("device", "auto"))
         if options.get("zarr"):
-            import zarr
+            _predict_zarr(predict, trained, data, path, outdir, kwargs, spacing, unit)
+        else:
+            _predict_tiff(predict, trained, data, path, outdir, kwargs, spacing, unit)
+        return path.name, ""
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+        return path.name, f"{type(exc).__name__}: {exc}"
 
-            from ..io.outputs import atomic_path
 
-            # staged under a hidden name and renamed when whole: a failed or killed run
-            # leaves no store that looks complete, and does not block the retry
-            with atomic_path(output_paths(path, outdir, True)[0]) as staging:
-                group = zarr.open_group(str(staging), mode="w")
-                predict(trained, data, out=group, **kwargs)
-                names = list(getattr(trained.config, "class_names", ()) or ())
-                group.attrs.update({"source": str(path), "spacing": list(spacing or ()),
-                                    "unit": unit, "class_names": names})
-                from ..io.ome_zarr import write_prediction_pyramids
+def _predict_zarr(predict, trained, data, path, outdir, kwargs, spacing, unit) -> None:
+    """One ``<stem>.zarr`` OME-Zarr group, staged under a hidden name and renamed when whole."""
+    import zarr
 
-                # OME-Zarr: pyramids, calibrated axes, the labels group
-                write_prediction_pyramids(
-                    group, spacing=spacing, unit=unit, class_names=names,
-                    class_colors=list(getattr(trained.config, "class_colors", ()) or ()))
-            return path.name, ""
-        result = predict(trained, data, **kwargs)
+    from ..io.ome_zarr import write_prediction_pyramids
+    from ..io.outputs import atomic_path
+
+    # a failed or killed run leaves no store that looks complete, and does not block the retry
+    with atomic_path(output_paths(path, outdir, True)[0]) as staging:
+        group = zarr.open_group(str(staging), mode="w")
+        predict(trained, data, out=group, **kwargs)
+        names = list(getattr(trained.config, "class_names", ()) or ())
+        group.attrs.update({"source": str(path), "spacing": list(spacing or ()),
+                            "unit": unit, "class_names": names})
+        # OME-Zarr: pyramids, calibrated axes, the labels group
+        write_prediction_pyramids(
+            group, spacing=spacing, unit=unit, class_names=names,
+            class_colors=list(getattr(trained.config, "class_colors", ()) or ()))
+
+
+def _predict_tiff(predict, trained, data, path, outdir, kwargs, spacing, unit) -> None:
+    """The three TIFFs, with memory that does not grow with the image.
+
+    The tiles go to a hidden zarr store in the output folder first (compressed, chunk by
+    chunk), and each TIFF is then written tile by tile from it, so neither the prediction
+    nor the writer holds a whole output in memory (a 16k x 16k image: ~1 GB per class
+    and output otherwise). The store is removed afterwards; one left by a killed run
+    has a partial name, which the next run in the folder removes.
+    """
+    import shutil
+
+    import zarr
+
+    from ..io.outputs import partial_name
+    from ..io.tiff import write_tiff
+
+    prob, std, seg = output_paths(path, outdir, False)
+    staging = partial_name(outdir / f"{_stem(path)}_staging.zarr")
+    try:
+        result = predict(trained, data, out=zarr.open_group(str(staging), mode="w"), **kwargs)
         spatial = "YX" if result.segmentation.ndim == 2 else "ZYX"
-        prob, std, seg = output_paths(path, outdir, False)
         calib = dict(spacing=spacing, unit=unit if unit != "pixel" else "pixel")
         write_tiff(prob, result.mean, axes="C" + spatial, **calib)
         write_tiff(std, result.std, axes="C" + spatial, **calib)
         write_tiff(seg, result.segmentation, axes=spatial, **calib)
-        return path.name, ""
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-        return path.name, f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _run_local(calls, workers: int, progress, record):
@@ -201,10 +228,12 @@ def _run_distributed(address: str, calls, progress, record):
 def run(args) -> int:
     from tqdm import tqdm
 
+    from ..dl.threads import configure_threads
     from . import in_flag_words
     from ._runs import output_run
 
     files = collect_inputs(args.inputs, zarr=True)
+    configure_threads(args.threads)
     outdir = Path(args.output)
     planned = {f: output_paths(f, outdir, args.zarr) for f in files}
     options = {"tile": args.tile, "k": args.k, "zarr": args.zarr,

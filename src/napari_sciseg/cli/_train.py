@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ._common import (
     add_overwrite,
+    add_threads,
     existing_path,
     json_object,
     non_negative_int,
@@ -80,6 +81,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--class-names", nargs="+", default=None, metavar="NAME")
     p.add_argument("--seed", type=non_negative_int, default=_DEFAULTS["seed"])
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    add_threads(p)
     p.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                    help="checkpoint file (default: OUTPUT.ckpt)")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, metavar="M",
@@ -214,8 +216,10 @@ def _train(args, interrupts: _Interrupts) -> int:
 
     from ..dl import save_model
     from ..dl.checkpoint import Checkpointer
+    from ..dl.threads import configure_threads
     from ..dl.training import iter_train_recipe
 
+    configure_threads(args.threads)
     image, labels = _read(args.image), _read(args.labels)
     if args.arch == "forest":
         from ._train_forest import run_forest

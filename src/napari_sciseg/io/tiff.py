@@ -190,12 +190,18 @@ def write_tiff(
     tifffile and this package alike. X/Y resolution tags are also written (in
     centimetres) for readers that only know those.
 
+    A numpy array is written as it is (strips). Any other array (zarr, dask,
+    a memory map) is written tile by tile (256 x 256 tiles, read one strip of
+    tile rows at a time), so the image is never held in memory whole: a
+    16k x 16k prediction goes to TIFF with memory of a few strips.
+
     Parameters
     ----------
     path : str or Path
         Destination; a ``.tif``/``.tiff`` suffix is expected.
-    data : ndarray
-        (Y, X), (Z, Y, X) or with a leading channel axis (``axes="CYX"``).
+    data : array
+        (Y, X), (Z, Y, X) or with a leading channel axis (``axes="CYX"``);
+        numpy, or a lazy array (``shape``, ``dtype``, slicing) written tile by tile.
     spacing : tuple of float, optional
         Physical pixel size per spatial axis, in ``unit``.
     unit : str
@@ -212,14 +218,8 @@ def write_tiff(
     path = Path(path)
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    data = np.asarray(data)
-    if data.dtype == bool:
-        data = data.astype(np.uint8)
-    if data.dtype == np.int64:
-        info = np.iinfo(np.int32)
-        if data.size and (data.max() > info.max or data.min() < info.min):
-            raise ValueError("int64 data beyond the int32 range cannot be written to OME-TIFF.")
-        data = data.astype(np.int32)
+    if not _is_lazy(data):
+        data = _tiff_dtype(np.asarray(data))
     if axes is None:
         axes = {2: "YX", 3: "ZYX", 4: "CZYX"}.get(data.ndim)
         if axes is None:
@@ -243,6 +243,12 @@ def write_tiff(
             resolution = (1e7 / nm["X"], 1e7 / nm["Y"])
     if channel_names:
         metadata["Channel"] = {"Name": list(channel_names)}
+    layout = {}
+    if _is_lazy(data):
+        dtype = _tiff_dtype(np.zeros(0, np.dtype(data.dtype))).dtype
+        layout = dict(shape=tuple(int(n) for n in data.shape), dtype=dtype, tile=_TILE)
+        data = _iter_tiles(data)
+    size = int(np.prod(layout.get("shape", np.shape(data))))
     with warnings.catch_warnings(), atomic_path(path, overwrite=overwrite) as tmp:
         warnings.simplefilter("ignore", DeprecationWarning)
         tifffile.imwrite(
@@ -253,5 +259,41 @@ def write_tiff(
             metadata=metadata,
             resolution=resolution,
             resolutionunit="CENTIMETER" if resolution else None,
-            compression="zlib" if data.size > 1 << 16 else None,
+            compression="zlib" if size > 1 << 16 else None,
+            **layout,
         )
+
+
+#: tile edge of TIFFs written tile by tile (a multiple of 16, as TIFF requires).
+_TILE = (256, 256)
+
+
+def _is_lazy(data) -> bool:
+    """True for an array-like that is not numpy (zarr, dask, ...): written tile by tile."""
+    return not isinstance(data, np.ndarray) and all(
+        hasattr(data, a) for a in ("shape", "dtype", "__getitem__")
+    ) and len(data.shape) >= 2
+
+
+def _tiff_dtype(block: np.ndarray) -> np.ndarray:
+    """``block`` in a dtype OME-TIFF stores: bool -> uint8, int64 -> int32 (range checked)."""
+    if block.dtype == bool:
+        return block.astype(np.uint8)
+    if block.dtype == np.int64:
+        info = np.iinfo(np.int32)
+        if block.size and (block.max() > info.max or block.min() < info.min):
+            raise ValueError("int64 data beyond the int32 range cannot be written to OME-TIFF.")
+        return block.astype(np.int32)
+    return block
+
+
+def _iter_tiles(data):
+    """The tiles of ``data`` in TIFF order: page by page (every leading index), then
+    rows of tiles, each read from ``data`` as one strip of ``_TILE[0]`` rows."""
+    ny, nx = (int(n) for n in data.shape[-2:])
+    th, tw = _TILE
+    for page in np.ndindex(*data.shape[:-2]):
+        for y in range(0, ny, th):
+            strip = _tiff_dtype(np.asarray(data[(*page, slice(y, y + th), slice(None))]))
+            for x in range(0, nx, tw):
+                yield np.ascontiguousarray(strip[:, x:x + tw])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
 
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -23,6 +22,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 from superqt import QCollapsible
+
+from napari_sciseg.dl.threads import available_cores
 
 __all__ = ["TrainingOptions", "PRESETS", "ARCHITECTURES", "DIMS", "detect_devices"]
 
@@ -51,7 +52,7 @@ def detect_devices() -> tuple[list[tuple[str, str]], str]:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append(("mps (Apple GPU)", "mps"))
-    devices.append((f"cpu ({os.cpu_count()} cores)", "cpu"))
+    devices.append((f"cpu ({available_cores()} cores)", "cpu"))
     note = "" if len(devices) > 2 else (
         "Only a CPU was found: training works but is slower; use the 'fast' preset or few steps."
     )
@@ -213,8 +214,9 @@ class TrainingOptions(QWidget):
         self.device_note.setWordWrap(True)
         self.device_note.setVisible(bool(note))
         self.threads_spin = QSpinBox()
-        self.threads_spin.setRange(1, os.cpu_count() or 1)
-        self.threads_spin.setValue(max(1, (os.cpu_count() or 2) - 1))
+        cores = available_cores()  # this process's affinity mask, not the machine's total
+        self.threads_spin.setRange(1, cores)
+        self.threads_spin.setValue(max(1, cores - 1))
         self.threads_spin.setToolTip("CPU threads for torch; one core stays free for the viewer")
 
         self.advanced = QCollapsible("advanced")

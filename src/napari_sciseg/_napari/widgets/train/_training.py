@@ -21,11 +21,10 @@ def training_job(image, labels, kwargs: dict, threads: int):
     ``torch.set_num_threads`` is process-wide; leaving one core to the GUI thread keeps
     the viewer responsive on small machines.
     """
-    import torch
-
     from napari_sciseg.dl import iter_train
+    from napari_sciseg.dl.threads import configure_threads
 
-    torch.set_num_threads(threads)
+    configure_threads(threads)
     return (yield from iter_train(image, labels, **kwargs))
 
 
