@@ -7,7 +7,8 @@ so importing the package stays cheap.
   :func:`detect_polarity`, :func:`prepare_image`, the choices :class:`Method` and
   :class:`Polarity` (``segment/thresholding.py``)
 - :func:`segment_particles`: any of them by name (``segment/particles.py``)
-- :func:`edge_threshold`, :func:`anscombe` (``segment/edges.py``: the ``"edge"`` method)
+- :func:`edge_threshold`, :func:`anscombe`, :func:`estimate_size`
+  (``segment/edges.py``: the ``"edge"`` method)
 - :func:`fill_holes`, :func:`remove_small`, :func:`split_touching`,
   :func:`distance_markers` (``segment/postprocess.py``)
 """
@@ -26,7 +27,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "Method",
             "Polarity",
         ],
-        "edges": ["edge_threshold", "anscombe"],
+        "edges": ["edge_threshold", "anscombe", "estimate_size"],
         "particles": ["segment_particles"],
         "postprocess": ["distance_markers", "fill_holes", "remove_small", "split_touching"],
     },
