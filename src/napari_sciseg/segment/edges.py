@@ -121,18 +121,6 @@ def estimate_size(image: np.ndarray, polarity: str) -> float:
     return float(np.clip(f * d, 4.0, max(image.shape) / 4))
 
 
-def _below_mode_rms(values: np.ndarray) -> float:
-    """Rms of ``values`` below their histogram's mode, relative to it (a half-normal)."""
-    lo, hi = np.percentile(values, [0.5, 99.5])
-    if not hi > lo:
-        return np.inf
-    hist, edges = np.histogram(values, bins=128, range=(lo, hi))
-    hist = ndi.gaussian_filter1d(hist.astype(float), 2.0)
-    mode = edges[np.argmax(hist)] + 0.5 * (edges[1] - edges[0])
-    below = values[values < mode] - mode
-    return float(np.sqrt(np.mean(below**2))) if below.size > 16 else np.inf
-
-
 def _detect(signal: np.ndarray, size: float, min_fraction: float, support=None):
     """Labels of the particles a matched (particle-scale Gaussian) filter finds.
 
@@ -156,9 +144,11 @@ def _detect(signal: np.ndarray, size: float, min_fraction: float, support=None):
     # hysteresis: an object must also peak above the largest value pure noise would
     # reach in this many independent smoothing cells, sqrt(2 ln N), plus 1.5 sigma
     cells = max(sm.size / (4 * np.pi * sigma * sigma), 2.0)
-    # (against the spread below the histogram's mode: particles covering a third of the
-    # field shift the median and inflate ``noise``, which then hides faint large ones)
-    strong_level = (np.sqrt(2 * np.log(cells)) + 1.5) * min(noise, _below_mode_rms(ref - med))
+    # (against the smaller of that noise and half the median-to-2.3rd-percentile span:
+    # particles covering a third of the field shift the median and inflate ``noise``,
+    # which then hides faint large ones; the lower tail moves less)
+    tail_noise = 0.5 * (med - float(np.percentile(ref, 2.275)))
+    strong_level = (np.sqrt(2 * np.log(cells)) + 1.5) * min(noise, tail_noise)
     labels, n = ndi.label(mask, np.ones((3, 3)))
     strong = np.zeros(n + 1, bool)
     strong[np.unique(labels[sm > strong_level])] = True
