@@ -116,3 +116,19 @@ def test_default_cpu_windows_are_cache_sized_and_exact():
     whole = predict(trained, image, device="cpu", tile=2000)
     np.testing.assert_allclose(tiled.mean, whole.mean, atol=1e-5)
     np.testing.assert_allclose(tiled.std, whole.std, atol=1e-5)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_inference_under_autocast_is_close_to_float32(ndim):
+    """AMP inference (the GPU check runs it on CUDA in float16): the state buffer stays
+    float32 while the convolutions return half precision; bfloat16 here on the CPU
+    (8 significant bits, coarser than float16's 11) stays within the check's 2e-2."""
+    members = _members("smsnet", ndim)
+    ens = Ensemble(members).eval()
+    x = torch.randn((1, 2) + (20,) * ndim, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        mean, _ = ens(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half, _ = ens(x)
+    assert half.dtype == torch.float32 or half.dtype == torch.bfloat16
+    assert float((half.float() - mean).abs().max()) < 2e-2

@@ -240,8 +240,11 @@ class GraphNetStack(nn.Module):
                 return acc
             if buffered:
                 n = acc.shape[1]
-                torch.ops.aten.leaky_relu.out(acc, _NEGATIVE_SLOPE,
-                                              out=state.narrow(1, filled, n))
+                if acc.dtype == state.dtype:
+                    torch.ops.aten.leaky_relu.out(acc, _NEGATIVE_SLOPE,
+                                                  out=state.narrow(1, filled, n))
+                else:  # under autocast (AMP) convolutions return half precision
+                    state.narrow(1, filled, n).copy_(F.leaky_relu(acc, _NEGATIVE_SLOPE))
                 filled += n
             else:
                 state = torch.cat([state, F.leaky_relu(acc, _NEGATIVE_SLOPE)], dim=1)
