@@ -114,7 +114,11 @@ def estimate_size(image: np.ndarray, polarity: str) -> float:
     scale, d = max(small.shape) / 2, float("nan")
     for _ in range(2):
         r = sign * (sm - background(sm, scale))
-        d = _diameter_from_mask(r > _otsu(_sample(r)))
+        sample = _sample(r)
+        med = float(np.median(sample))
+        # at low contrast Otsu splits the support's noise: stay 3 noise sigmas above it
+        floor = med + 3 * (med - float(np.percentile(sample, 15.87)))
+        d = _diameter_from_mask(r > max(_otsu(sample), floor))
         if not np.isfinite(d):
             return 8.0
         scale = max(4 * d, 32.0 / f)
