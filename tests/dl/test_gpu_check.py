@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py: a clean no-op without CUDA, a CPU dry run, the real run on CUDA."""
+"""benchmarks/gpu_check.py (the dl engine on CUDA): a no-op without CUDA, a CPU dry run."""
 
 import os
 import subprocess
