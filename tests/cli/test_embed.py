@@ -99,3 +99,14 @@ def test_tile_larger_than_the_image_and_latent_too_large(tmp_path, mosaic, capsy
     err = capsys.readouterr().err
     assert "--latent must be between 1 and" in err and "must compress" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_hdbscan_clusters_separate_groups(tmp_path):
+    from napari_sciseg.classify.latent import cluster_vectors
+
+    rng = np.random.default_rng(0)
+    pts = np.r_[rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))]
+    ids = cluster_vectors(pts, method="hdbscan")
+    assert len(set(ids[:30])) == 1 and len(set(ids[30:])) == 1 and ids[0] != ids[-1]
+    with pytest.raises(ValueError, match="Unknown cluster method 'dbscan'.*'kmeans', 'hdbscan'"):
+        cluster_vectors(pts, method="dbscan")

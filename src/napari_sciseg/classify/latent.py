@@ -139,7 +139,7 @@ def cluster_vectors(vectors: np.ndarray, *, method: str = "kmeans", n_clusters: 
     >>> cluster_vectors(pts, n_clusters=2).tolist() in ([1] * 5 + [2] * 5, [2] * 5 + [1] * 5)
     True
     """
-    check_choice("cluster method", method, [ClusterMethod.KMEANS, ClusterMethod.HDBSCAN])
+    check_choice("cluster method", method, ["kmeans", "hdbscan"])
     vectors = np.asarray(vectors, np.float64)
     if method == ClusterMethod.KMEANS:
         from sklearn.cluster import KMeans
@@ -152,5 +152,5 @@ def cluster_vectors(vectors: np.ndarray, *, method: str = "kmeans", n_clusters: 
     from sklearn.cluster import HDBSCAN
 
     size = int(min_cluster_size or max(5, len(vectors) // 50))
-    return HDBSCAN(min_cluster_size=min(size, len(vectors))).fit_predict(vectors).astype(
-        np.int32) + 1
+    model = HDBSCAN(min_cluster_size=min(size, len(vectors)), copy=True)
+    return model.fit_predict(vectors).astype(np.int32) + 1
