@@ -145,3 +145,16 @@ def test_tests_mirror_src():
         "move these tests to the folder that mirrors the module they test "
         "(src/napari_sciseg/x/y.py -> tests/x/test_y.py): " + ", ".join(stray)
     )
+
+
+def test_front_end_modules_are_short():
+    """A front-end module over ~250 lines does more than translate and present: split it by
+    responsibility (form, run, presentation) and move logic to the workflow layer."""
+    package = ROOT / "src" / "napari_sciseg"
+    long = [
+        f"{path.relative_to(ROOT)} ({n} lines)"
+        for front_end in ("cli", "_napari")
+        for path in sorted((package / front_end).rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > 250
+    ]
+    assert not long, "split these front-end modules (over 250 lines): " + ", ".join(long)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -32,6 +30,8 @@ from ._common import (
     positive_float,
     positive_int,
 )
+from ._train_progress import Interrupts as _Interrupts
+from ._train_progress import run_loop, summary
 
 #: recipe settings a resumed run takes from its checkpoint, with the flag that sets them
 _RECIPE_FLAGS = {"arch": "--arch", "members": "--members", "steps": "--steps",
@@ -139,70 +139,6 @@ def _recipe(args, n_spatial: int):
     return saved, ckpt
 
 
-class _Interrupts:
-    """SIGINT/SIGTERM set ``event`` (stop after the step); a second one aborts at once."""
-
-    event_factory = threading.Event  # tests stop a run at a chosen step through it
-
-    def __init__(self):
-        self.event = self.event_factory()
-        self.signal: int | None = None
-        self._old: dict = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.event.is_set():
-            raise KeyboardInterrupt
-        self.signal = signum
-        self.event.set()
-        print(f"\nsciseg train: {signal.Signals(signum).name}: stopping after this step to "
-              "save the members trained so far (interrupt again to abort without saving)",
-              file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + int(self.signal or signal.SIGINT)
-
-
-def _run_loop(gen, arch: str):
-    from tqdm import tqdm
-
-    bar = None
-    try:
-        while True:
-            p = next(gen)
-            if bar is None:
-                print(p.device)
-                bar = tqdm(total=p.total_steps, initial=p.step - 1, unit="step",
-                           desc=f"train {arch}")
-            bar.update(p.step - bar.n)
-            post = {"loss": f"{p.loss:.3f}"}
-            if p.val_score is not None:
-                post["val F1"] = f"{p.val_score:.3f}"
-            bar.set_postfix(post, refresh=False)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _summary(model, path) -> str:
-    m = model.config.metrics
-    score = m.get("val_f1")
-    scored = f"validation F1 {score:.3f}" if score is not None else "no validation pixels"
-    return (f"{scored} (validation loss {m.get('val_loss') or float('nan'):.3f}, "
-            f"{m.get('steps_done')} steps, {len(model.network.members)} members) -> {path}")
-
-
 def run(args) -> int:
     with _Interrupts() as interrupts:
         return _train(args, interrupts)
@@ -237,7 +173,7 @@ def _train(args, interrupts: _Interrupts) -> int:
         channel_axis=image.channel_axis, class_names=args.class_names,
         cancel=interrupts.event, checkpoint=checkpointer, resume=ckpt)
     try:
-        model = _run_loop(gen, str(recipe.arch))
+        model = run_loop(gen, str(recipe.arch))
     except KeyboardInterrupt:
         kept = (f"; the last checkpoint ({checkpointer.path}, step {checkpointer.last_step}) "
                 "can be resumed with --resume" if checkpointer.saved else "")
@@ -250,7 +186,7 @@ def _train(args, interrupts: _Interrupts) -> int:
     resumed_here = args.resume is not None and args.resume.resolve() == ck_path.resolve()
     if checkpointer.saved or resumed_here:
         ck_path.unlink(missing_ok=True)  # the run completed: its checkpoint is spent
-    print(_summary(model, path))
+    print(summary(model, path))
     return 0
 
 
@@ -265,7 +201,7 @@ def _interrupted(args, model, checkpointer, steps_done: int, code: int) -> int:
     path = save_model(model, args.output)
     print(f"sciseg train: interrupted at step {steps_done} of {total}: saved the "
           f"{len(model.network.members)} members trained so far to {path} and a checkpoint to "
-          f"{checkpointer.path}.\n{_summary(model, path)}\nContinue with: sciseg train "
+          f"{checkpointer.path}.\n{summary(model, path)}\nContinue with: sciseg train "
           f"{args.image} {args.labels} -o {args.output} --resume {checkpointer.path}",
           file=sys.stderr)
     return code

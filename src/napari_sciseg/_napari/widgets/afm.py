@@ -4,11 +4,8 @@ Thin translator: the channel layers (height, amplitude, phase, z-sensor, picked
 by name) and their scale become a (C, Y, X) array and nm/pixel; levelling
 (:func:`napari_sciseg.classify.afm.level.level_scan`) gives new layers;
 classification (:func:`napari_sciseg.dl.afm.predict.predict_scan`) runs in a
-worker and gives the whole-scan class and probabilities (shown here and put in
-the height layer's metadata), a tile-wise class map (Labels, one label per
-tile, coloured by class, with a features table) and one probability layer per
-class. The maps are a tile-wise extrapolation of per-scan labels, not per-region
-ground truth.
+worker, and :mod:`._afm_results` presents its result (whole-scan class, tile
+class map, probability layers); :mod:`._afm_train` is the Train panel.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
     QComboBox,
@@ -32,16 +28,15 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ...classify.afm.dataset import CLASSES
-from ...classify.afm.scans import CHANNEL_ROLES, channel_role
+from ...classify.afm.scans import CHANNEL_ROLES
 from .._layers import add_or_update, layer_kind, layer_spacing, output_kwargs
 from .._workers import start_job, wait_for_call
+from ._afm_channels import NONE, guess_layer
+from ._afm_results import CLASS_COLORS, class_legend, show_scan_prediction
 from ._afm_train import AfmTrainPanel
 
 __all__ = ["AfmWidget", "CLASS_COLORS"]
 
-#: one colour per class, in the order of CLASSES.
-CLASS_COLORS = ("#9e9e9e", "#4fc3f7", "#ffb74d", "#0277bd", "#e65100")
-_NONE = "(none)"
 
 
 def _predict_job(model, data, spacing, metadata, cancel):
@@ -50,12 +45,6 @@ def _predict_job(model, data, spacing, metadata, cancel):
     return (yield from wait_for_call(
         lambda: predict_scan(model, data, spacing=spacing, metadata=metadata),
         cancel=cancel, what="classifying"))
-
-
-def class_legend(names, colors) -> str:
-    """Rich text: a coloured square and the name of each class."""
-    return "  ".join(f'<span style="color:{c}">&#9632;</span>&nbsp;{n}'
-                     for n, c in zip(names, colors))
 
 
 class AfmWidget(QWidget):
@@ -143,21 +132,16 @@ class AfmWidget(QWidget):
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems([_NONE, *images])
-            levelled = [n for n in images if n.endswith(" levelled") and _role_of(n[:-9]) == role]
-            raw = [n for n in images if _role_of(n) == role]
-            guess = (levelled or raw or [_NONE])[0]
-            if current in images and not (levelled and f"{current} levelled" in levelled):
-                guess = current
-            combo.setCurrentText(guess)
+            combo.addItems([NONE, *images])
+            combo.setCurrentText(guess_layer(images, role, current))
             combo.blockSignals(False)
 
     def _layers(self, roles):
         out = []
         for role in roles:
             name = self.channel_combos[role].currentText()
-            if name == _NONE or name not in self.viewer.layers:
-                present = [r for r, c in self.channel_combos.items() if c.currentText() != _NONE]
+            if name == NONE or name not in self.viewer.layers:
+                present = [r for r, c in self.channel_combos.items() if c.currentText() != NONE]
                 raise ValueError(f"Choose a layer for the {role} channel (set: {present}).")
             out.append(self.viewer.layers[name])
         return out
@@ -167,7 +151,7 @@ class AfmWidget(QWidget):
         """Add a levelled copy of every chosen channel (the inputs are kept)."""
         from ...classify.afm.level import level_scan
 
-        roles = [r for r, c in self.channel_combos.items() if c.currentText() != _NONE]
+        roles = [r for r, c in self.channel_combos.items() if c.currentText() != NONE]
         if not roles:
             show_error("Choose at least one channel layer to level.")
             return
@@ -256,78 +240,8 @@ class AfmWidget(QWidget):
                       "removed.")
 
     def _show(self, result, source) -> None:
-        from ...dl.afm.predict import tile_maps
-
         if result is None or source not in self.viewer.layers:
             return  # cancelled, or the scan's layer went away
-
         self.result = result
-        probs = {c: float(p) for c, p in zip(CLASSES, result.probabilities)}
-        source.metadata["afm_class"] = result.label
-        source.metadata["afm_probabilities"] = probs
-        lines = [f"<b>{result.label}</b>"] + [f"{c}: {p:.2f}" for c, p in probs.items()]
-        self.summary.setText(
-            "<br>".join(lines) + "<br><i>Maps: tile-wise extrapolation of per-scan labels.</i>"
-        )
-        shape = np.shape(source.data)[-2:]
-        _, prob_maps = tile_maps(result, shape)
-        tiles = np.zeros(shape, np.int32)
-        size = int(round(result.tile))
-        for i, (y, x) in enumerate(result.corners, start=1):
-            tiles[int(round(y)) : int(round(y)) + size, int(round(x)) : int(round(x)) + size] = i
-        tile_class = result.tile_probabilities.argmax(1)
-        colors = {None: "transparent", 0: "transparent"}
-        colors.update({i + 1: CLASS_COLORS[c] for i, c in enumerate(tile_class)})
-        features = {
-            "index": np.arange(len(tile_class) + 1),
-            "class": ["none"] + [CLASSES[c] for c in tile_class],
-        }
-        for k, c in enumerate(CLASSES):
-            features[f"p_{c}"] = np.r_[np.nan, result.tile_probabilities[:, k]]
-        meta = {
-            "afm_class": result.label,
-            "afm_probabilities": probs,
-            "note": "tile-wise extrapolation of per-scan labels",
-        }
-        add_or_update(
-            self.viewer,
-            tiles,
-            "labels",
-            output_kwargs(
-                source,
-                "AFM tile classes (extrapolated)",
-                opacity=0.45,
-                features=features,
-                colormap=DirectLabelColormap(color_dict=colors),
-                metadata=meta,
-            ),
-        )
-        for k, c in enumerate(CLASSES):
-            add_or_update(
-                self.viewer,
-                prob_maps[k],
-                "image",
-                output_kwargs(
-                    source,
-                    f"AFM p({c})",
-                    colormap="magma",
-                    contrast_limits=(0.0, 1.0),
-                    blending="additive",
-                    visible=False,
-                    metadata=meta,
-                ),
-            )
+        self.summary.setText(show_scan_prediction(self.viewer, result, source))
         show_info(f"AFM scan: {result.label} ({result.probabilities.max():.2f})")
-
-
-def _role_of(layer_name: str) -> str | None:
-    """Role of a layer named like "<scan> height" or "<scan> Amplitude Error"."""
-    lower = layer_name.lower()
-    if "levelled" in lower or lower.startswith("afm p(") or "tile classes" in lower:
-        return None
-    words = layer_name.split()
-    for k in range(min(3, len(words)), 0, -1):
-        role = channel_role(" ".join(words[-k:]))
-        if role is not None:
-            return role
-    return None

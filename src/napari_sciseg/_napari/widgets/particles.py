@@ -2,35 +2,31 @@
 
 Thin translator: the image layer (its scale, units, RGB flag) and the fields
 become the arguments of :func:`napari_sciseg.measure.size_particles`, run in a
-worker; the result becomes three layers (semantic mask, isolated particles
-with a features table, rejected particles outlined with the reason on hover)
-and a docked histogram.
+worker; :mod:`._particles_results` presents the result (three layers: semantic
+mask, isolated particles with a features table, rejected particles outlined with
+the reason on hover; a docked histogram; CSV and PNG exports).
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .._layer_combo import LayerCombo
-from .._layers import add_or_update, layer_spacing, layer_unit, output_kwargs
+from .._layers import layer_spacing, layer_unit
 from .._workers import start_job, wait_for_call
 from ._particles_panel import LivePreview, build_advanced, spin_box
+from ._particles_results import PsdOutputs, build_outputs, result_layers
 
 __all__ = ["SizeParticlesWidget"]
 
@@ -47,7 +43,7 @@ def _size_job(image, kwargs, cancel):
                                      what="sizing"))
 
 
-class SizeParticlesWidget(QWidget):
+class SizeParticlesWidget(PsdOutputs, QWidget):
     """Size nanoparticles in one click.
 
     Attributes for scripts and tests: ``image_combo``, ``pixel_size`` (0 = use the
@@ -85,19 +81,7 @@ class SizeParticlesWidget(QWidget):
                        self.polarity.currentTextChanged, self.particle_size.valueChanged):
             signal.connect(self.preview.maybe_run)  # fmt: skip
 
-        self.figure = Figure(figsize=(3.4, 2.4), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(200)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-        self.csv_button = QPushButton("Export CSV…")
-        self.png_button = QPushButton("Export PNG…")
-        self.csv_button.clicked.connect(lambda: self.export_csv())
-        self.png_button.clicked.connect(lambda: self.export_png())
-        exports = QHBoxLayout()
-        exports.addWidget(self.csv_button)
-        exports.addWidget(self.png_button)
-        self._set_exports(False)
+        exports = build_outputs(self)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -234,76 +218,19 @@ class SizeParticlesWidget(QWidget):
         """Add the result layers one per event-loop turn (napari takes a while per layer)."""
         if result is None or self._source_name not in self.viewer.layers:
             return  # cancelled, or the image went away
-        parts = result.particles
         source = self.viewer.layers[self._source_name]
-        name = self._source_name
-        table = parts.table
-
-        def features(rows):
-            feats = {"index": table["label"][rows]}
-            feats.update({k: v[rows] for k, v in table.items() if k not in ("label",)})
-            return feats
-
-        def labels(suffix, data, **extra):
-            return lambda: add_or_update(self.viewer, data, "labels",
-                                         output_kwargs(source, f"{name} {suffix}", ndim=2,
-                                                       **extra))
 
         def done():
-            self.viewer.layers[f"{name} rejected particles"].contour = 2  # outlined
+            self.viewer.layers[f"{source.name} rejected particles"].contour = 2  # outlined
             self.result = result
             self.plot()
             self.summary.setText(str(result.psd))
             self._set_exports(True)
 
-        self._steps([
-            labels("particle mask", result.mask.astype(np.uint8), opacity=0.3),
-            labels("isolated particles", parts.isolated_labels(),
-                   features=features(parts.isolated)),
-            labels("rejected particles", parts.rejected_labels(),
-                   features=features(~parts.isolated)),
-            done,
-        ])
+        self._steps([*result_layers(self.viewer, source, result), done])
 
     def _steps(self, steps: list) -> None:
         """Run ``steps`` one per turn of the event loop, so the viewer repaints between."""
         if steps and self._source_name in self.viewer.layers:
             steps[0]()
             QTimer.singleShot(0, lambda: self._steps(steps[1:]))
-
-    # -- outputs -------------------------------------------------------------
-    def plot(self) -> None:
-        """Redraw the histogram and log-normal fit of the last result."""
-        from ...plot.particles import draw_psd
-
-        self.figure.clear()
-        ax = self.figure.add_subplot()
-        if self.result is not None:
-            parts = self.result.particles
-            draw_psd(ax, parts.diameters, parts.psd, title=self._source_name)
-        self.canvas.draw_idle()
-
-    def _set_exports(self, enabled: bool) -> None:
-        self.csv_button.setEnabled(enabled)
-        self.png_button.setEnabled(enabled)
-
-    def _ask(self, title: str, suffix: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, title, f"{self._source_name}{suffix}")
-        return path
-
-    def export_csv(self, path: str | Path | None = None) -> Path | None:
-        """Write one row per particle (isolated and rejected, with reasons) to ``path``."""
-        if self.result is None:
-            return None
-        path = path or self._ask("Export particles CSV", "_particles.csv")
-        return self.result.particles.to_csv(path) if path else None
-
-    def export_png(self, path: str | Path | None = None) -> Path | None:
-        """Save the PSD figure to ``path``."""
-        if self.result is None:
-            return None
-        path = path or self._ask("Export PSD figure", "_psd.png")
-        if not path:
-            return None
-        self.figure.savefig(path, dpi=150)
-        return Path(path)

@@ -4,7 +4,8 @@ The one import for using them:
 
 - training: :func:`iter_train_afm`, :func:`train_afm` (:mod:`.train`; the texture
   classifiers train torch-free in :mod:`napari_sciseg.classify.afm.training`);
-- prediction: :func:`predict_scan`, :func:`tile_maps`, :class:`ScanPrediction` (:mod:`.predict`);
+- prediction: :func:`predict_scan`, :func:`tile_maps`, :func:`tile_labels`,
+  :func:`tile_table`, :class:`ScanPrediction` (:mod:`.predict`);
 - files: :func:`save_afm_model`, :func:`load_afm_model` (:mod:`.io`);
 - evaluation: :func:`evaluate`, :func:`cross_validate` (:mod:`.evaluation`);
 - the recipe that chooses its configuration on the user's data by grouped
@@ -30,6 +31,8 @@ _WHERE = {
     "ScanPrediction": "predict",
     "predict_scan": "predict",
     "tile_maps": "predict",
+    "tile_labels": "predict",
+    "tile_table": "predict",
     "Evaluation": "evaluation",
     "CrossValidation": "evaluation",
     "evaluate": "evaluation",

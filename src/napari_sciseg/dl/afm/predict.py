@@ -15,7 +15,7 @@ from ...classify.afm.dataset import CLASSES
 from ...classify.afm.model import AfmModel
 from ...classify.afm.scans import apply_channel_scales, extract_tiles, prepare_scan
 
-__all__ = ["ScanPrediction", "predict_scan", "tile_maps"]
+__all__ = ["ScanPrediction", "predict_scan", "tile_labels", "tile_maps", "tile_table"]
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,70 @@ def tile_maps(prediction: ScanPrediction, shape) -> tuple[np.ndarray, np.ndarray
     acc[:, covered] /= weight[covered]
     classes = np.where(covered, acc.argmax(0) + 1, 0).astype(np.uint8)
     return classes, acc.astype(np.float32)
+
+
+def tile_labels(prediction: ScanPrediction, shape) -> np.ndarray:
+    """One label per tile on the scan's pixel grid (a later tile covers an earlier one).
+
+    Parameters
+    ----------
+    prediction : ScanPrediction
+        The scan's prediction, with its tile ``corners`` and ``tile`` size.
+    shape : tuple of int
+        (Y, X) of the scan.
+
+    Returns
+    -------
+    (Y, X) int32 ndarray
+        ``i`` where tile ``i - 1`` of ``prediction.corners`` lies, 0 outside every tile;
+        the row ``i`` of :func:`tile_table` describes it.
+
+    Examples
+    --------
+    >>> p = ScanPrediction(np.eye(5)[0], np.eye(5)[[0, 3]], ((0, 0), (0, 2)), 2.0)
+    >>> tile_labels(p, (2, 5)).tolist()
+    [[1, 1, 2, 2, 0], [1, 1, 2, 2, 0]]
+    """
+    tiles = np.zeros(tuple(int(s) for s in shape), np.int32)
+    size = int(round(prediction.tile))
+    for i, (y, x) in enumerate(prediction.corners, start=1):
+        y0, x0 = int(round(y)), int(round(x))
+        tiles[y0 : y0 + size, x0 : x0 + size] = i
+    return tiles
+
+
+def tile_table(prediction: ScanPrediction) -> dict[str, np.ndarray | list]:
+    """The tiles as table columns: index, most probable class, and ``p_<class>`` columns.
+
+    Row 0 stands for label 0 of :func:`tile_labels` (no tile: class "none", NaN
+    probabilities), row ``i`` for tile ``i``.
+
+    Parameters
+    ----------
+    prediction : ScanPrediction
+        The scan's prediction.
+
+    Returns
+    -------
+    dict
+        ``index`` (N + 1,), ``class`` (N + 1 names) and one ``p_<class>`` (N + 1,)
+        column per class of :data:`CLASSES`.
+
+    Examples
+    --------
+    >>> p = ScanPrediction(np.eye(5)[0], np.eye(5)[[0, 3]], ((0, 0), (0, 2)), 2.0)
+    >>> table = tile_table(p)
+    >>> table["class"][1:] == [CLASSES[0], CLASSES[3]]
+    True
+    """
+    tile_class = prediction.tile_probabilities.argmax(1)
+    table = {
+        "index": np.arange(len(tile_class) + 1),
+        "class": ["none"] + [CLASSES[c] for c in tile_class],
+    }
+    for k, c in enumerate(CLASSES):
+        table[f"p_{c}"] = np.r_[np.nan, prediction.tile_probabilities[:, k]]
+    return table
 
 
 def _texture_proba(vlad, x, corners, map_tile, meta):

@@ -1,0 +1,57 @@
+"""How the "AFM crystal classes" widget presents a scan's classification in the viewer.
+
+The whole-scan class and probabilities go into the scan layer's metadata and a
+summary text; the tile-wise class map (:func:`napari_sciseg.dl.afm.predict.tile_labels`
+and :func:`~napari_sciseg.dl.afm.predict.tile_table`) becomes a Labels layer coloured
+by class, and each class's probability map an image layer. The maps are a
+tile-wise extrapolation of per-scan labels, not per-region ground truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.utils.colormaps import DirectLabelColormap
+
+from ...classify.afm.dataset import CLASSES
+from .._layers import add_or_update, output_kwargs
+
+__all__ = ["CLASS_COLORS", "class_legend", "show_scan_prediction"]
+
+#: one colour per class, in the order of CLASSES.
+CLASS_COLORS = ("#9e9e9e", "#4fc3f7", "#ffb74d", "#0277bd", "#e65100")
+
+
+def class_legend(names, colors) -> str:
+    """Rich text: a coloured square and the name of each class."""
+    return "  ".join(f'<span style="color:{c}">&#9632;</span>&nbsp;{n}'
+                     for n, c in zip(names, colors))
+
+
+def show_scan_prediction(viewer, result, source) -> str:
+    """Add the tile class map and probability layers of ``result`` for layer ``source``.
+
+    Returns the summary (rich text) of the whole-scan class and probabilities, which
+    are also put in ``source.metadata`` (``afm_class``, ``afm_probabilities``).
+    """
+    from ...dl.afm.predict import tile_labels, tile_maps, tile_table
+
+    probs = {c: float(p) for c, p in zip(CLASSES, result.probabilities)}
+    source.metadata["afm_class"] = result.label
+    source.metadata["afm_probabilities"] = probs
+    shape = np.shape(source.data)[-2:]
+    table = tile_table(result)
+    colors = {None: "transparent", 0: "transparent"}
+    colors.update({i: CLASS_COLORS[CLASSES.index(c)]
+                   for i, c in enumerate(table["class"]) if i})  # fmt: skip
+    meta = {"afm_class": result.label, "afm_probabilities": probs,
+            "note": "tile-wise extrapolation of per-scan labels"}  # fmt: skip
+    add_or_update(viewer, tile_labels(result, shape), "labels", output_kwargs(
+        source, "AFM tile classes (extrapolated)", opacity=0.45, features=table,
+        colormap=DirectLabelColormap(color_dict=colors), metadata=meta))  # fmt: skip
+    _, prob_maps = tile_maps(result, shape)
+    for k, c in enumerate(CLASSES):
+        add_or_update(viewer, prob_maps[k], "image", output_kwargs(
+            source, f"AFM p({c})", colormap="magma", contrast_limits=(0.0, 1.0),
+            blending="additive", visible=False, metadata=meta))  # fmt: skip
+    lines = [f"<b>{result.label}</b>"] + [f"{c}: {p:.2f}" for c, p in probs.items()]
+    return "<br>".join(lines) + "<br><i>Maps: tile-wise extrapolation of per-scan labels.</i>"
