@@ -133,6 +133,7 @@ def start_job(
     on_yield: Callable[[Any], None] | None = None,
     on_return: Callable[[Any], None] | None = None,
     on_finish: Callable[[], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
     min_interval: float = 0.1,
     show_progress: bool = True,
 ) -> GeneratorWorker:
@@ -148,6 +149,10 @@ def start_job(
     on_yield, on_return, on_finish : callable, optional
         Run on the GUI thread for each (throttled) record, for the return value,
         and at the very end (after success, error or abort).
+    on_error : callable, optional
+        Run on the GUI thread with the exception when the job fails (after the error
+        notification); connected before the worker starts, so a job that fails at
+        once is not missed.
     min_interval : float
         Shortest time in seconds between two records sent to the GUI thread.
     show_progress : bool
@@ -188,6 +193,8 @@ def start_job(
     if on_return is not None:
         worker.returned.connect(on_return)
     worker.errored.connect(_errored)
+    if on_error is not None:
+        worker.errored.connect(on_error)
     worker.finished.connect(_finished)
     worker.start()
     return worker

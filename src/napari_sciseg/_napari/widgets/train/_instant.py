@@ -203,8 +203,8 @@ class InstantMode(QObject):
 
         self.worker = start_job(
             lambda: instant_job(data, labels, region, self.cache, settings, whole),
-            desc="Instant update", on_return=done, on_finish=finished, show_progress=whole)
-        self.worker.errored.connect(failed)
+            desc="Instant update", on_return=done, on_finish=finished, on_error=failed,
+            show_progress=whole)
         return self.worker
 
     def save(self, path) -> Path | None:
