@@ -50,6 +50,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "regression": ["iter_train_regression", "train_regression"],
         "restore": ["iter_restore", "restore", "inpaint", "denoise", "Restoration",
                     "iter_train_inpainting", "train_inpainting", "iter_train_denoising",
-                    "train_denoising"],
+                    "train_denoising", "iter_train_and_restore", "RestoreRun"],
     },
 )

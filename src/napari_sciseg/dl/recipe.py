@@ -63,7 +63,7 @@ class Dim(StrEnum):
 
 
 #: keys a saved recipe carries that are facts of the run, not settings (ignored on read).
-RUN_FACTS = ("split_seed", "device")
+RUN_FACTS = ("split_seed", "device", "self_supervised")
 
 
 def _positive_int(name: str, value) -> int:

@@ -37,7 +37,7 @@ from .trainer import (
     robust_range,
 )
 
-__all__ = ["RegressionTrainer", "RegressionData", "prepare_regression",
+__all__ = ["RegressionTrainer", "RegressionData", "prepare_regression", "zero_output_layer",
            "iter_train_regression", "train_regression", "forward_transform",
            "inverse_transform"]
 
@@ -142,6 +142,31 @@ def prepare_regression(image, targets, known, recipe: TrainRecipe,
     return RegressionData(image=img, targets=tgt, known=known)
 
 
+def zero_output_layer(net) -> bool:
+    """Zero the weights of a member's output layer (returns False when none is known).
+
+    Inpainting and denoising members predict a correction of their input; starting
+    from "no correction" (a zero output layer, which still receives gradients) makes
+    the untrained network as good as the biharmonic fill or the noisy input instead of
+    adding random noise to it.
+    """
+    head = getattr(net, "head", None)  # the U-Nets' final 1x1 convolution
+    params = []
+    if isinstance(head, torch.nn.Module):
+        params = list(head.parameters())
+    else:
+        inner = getattr(net, "net", None)  # graph networks: the edges into the output node
+        store = getattr(inner, "params", None)
+        if store is not None and hasattr(inner, "depth"):
+            out = inner.depth + 1
+            params = [p for k, p in store.items()
+                      if k.startswith(f"n{out}_") or k == f"b{out}"]
+    with torch.no_grad():
+        for p in params:
+            p.zero_()
+    return bool(params)
+
+
 def _normalise(arr: np.ndarray, norm) -> np.ndarray:
     shape = (-1,) + (1,) * (arr.ndim - 1)
     low = np.array([lh[0] for lh in norm], np.float32).reshape(shape)
@@ -190,6 +215,7 @@ class RegressionTrainer(SegmentationTrainer):
         self._raw = (image, targets, channel_axis)
         self._fingerprint = None
         data = prepare_regression(image, targets, known, recipe, channel_axis)
+        self.self_supervised = recipe.task == Task.DENOISE and data.targets is None
         self.device, self.device_msg = resolve_device(device)
         logger.info("training %s x%d for %s (%s) %s", recipe.arch, recipe.members,
                     recipe.task, recipe.loss, self.device_msg)
@@ -198,6 +224,11 @@ class RegressionTrainer(SegmentationTrainer):
             self.nets = _init_members(init, recipe, n_in)
         else:
             self.nets = _new_members(recipe, n_in, n_out)
+            if recipe.task in (Task.INPAINT, Task.DENOISE):
+                for net in self.nets:
+                    if not zero_output_layer(net):
+                        logger.warning("%s: no output layer to zero; training starts from "
+                                       "a random correction", recipe.arch)
         _check_receptive_field(self.nets, data.known.shape, recipe.model_ndim)
         img = _normalise(data.image, in_norm[:data.image.shape[0]])
         tgt = img if data.targets is None else _normalise(data.targets, out_norm)
@@ -265,7 +296,7 @@ class RegressionTrainer(SegmentationTrainer):
     def _regression_config(self, n_in, n_out, in_norm, out_norm) -> ModelConfig:
         r = self.recipe
         recipe = {**r.replace(lr=self.lr).to_dict(), "split_seed": r.seed,
-                  "device": str(self.device)}
+                  "device": str(self.device), "self_supervised": self.self_supervised}
         return ModelConfig(
             arch=str(r.arch), member_configs=[n.config for n in self.nets],
             model_ndim=r.model_ndim, dim=str(r.dim), slice_axis=int(r.slice_axis),

@@ -23,11 +23,11 @@ from .config import TrainedModel, TrainProgress
 from .device import resolve_device
 from .prediction import PredictProgress, _as_trained, _network_on
 from .regression import _normalise, forward_transform, inverse_transform, iter_train_regression
-from .restore_patches import biharmonic_fill
+from .restore_patches import biharmonic_fill, neighbour_mean
 
 __all__ = ["Restoration", "iter_restore", "restore", "inpaint", "denoise",
            "iter_train_inpainting", "train_inpainting", "iter_train_denoising",
-           "train_denoising", "REGRESSION_DEFAULTS"]
+           "train_denoising", "REGRESSION_DEFAULTS", "RestoreRun", "iter_train_and_restore"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,10 @@ def _inputs(trained: TrainedModel, image, mask, channel_axis):
     if cfg.task == "inpaint":
         base = biharmonic_fill(np.where(known, x, 0), mask)
         return np.concatenate([base, mask[None].astype(np.float32)]), base, img
-    base = x if cfg.task == "denoise" else np.zeros((cfg.n_classes,) + spatial, np.float32)
+    if cfg.task == "denoise":
+        base = neighbour_mean(x) if cfg.recipe.get("self_supervised") else x
+    else:
+        base = np.zeros((cfg.n_classes,) + spatial, np.float32)
     return x, base, img
 
 
@@ -270,3 +273,65 @@ def iter_train_denoising(image, clean=None, **kwargs,
 def train_denoising(image, clean=None, **kwargs) -> TrainedModel:
     """Run :func:`iter_train_denoising` to the end and return the model."""
     return drain(iter_train_denoising(image, clean, **kwargs))
+
+
+@dataclass(frozen=True)
+class RestoreRun:
+    """What :func:`iter_train_and_restore` returns.
+
+    Attributes
+    ----------
+    model : TrainedModel
+    result : Restoration
+        The model applied to the training image.
+    baseline : ndarray or None
+        Inpainting: biharmonic inpainting of the same mask, for comparison.
+    """
+
+    model: TrainedModel
+    result: Restoration
+    baseline: np.ndarray | None
+
+
+def iter_train_and_restore(task: str, image, *, mask=None, clean=None, cancel=None,
+                           device: str = "auto", **settings,
+                           ) -> Generator[object, None, RestoreRun | None]:
+    """Train an inpainting or denoising model on ``image`` and apply it there.
+
+    The job of the Restore widget and of ``sciseg train --task inpainting|denoising``
+    with an output: progress of training, then of prediction; returns None when
+    ``cancel`` stopped the training.
+
+    Parameters
+    ----------
+    task : {"inpaint", "denoise"}
+    image : ndarray
+    mask : bool ndarray, optional
+        Inpainting: True on the missing pixels.
+    clean : ndarray, optional
+        Denoising: clean targets (paired); None = self-supervised.
+    cancel : threading.Event, optional
+    device : str
+    **settings
+        Training settings (see :func:`iter_train_inpainting`).
+    """
+    from .._validation import check_choice
+
+    check_choice("task", task, ("inpaint", "denoise"))
+    if task == "inpaint":
+        model = yield from iter_train_inpainting(image, mask, cancel=cancel, device=device,
+                                                 **settings)
+    else:
+        if mask is not None:
+            raise ValueError("denoising takes no mask; pass clean= for paired targets.")
+        model = yield from iter_train_denoising(image, clean, cancel=cancel, device=device,
+                                                **settings)
+    if cancel is not None and cancel.is_set():
+        return None
+    result = yield from iter_restore(model, image, mask=mask, device=device)
+    baseline = None
+    if task == "inpaint":
+        from ..evaluate.restoration import inpaint_classical
+
+        baseline = inpaint_classical(image, mask, log=model.config.recipe["transform"] == "log1p")
+    return RestoreRun(model=model, result=result, baseline=baseline)

@@ -13,7 +13,8 @@ channels; zeros unless the task predicts a correction of its input):
   channel; only the artificial gaps over known pixels are scored;
 - :class:`BlindSpotPairs`: self-supervised denoising (Noise2Self): a random share of
   the pixels is replaced by the mean of its neighbours and only those are scored, so
-  the network cannot learn the identity and learns what the neighbourhood predicts.
+  the network cannot learn the identity and learns what the neighbourhood predicts;
+  its output corrects the mean of each pixel's neighbours (never the pixel itself).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["DensePairs", "GapPairs", "BlindSpotPairs", "biharmonic_fill"]
+__all__ = ["DensePairs", "GapPairs", "BlindSpotPairs", "biharmonic_fill", "neighbour_mean"]
 
 
 def biharmonic_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -207,4 +208,6 @@ class BlindSpotPairs(_Sampler):
             (x,) = self.windows.augment([x])
         hidden = self.rng.random(x.shape[1:]) < self.fraction
         inputs = np.where(hidden[None], neighbour_mean(x), x).astype(np.float32)
-        return inputs, _pack(x, hidden, inputs)
+        # the base is the neighbours' mean, which never holds the pixel itself: the same
+        # base is used at prediction, where nothing is hidden
+        return inputs, _pack(x, hidden, neighbour_mean(inputs))
