@@ -13,13 +13,13 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from napari.utils.notifications import show_info, show_warning
+from napari.utils.notifications import show_warning
 from qtpy import QtWidgets as Qw
 
 from .._layer_combo import LayerCombo
-from .._layers import add_or_update, output_kwargs
 from .._workers import start_job
 from ._latent_plot import LatentScatter
+from ._latent_tiles import LatentTiles
 
 __all__ = ["LatentSpaceWidget"]
 
@@ -28,7 +28,7 @@ def _spin(low: int, high: int, value: int) -> Qw.QSpinBox:
     return Qw.QSpinBox(minimum=low, maximum=high, value=value)
 
 
-class LatentSpaceWidget(Qw.QWidget):
+class LatentSpaceWidget(LatentTiles, Qw.QWidget):
     """Train (or load) an autoencoder on an image's tiles and explore its latent space.
 
     Attributes for scripts and tests: ``image_combo``, ``tile``, ``latent``, ``depth``,
@@ -211,97 +211,3 @@ class LatentSpaceWidget(Qw.QWidget):
         self.scatter.set_points(xy, embedding.clusters, names)
         self._draw_tiles()
         self.status.setText("; ".join(embedding.notes) or f"{len(xy)} tiles")
-
-    # -- tiles on the image -----------------------------------------------------
-    def _tile_image(self, values) -> np.ndarray:
-        from ...classify.latent import tile_label_image
-
-        emb = self.embedding
-        return tile_label_image(np.shape(self.source.data), emb.origins, emb.tile_shape,
-                                values)
-
-    def _draw_tiles(self) -> None:
-        """A Labels layer of the tiles: cluster colours, selected tiles outlined."""
-        emb = self.embedding
-        clusters = emb.clusters if emb.clusters is not None else np.ones(len(emb.vectors))
-        kw = output_kwargs(self.source, f"{self.source.name} latent tiles", opacity=0.35)
-        self.tiles_layer = add_or_update(self.viewer, self._tile_image(clusters), "labels", kw)
-        selected = np.where(self.selected, 1, 0)
-        kw = output_kwargs(self.source, f"{self.source.name} selected tiles", opacity=1.0)
-        self.selection_layer = add_or_update(self.viewer, self._tile_image(selected),
-                                             "labels", kw)
-        self.selection_layer.contour = 2
-        self.viewer.layers.selection.active = self.source
-
-    def _points_selected(self, indices: np.ndarray) -> None:
-        if self.embedding is None:
-            return
-        self.selected = np.zeros(len(self.embedding.vectors), bool)
-        self.selected[indices] = True
-        self.scatter.set_selected(self.selected)
-        self._draw_tiles()
-
-    def tile_at(self, position) -> int | None:
-        """Index of the tile under a data position of the image (None if none)."""
-        emb = self.embedding
-        if emb is None:
-            return None
-        pos = np.asarray(position, float)[-emb.origins.shape[1]:]
-        inside = np.all((emb.origins <= pos) & (pos < emb.origins + emb.tile_shape), axis=1)
-        hits = np.flatnonzero(inside)
-        return int(hits[-1]) if hits.size else None
-
-    def select_at(self, position) -> int | None:
-        """Select the tile under ``position`` (image data coordinates) and its point."""
-        index = self.tile_at(position)
-        if index is not None:
-            self._points_selected(np.array([index]))
-        return index
-
-    def _on_click(self, viewer, event) -> None:
-        if self.embedding is None or self.source not in viewer.layers:
-            return
-        if viewer.layers.selection.active is not self.source:
-            return
-        self.select_at(self.source.world_to_data(event.position))
-
-    # -- scribbles ---------------------------------------------------------------
-    def cluster_to_scribbles(self, cluster: int | None = None,
-                             class_id: int | None = None) -> int:
-        """Write the tiles of a cluster as scribbles of a class; return the tiles written."""
-        emb = self.embedding
-        if emb is None or emb.clusters is None:
-            show_warning("Embed with clustering first ('clustering' not 'none').")
-            return 0
-        cluster = self.cluster_pick.value() if cluster is None else cluster
-        return self._write(np.flatnonzero(emb.clusters == cluster), class_id,
-                           f"cluster {cluster}")
-
-    def selection_to_scribbles(self, class_id: int | None = None) -> int:
-        """Write the selected tiles as scribbles of a class; return the tiles written."""
-        if self.embedding is None or not self.selected.any():
-            show_warning("Select points in the plot (lasso or rectangle) first.")
-            return 0
-        return self._write(np.flatnonzero(self.selected), class_id, "the selection")
-
-    def _write(self, indices: np.ndarray, class_id: int | None, what: str) -> int:
-        """Label the tiles' pixels that are still unlabeled (existing scribbles are kept)."""
-        class_id = self.class_pick.value() if class_id is None else int(class_id)
-        if indices.size == 0:
-            show_warning(f"{what} has no tiles.")
-            return 0
-        layer = self.scribbles_combo.value
-        if layer is None or np.shape(layer.data) != np.shape(self.source.data):
-            kw = output_kwargs(self.source, f"{self.source.name} scribbles")
-            layer = self.viewer.add_labels(np.zeros(np.shape(self.source.data), np.uint8),
-                                           **kw)
-            self.scribbles_combo.value = layer
-        mask = np.zeros(len(self.embedding.vectors), int)
-        mask[indices] = 1
-        tiles = self._tile_image(mask).astype(bool)
-        data = np.asarray(layer.data)
-        data[tiles & (data == 0)] = class_id
-        layer.data = data
-        show_info(f"{indices.size} tiles of {what} written as class {class_id} into "
-                  f"'{layer.name}'.")
-        return int(indices.size)
