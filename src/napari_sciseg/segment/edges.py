@@ -116,8 +116,9 @@ def estimate_size(image: np.ndarray, polarity: str) -> float:
         r = sign * (sm - background(sm, scale))
         sample = _sample(r)
         med = float(np.median(sample))
-        # at low contrast Otsu splits the support's noise: stay 3 noise sigmas above it
-        floor = med + 3 * (med - float(np.percentile(sample, 15.87)))
+        # at low contrast Otsu splits the support's noise: stay 1.5 noise sigmas above it
+        # (of the smoothed signal; 3 loses the rims of faint large BF particles)
+        floor = med + 1.5 * (med - float(np.percentile(sample, 15.87)))
         d = _diameter_from_mask(r > max(_otsu(sample), floor))
         if not np.isfinite(d):
             return 8.0
