@@ -40,7 +40,7 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from .background import background, block_mean
+from .background import background, block_mean, upsample
 from .postprocess import fill_holes, significant_objects
 from .thresholding import (
     _as_image,
@@ -84,6 +84,17 @@ def _is_counts(img: np.ndarray) -> bool:
 def _robust_sd(values: np.ndarray) -> float:
     med = np.median(values)
     return max(float(1.4826 * np.median(np.abs(values - med))), 1e-6)
+
+
+def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian filter; past sigma 6 px computed on a grid of blocks of ~sigma / 3 px and
+    interpolated back (the filter leaves nothing finer than that: 2048^2 in a tenth of
+    the time)."""
+    f = int(sigma // 3)
+    if f < 2:
+        return ndi.gaussian_filter(a, sigma)
+    small = ndi.gaussian_filter(block_mean(a, f), np.sqrt(max(sigma**2 - f * f / 12, 1)) / f)
+    return upsample(small, a.shape, f)
 
 
 def estimate_size(image: np.ndarray, polarity: str) -> float:
@@ -132,7 +143,7 @@ def _detect(signal: np.ndarray, size: float, min_fraction: float, support=None):
     ``support``: pixels known to be support, for the noise level (default all).
     """
     sigma = max(1.0, size / 6)
-    sm = ndi.gaussian_filter(signal, sigma)
+    sm = _smooth(signal, sigma)
     ref = _sample(sm, 1 << 18) if support is None else sm[support][:: max(1, sm.size >> 18)]
     if ref.size < 64:
         ref = _sample(sm, 1 << 18)
@@ -169,10 +180,10 @@ def _flatten(signal: np.ndarray, particles: np.ndarray, size: float):
     support = ~ndi.binary_dilation(particles, np.ones((3, 3)), iterations=int(2 + size / 4))
     sigma = max(4.0, 0.75 * size)
     w = support.astype(np.float32)
-    num = ndi.gaussian_filter(signal * w, sigma)
-    den = ndi.gaussian_filter(w, sigma)
-    coarse = ndi.gaussian_filter(signal * w, 3 * sigma) / np.maximum(
-        ndi.gaussian_filter(w, 3 * sigma), 1e-3
+    num = _smooth(signal * w, sigma)
+    den = _smooth(w, sigma)
+    coarse = _smooth(signal * w, 3 * sigma) / np.maximum(
+        _smooth(w, 3 * sigma), 1e-3
     )
     bg = np.where(den > 0.05, num / np.maximum(den, 1e-6), coarse)
     return (signal - bg).astype(np.float32), support
