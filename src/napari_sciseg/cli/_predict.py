@@ -57,6 +57,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--channel-axis", type=int, default=None, help="axis of the input channels")
     p.add_argument("--slice-axis", type=int, default=None,
                    help="2D model on volumes: the axis to predict slice by slice")
+    p.add_argument("--mask", type=existing_path, default=None, metavar="MASK",
+                   help="inpainting models: image of the pixels to fill (non-zero = missing, "
+                   "e.g. the detector's gap mask), the same for every input")
     add_overwrite(p)
     add_resume(p)
     return p
@@ -97,6 +100,20 @@ def _run_distributed(address: str, calls, progress, record):
     return results
 
 
+def _check_task(args) -> str:
+    """The model's task, and the flags that fit it (a bad model file fails here)."""
+    task = getattr(_load(str(args.model)).config, "task", "segment")
+    if task == "inpaint" and args.mask is None:
+        raise ValueError(f"{args.model} is an inpainting model: pass --mask (an image of the "
+                         "pixels to fill, non-zero = missing).")
+    if task != "inpaint" and args.mask is not None:
+        raise ValueError(f"--mask is for inpainting models; {args.model} is a {task} model.")
+    if task != "segment" and args.zarr:
+        raise ValueError(f"--zarr is for segmentation models; {args.model} ({task}) writes "
+                         "TIFFs.")
+    return task
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
@@ -107,9 +124,11 @@ def run(args) -> int:
     files = collect_inputs(args.inputs, zarr=True)
     configure_threads(args.threads)
     outdir = Path(args.output)
-    planned = {f: output_paths(f, outdir, args.zarr) for f in files}
+    task = _check_task(args)
+    planned = {f: output_paths(f, outdir, args.zarr, task) for f in files}
     options = {"tile": args.tile, "k": args.k, "zarr": args.zarr,
-               "channel_axis": args.channel_axis, "slice_axis": args.slice_axis}
+               "channel_axis": args.channel_axis, "slice_axis": args.slice_axis,
+               "mask": None if args.mask is None else str(args.mask)}
     with output_run(outdir, "predict", planned, args, options=options, model=args.model) as batch:
         _load(str(args.model))  # a bad model file fails here, before any work is scheduled
 

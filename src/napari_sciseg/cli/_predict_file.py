@@ -24,9 +24,15 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def output_paths(path: Path, outdir: Path, use_zarr: bool) -> list[Path]:
-    """Where the outputs of ``path`` go."""
+#: output name of a restoration model's result, per task
+_RESTORED = {"inpaint": "inpainted", "denoise": "denoised", "regression": "regression"}
+
+
+def output_paths(path: Path, outdir: Path, use_zarr: bool, task: str = "segment") -> list[Path]:
+    """Where the outputs of ``path`` go (restoration models: the result and its std)."""
     stem = _stem(path)
+    if task in _RESTORED:
+        return [outdir / f"{stem}_{_RESTORED[task]}.tif", outdir / f"{stem}_std.tif"]
     if use_zarr:
         return [outdir / f"{stem}.zarr"]
     return [outdir / f"{stem}_{name}.tif" for name in _OUTPUTS_TIFF]
@@ -80,6 +86,10 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
         channel_axis = options.get("channel_axis")
         if channel_axis is None and img is not None and img.channel_axis is not None:
             channel_axis = img.channel_axis
+        task = getattr(trained.config, "task", "segment")
+        if task in _RESTORED:
+            _restore_tiff(trained, data, path, outdir, options, channel_axis, spacing, unit)
+            return path.name, ""
         kwargs = dict(tile=options.get("tile"), k=options.get("k", 1.0),
                       channel_axis=channel_axis, slice_axis=options.get("slice_axis"),
                       device=options.get("device", "auto"))
@@ -139,3 +149,23 @@ def _predict_tiff(predict, trained, data, path, outdir, kwargs, spacing, unit) -
         write_tiff(seg, result.segmentation, axes=spatial, **calib)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _restore_tiff(trained, data, path, outdir, options, channel_axis, spacing, unit) -> None:
+    """A restoration model (inpainting, denoising): the result and its member std."""
+    import numpy as np
+
+    from ..dl.restore import restore
+    from ..io.tiff import write_tiff
+
+    mask = options.get("mask")
+    if mask is not None:
+        mask = np.asarray(_read(Path(mask))[0]) != 0
+    result = restore(trained, np.asarray(data), mask=mask, channel_axis=channel_axis,
+                     tile=options.get("tile"), device=options.get("device", "auto"))
+    spatial = "YX" if trained.config.model_ndim == 2 else "ZYX"
+    axes = spatial if result.values.ndim == len(spatial) else "C" + spatial
+    calib = dict(spacing=spacing, unit=unit if unit != "pixel" else "pixel")
+    values_path, std_path = output_paths(path, outdir, False, result.task)
+    write_tiff(values_path, result.values, axes=axes, **calib)
+    write_tiff(std_path, result.std, axes=axes, **calib)

@@ -3,9 +3,12 @@
     sciseg train IMAGE LABELS -o MODEL.sciseg [--arch smsnet|tunet|msdnet] [--members N]
                  [--steps N] [--dim 2|2.5|3] [--loss ce+dice] [--seed N] [--device auto]
                  [--checkpoint-minutes M | --checkpoint-every N] [--resume CHECKPOINT]
+    sciseg train IMAGE --task inpainting --mask GAPS -o MODEL.sciseg [--log-counts]
+    sciseg train IMAGE --task denoising [--clean CLEAN] -o MODEL.sciseg
 
 LABELS is an integer image of the same spatial shape (0 = unlabeled, 1..K =
-classes), e.g. a napari Labels layer saved as TIFF.
+classes), e.g. a napari Labels layer saved as TIFF. The restoration tasks
+(``--task inpainting|denoising``, :mod:`._train_restore`) take no LABELS.
 
 Ctrl-C (or SIGTERM) stops after the current step and saves the members trained so
 far to the model file plus a checkpoint (``MODEL.sciseg.ckpt``) that ``--resume``
@@ -40,7 +43,7 @@ _RECIPE_FLAGS = {"arch": "--arch", "members": "--members", "steps": "--steps",
                  "model_kwargs": "--model-kwargs", "seed": "--seed"}
 #: defaults of those flags (None: not given), to tell which were set on the command line
 _DEFAULTS = {"arch": "smsnet", "members": 5, "steps": 200, "dim": None, "slice_axis": 0,
-             "loss": "ce", "crop": 64, "batch": 2, "lr": None, "model_kwargs": None, "seed": 0}
+             "loss": None, "crop": 64, "batch": 2, "lr": None, "model_kwargs": None, "seed": 0}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -53,8 +56,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("image", type=existing_path,
                    help="the image (TIFF or any format the reader handles)")
-    p.add_argument("labels", type=existing_path,
-                   help="sparse labels, same spatial shape as IMAGE")
+    p.add_argument("labels", type=existing_path, nargs="?", default=None,
+                   help="sparse labels, same spatial shape as IMAGE (segmentation)")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
     p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet", "forest"),
                    default=_DEFAULTS["arch"],
@@ -69,7 +72,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--slice-axis", type=int, default=_DEFAULTS["slice_axis"],
                    help="slice axis for --dim 2.5")
     p.add_argument("--loss", default=_DEFAULTS["loss"],
-                   help="ce, dice, focal, tversky or sums like ce+dice")
+                   help="ce, dice, focal, tversky or sums like ce+dice (default ce); "
+                   "restoration: l1, l2 or huber (default l1)")
     p.add_argument("--crop", type=positive_int, default=_DEFAULTS["crop"],
                    help="patch size (default 64)")
     p.add_argument("--batch", type=positive_int, default=_DEFAULTS["batch"],
@@ -93,8 +97,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "its settings are used)")
     add_overwrite(p, help="overwrite an existing model file")
     from ._train_forest import add_arguments
+    from ._train_restore import add_arguments as add_task_arguments
 
     add_arguments(p)
+    add_task_arguments(p)
     return p
 
 
@@ -145,6 +151,9 @@ def run(args) -> int:
 
 
 def _train(args, interrupts: _Interrupts) -> int:
+    from ._train_restore import check_task_arguments, run_restore
+
+    check_task_arguments(args)
     if args.output.exists() and not args.overwrite and not (  # before the heavy imports
             args.resume is not None and _was_interrupted(args.output)):
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it.")
@@ -156,6 +165,8 @@ def _train(args, interrupts: _Interrupts) -> int:
     from ..dl.training import iter_train_recipe
 
     configure_threads(args.threads)
+    if args.task != "segmentation":
+        return run_restore(args, _read(args.image), interrupts, _DEFAULTS)
     image, labels = _read(args.image), _read(args.labels)
     if args.arch == "forest":
         from ._train_forest import run_forest

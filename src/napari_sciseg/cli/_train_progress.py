@@ -42,7 +42,7 @@ class Interrupts:
         return 128 + int(self.signal or signal.SIGINT)
 
 
-def run_loop(gen, arch: str):
+def run_loop(gen, arch: str, score: str = "val F1"):
     from tqdm import tqdm
 
     bar = None
@@ -56,7 +56,7 @@ def run_loop(gen, arch: str):
             bar.update(p.step - bar.n)
             post = {"loss": f"{p.loss:.3f}"}
             if p.val_score is not None:
-                post["val F1"] = f"{p.val_score:.3f}"
+                post[score] = f"{p.val_score:.3f}"
             bar.set_postfix(post, refresh=False)
     except StopIteration as stop:
         return stop.value
