@@ -158,3 +158,73 @@ def test_front_end_modules_are_short():
         if (n := len(path.read_text().splitlines())) > 250
     ]
     assert not long, "split these front-end modules (over 250 lines): " + ", ".join(long)
+
+
+# the public API whose functions must say what they take and give (numpydoc)
+DOCUMENTED_PACKAGES = ("io", "measure", "segment", "dl", "dl.afm", "dl.export", "classify",
+                       "evaluate", "data", "annotation", "uncertainty", "tiling", "plot")
+# the workflow functions of docs/architecture.md: each shows its use in a runnable example
+WORKFLOW_FUNCTIONS = (
+    "io.calibration.resolve_spacing", "measure.size_particles",
+    "measure.fiber_workflow.measure_fibers", "measure.fiber_workflow.iter_measure_fibers",
+    "dl.iter_train", "dl.iter_train_recipe", "dl.train", "dl.iter_predict", "dl.predict",
+    "dl.predict_region", "dl.region.iter_predict_region", "classify.forest_engine.train_forest",
+    "classify.forest_engine.predict_forest", "dl.afm.train_recipe", "dl.afm.predict_scan",
+    "dl.afm.evaluate", "dl.afm.cross_validate", "evaluate.evaluate_segmentation",
+    "evaluate.segmentation_scores", "evaluate.particle_scores", "evaluate.fiber_scores",
+    "evaluate.classification_report",
+)
+
+
+def _sections(doc: str) -> set[str]:
+    return set(re.findall(r"^\s*(Parameters|Returns|Yields)\n\s*-{3,}\s*$", doc, re.M))
+
+
+def test_public_functions_have_numpydoc_parameters_and_returns():
+    import importlib
+    import inspect
+
+    pytest.importorskip("torch")
+    missing, seen = [], set()
+    for name in DOCUMENTED_PACKAGES:
+        module = importlib.import_module(f"napari_sciseg.{name}")
+        public = getattr(module, "__all__", None) or [n for n in dir(module) if n[0] != "_"]
+        for attr in public:
+            func = getattr(module, attr)
+            if not inspect.isfunction(func) or func in seen:
+                continue
+            seen.add(func)
+            sections = _sections(inspect.getdoc(func) or "")
+            signature = inspect.signature(func)
+            need = []
+            if signature.parameters and "Parameters" not in sections:
+                need.append("Parameters")
+            if signature.return_annotation not in (None, "None") and not (
+                    {"Returns", "Yields"} & sections):
+                need.append("Returns")
+            if need:
+                missing.append(f"{func.__module__}.{func.__name__} ({', '.join(need)})")
+    assert len(seen) > 80, f"only {len(seen)} public functions found: is the API still exported?"
+    assert not missing, "add the numpydoc sections: " + "; ".join(missing)
+
+
+def test_workflow_functions_have_runnable_examples():
+    """Each workflow function shows its use in ``>>>`` lines, which the suite runs: pytest
+    collects the package's doctests (``--doctest-modules`` over ``src/napari_sciseg``)."""
+    import importlib
+    import inspect
+
+    pytest.importorskip("torch")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    options = config["ini_options"]
+    assert "--doctest-modules" in options["addopts"]
+    assert "src/napari_sciseg" in options["testpaths"]
+    without = []
+    for dotted in WORKFLOW_FUNCTIONS:
+        module_name, attr = dotted.rsplit(".", 1)
+        func = getattr(importlib.import_module(f"napari_sciseg.{module_name}"), attr)
+        module_doc = inspect.getmodule(func).__doc__ or ""
+        in_module_example = re.search(rf"^>>> .*\b{attr}\(", module_doc, re.M)
+        if ">>>" not in (inspect.getdoc(func) or "") and not in_module_example:
+            without.append(dotted)
+    assert not without, "give these workflow functions a runnable example: " + ", ".join(without)

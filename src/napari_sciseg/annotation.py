@@ -84,6 +84,19 @@ def check_labels(labels: np.ndarray, *, n_classes: int | None = None) -> int:
 def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Labeled pixels per class 1..K, shape (K,).
 
+    Parameters
+    ----------
+    labels : int ndarray
+        Labels (0 = unlabeled, 1..K).
+    n_classes : int
+        K.
+
+    Returns
+    -------
+    (K,) int ndarray
+
+    Examples
+    --------
     >>> class_counts(np.array([0, 1, 1, 3]), 3).tolist()
     [2, 0, 1]
     """
@@ -234,6 +247,24 @@ def split_by(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`split_labels` (``how="pixels"``) or :func:`split_strokes` (``"strokes"``).
 
+    Parameters
+    ----------
+    labels : int ndarray
+        Sparse labels (0 = unlabeled).
+    how : {"pixels", "strokes"}
+        Hold out scattered pixels, or whole strokes.
+    val_fraction : float
+        Share of the labelled pixels held out.
+    seed : int
+        Seeds the choice.
+
+    Returns
+    -------
+    train, val : int ndarrays
+        Two label images that split ``labels`` between them.
+
+    Examples
+    --------
     >>> labels = np.zeros((4, 4), np.uint8); labels[0] = 1; labels[3] = 2
     >>> train, val = split_by(labels, "pixels", val_fraction=0.25)
     >>> int((val > 0).sum())

@@ -43,6 +43,15 @@ __all__ = ["Tile", "TileGrid", "tile_grid", "min_tile_size", "stitch_weights"]
 def min_tile_size(halo: int) -> int:
     """The smallest tile edge (pixels) that leaves a core of at least one pixel.
 
+    Parameters
+    ----------
+    halo : int
+        Context pixels on each side of a tile's core.
+
+    Returns
+    -------
+    int
+
     Examples
     --------
     >>> min_tile_size(10)
@@ -211,6 +220,16 @@ def stitch_weights(grid: TileGrid) -> np.ndarray:
 
     The weight of a tile is 1 on its core and 0 elsewhere, so the sum is 1 at
     every pixel: stitching never rescales values.
+
+    Parameters
+    ----------
+    grid : TileGrid
+        From :func:`tile_grid`.
+
+    Returns
+    -------
+    float ndarray
+        The summed weights, shape ``grid.shape``.
 
     Examples
     --------

@@ -233,7 +233,19 @@ def _val_loss(net, x, val_idx, dev) -> float | None:
 
 
 def train_autoencoder(tiles: np.ndarray, **kwargs) -> TrainedAutoencoder:
-    """Run :func:`iter_train_autoencoder` to the end (same arguments)."""
+    """Run :func:`iter_train_autoencoder` to the end (same arguments).
+
+    Parameters
+    ----------
+    tiles : ndarray
+        The training tiles, as for :func:`iter_train_autoencoder`.
+    **kwargs
+        The options of :func:`iter_train_autoencoder`.
+
+    Returns
+    -------
+    TrainedAutoencoder
+    """
     return drain(iter_train_autoencoder(tiles, **kwargs))
 
 
@@ -269,7 +281,19 @@ def reconstruct_tiles(model: TrainedAutoencoder, tiles: np.ndarray) -> np.ndarra
 
 
 def save_autoencoder(model: TrainedAutoencoder, path) -> Path:
-    """Write ``model`` as a ``.sciseg`` file (or into a folder); return the path."""
+    """Write ``model`` as a ``.sciseg`` file (or into a folder); return the path.
+
+    Parameters
+    ----------
+    model : TrainedAutoencoder
+    path : str or Path
+        A file (``.sciseg`` is added when missing) or a folder.
+
+    Returns
+    -------
+    Path
+        Where the model was written.
+    """
     from safetensors.torch import save as save_tensors
 
     path = Path(path)
@@ -286,6 +310,15 @@ def save_autoencoder(model: TrainedAutoencoder, path) -> Path:
 
 def load_autoencoder(path) -> TrainedAutoencoder:
     """Read a file written by :func:`save_autoencoder` (never unpickles anything).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.sciseg`` file or folder written by :func:`save_autoencoder`.
+
+    Returns
+    -------
+    TrainedAutoencoder
 
     Raises
     ------

@@ -208,6 +208,11 @@ def calibrate(
         A prediction of ``image`` to reuse; otherwise one is computed.
     **predict_kwargs
         Passed to ``predict`` (``channel_axis``, ``slice_axis``, ``tile``, ``device``).
+
+    Returns
+    -------
+    ConformalCalibration
+        The score threshold(s) and how many held-out pixels set them.
     """
     from ..annotation import split_by
 

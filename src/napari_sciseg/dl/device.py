@@ -19,6 +19,17 @@ def resolve_device(device: str = "auto") -> tuple[torch.device, str]:
     ``auto`` picks CUDA, then Apple MPS, then the CPU. Asking for a device that
     is not available raises a ValueError.
 
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "mps"} or "cuda:N"
+        The device asked for.
+
+    Returns
+    -------
+    device : torch.device
+    message : str
+        What was picked, for the user.
+
     Examples
     --------
     >>> resolve_device("cpu")[0]

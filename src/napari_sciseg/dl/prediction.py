@@ -502,6 +502,17 @@ def iter_predict(
     -------
     Prediction
         Numpy arrays, or the zarr arrays in ``out``.
+
+    Examples
+    --------
+    >>> from napari_sciseg.data.scribbles import scribbles_2d
+    >>> from napari_sciseg.dl import train
+    >>> image, scribbles = scribbles_2d(shape=(48, 48))
+    >>> model = train(image, scribbles, members=2, steps=2, crop=32, device="cpu",
+    ...               model_kwargs={"depth": 2})
+    >>> result = drain(iter_predict(model, image, device="cpu"))
+    >>> result.mean.shape, result.std.shape, result.segmentation.shape
+    ((2, 48, 48), (2, 48, 48), (48, 48))
     """
     trained = _as_trained(trained)
     task = getattr(trained.config, "task", "segment")
@@ -540,11 +551,30 @@ def iter_predict(
 def predict(trained, image, **kwargs) -> Prediction:
     """Run :func:`iter_predict` to the end and return its :class:`Prediction`.
 
+    Parameters
+    ----------
+    trained : TrainedModel or path
+        The model, or the path of a ``.sciseg`` file.
+    image : array
+        As for :func:`iter_predict`.
+    **kwargs
+        The options of :func:`iter_predict` (``channel_axis``, ``slice_axis``, ``k``,
+        ``device``, ``tile``, ...).
+
+    Returns
+    -------
+    Prediction
+        Ensemble mean and std per class, segmentation and uncertainty.
+
     Examples
     --------
-    See ``tests/dl/test_predict.py``; in short::
-
-        result = predict(load_model("fibers.sciseg"), volume, k=1.0)
-        result.segmentation  # uint8, 0 = unsure
+    >>> from napari_sciseg.data.scribbles import scribbles_2d
+    >>> from napari_sciseg.dl import train
+    >>> image, scribbles = scribbles_2d(shape=(48, 48))
+    >>> model = train(image, scribbles, members=2, steps=2, crop=32, device="cpu",
+    ...               model_kwargs={"depth": 2})
+    >>> result = predict(model, image, device="cpu", k=1.0)
+    >>> result.segmentation.dtype, sorted(set(np.unique(result.segmentation)) - {0, 1, 2})
+    (dtype('uint8'), [])
     """
     return drain(iter_predict(trained, image, **kwargs))

@@ -405,5 +405,19 @@ def iter_train_regression(image: np.ndarray, targets: np.ndarray | None = None, 
 
 def train_regression(image: np.ndarray, targets: np.ndarray | None = None,
                      **kwargs) -> TrainedModel:
-    """Run :func:`iter_train_regression` to the end and return the model."""
+    """Run :func:`iter_train_regression` to the end and return the model.
+
+    Parameters
+    ----------
+    image : ndarray
+        The input image.
+    targets : ndarray, optional
+        The values to learn, as for :func:`iter_train_regression`.
+    **kwargs
+        The options of :func:`iter_train_regression`.
+
+    Returns
+    -------
+    TrainedModel
+    """
     return drain(iter_train_regression(image, targets, **kwargs))

@@ -187,12 +187,42 @@ def iter_restore(trained, image, *, mask=None, channel_axis: int | None = None,
 
 
 def restore(trained, image, **kwargs) -> Restoration:
-    """Run :func:`iter_restore` to the end and return its :class:`Restoration`."""
+    """Run :func:`iter_restore` to the end and return its :class:`Restoration`.
+
+    Parameters
+    ----------
+    trained : TrainedModel or path
+        An inpainting or denoising model.
+    image : ndarray
+        The image to restore.
+    **kwargs
+        The options of :func:`iter_restore`.
+
+    Returns
+    -------
+    Restoration
+    """
     return drain(iter_restore(trained, image, **kwargs))
 
 
 def inpaint(trained, image, mask, **kwargs) -> Restoration:
     """Fill the ``mask`` pixels of ``image`` with an inpainting model (only those change).
+
+    Parameters
+    ----------
+    trained : TrainedModel or path
+        An inpainting model.
+    image : ndarray
+        The measured image.
+    mask : bool ndarray
+        True on the pixels to fill.
+    **kwargs
+        The options of :func:`iter_restore` (``device``, ``tile``, ...).
+
+    Returns
+    -------
+    Restoration
+        ``values``: ``image`` with the masked pixels filled; ``std`` there.
 
     Examples
     --------
@@ -208,7 +238,22 @@ def inpaint(trained, image, mask, **kwargs) -> Restoration:
 
 
 def denoise(trained, image, **kwargs) -> Restoration:
-    """Denoise ``image`` with a denoising model (see :func:`train_denoising`)."""
+    """Denoise ``image`` with a denoising model (see :func:`train_denoising`).
+
+    Parameters
+    ----------
+    trained : TrainedModel or path
+        A denoising model.
+    image : ndarray
+        The noisy image.
+    **kwargs
+        The options of :func:`iter_restore` (``device``, ``tile``, ...).
+
+    Returns
+    -------
+    Restoration
+        The denoised ``values`` and the members' ``std``.
+    """
     return restore(trained, image, **kwargs)
 
 
@@ -237,6 +282,15 @@ def iter_train_inpainting(image, mask, **kwargs) -> Generator[TrainProgress, Non
         Settings of :func:`~napari_sciseg.dl.regression.iter_train_regression`
         (steps, members, arch, loss, transform="log1p" for counts, seed, device,
         cancel, ...). Defaults: :data:`REGRESSION_DEFAULTS`.
+
+    Yields
+    ------
+    TrainProgress
+
+    Returns
+    -------
+    TrainedModel
+        The inpainting ensemble (returned by the generator).
     """
     known = ~np.asarray(mask).astype(bool)
     return (yield from iter_train_regression(image, None, known=known, task="inpaint",
@@ -244,7 +298,21 @@ def iter_train_inpainting(image, mask, **kwargs) -> Generator[TrainProgress, Non
 
 
 def train_inpainting(image, mask, **kwargs) -> TrainedModel:
-    """Run :func:`iter_train_inpainting` to the end and return the model."""
+    """Run :func:`iter_train_inpainting` to the end and return the model.
+
+    Parameters
+    ----------
+    image : ndarray
+        The measured image.
+    mask : bool ndarray
+        True where the data are missing.
+    **kwargs
+        As for :func:`iter_train_inpainting`.
+
+    Returns
+    -------
+    TrainedModel
+    """
     return drain(iter_train_inpainting(image, mask, **kwargs))
 
 
@@ -265,13 +333,36 @@ def iter_train_denoising(image, clean=None, **kwargs,
         Clean targets of the same shape.
     **kwargs
         As for :func:`iter_train_inpainting`.
+
+    Yields
+    ------
+    TrainProgress
+
+    Returns
+    -------
+    TrainedModel
+        The denoising ensemble (returned by the generator).
     """
     return (yield from iter_train_regression(image, clean, task="denoise",
                                              **_settings(kwargs)))
 
 
 def train_denoising(image, clean=None, **kwargs) -> TrainedModel:
-    """Run :func:`iter_train_denoising` to the end and return the model."""
+    """Run :func:`iter_train_denoising` to the end and return the model.
+
+    Parameters
+    ----------
+    image : ndarray
+        The noisy image.
+    clean : ndarray, optional
+        Clean targets (paired training); None = self-supervised.
+    **kwargs
+        As for :func:`iter_train_denoising`.
+
+    Returns
+    -------
+    TrainedModel
+    """
     return drain(iter_train_denoising(image, clean, **kwargs))
 
 
@@ -314,6 +405,16 @@ def iter_train_and_restore(task: str, image, *, mask=None, clean=None, cancel=No
     device : str
     **settings
         Training settings (see :func:`iter_train_inpainting`).
+
+    Yields
+    ------
+    progress records
+        Of the training, then of the prediction.
+
+    Returns
+    -------
+    RestoreRun or None
+        The model, its result on ``image`` and a classical baseline; None when cancelled.
     """
     from .._validation import check_choice
 

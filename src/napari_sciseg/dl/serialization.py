@@ -165,6 +165,16 @@ def _load_weights(path: Path, members, raw_weights: bytes) -> None:
 def load_model(path) -> TrainedModel:
     """Read a model written by :func:`save_model` (never unpickles anything).
 
+    Parameters
+    ----------
+    path : str or Path
+        A ``.sciseg`` file or folder written by :func:`save_model`.
+
+    Returns
+    -------
+    TrainedModel
+        The ensemble (in eval mode, on the CPU) and its :class:`ModelConfig`.
+
     Raises
     ------
     ValueError

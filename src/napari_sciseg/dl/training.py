@@ -147,6 +147,16 @@ def iter_train_recipe(image: np.ndarray, labels: np.ndarray, recipe: TrainRecipe
         (a ValueError names the difference). Bit-identical to the uninterrupted run
         on the same device and number of CPU threads.
 
+    Yields
+    ------
+    TrainProgress
+        After every step (loss, validation score when checked).
+
+    Returns
+    -------
+    TrainedModel
+        The ensemble and its configuration (returned by the generator).
+
     Examples
     --------
     >>> from napari_sciseg.data.scribbles import scribbles_2d
@@ -214,5 +224,25 @@ def train(image: np.ndarray, labels: np.ndarray, **kwargs) -> TrainedModel:
     """Run :func:`iter_train` to the end and return the :class:`TrainedModel`.
 
     Takes the same arguments as :func:`iter_train`.
+
+    Parameters
+    ----------
+    image, labels : ndarray
+        The image and its sparse labels (0 = unlabeled, 1..K), as for :func:`iter_train`.
+    **kwargs
+        The options of :func:`iter_train`.
+
+    Returns
+    -------
+    TrainedModel
+
+    Examples
+    --------
+    >>> from napari_sciseg.data.scribbles import scribbles_2d
+    >>> image, scribbles = scribbles_2d(shape=(48, 48))
+    >>> model = train(image, scribbles, members=1, steps=2, crop=32, device="cpu",
+    ...               model_kwargs={"depth": 2})
+    >>> model.config.n_classes, model.config.metrics["steps_done"]
+    (2, 2)
     """
     return drain(iter_train(image, labels, **kwargs))

@@ -78,6 +78,20 @@ def roc_auc_ovr(y_true, proba) -> float:
 def classification_report(y_true, proba, *, n_classes: int | None = None) -> ClassificationReport:
     """Metrics from true labels (N,) and class probabilities (N, K).
 
+    Parameters
+    ----------
+    y_true : (N,) int array-like
+        True class indices.
+    proba : (N, K) array-like
+        Class probabilities; the prediction is their argmax.
+    n_classes : int, optional
+        K when some classes are missing from both (default: ``proba.shape[1]``).
+
+    Returns
+    -------
+    ClassificationReport
+        Accuracy, per-class and macro precision/recall/F1, ROC AUC, confusion matrix.
+
     Examples
     --------
     >>> r = classification_report([0, 1, 2, 2], np.eye(3)[[0, 1, 2, 1]])
@@ -119,6 +133,17 @@ def grouped_split(
     Groups are shuffled with ``seed`` and added to the test part until it holds
     about ``test_fraction`` of the scans; with labels, the split among a few
     random shuffles that best covers every class in both parts is kept.
+
+    Parameters
+    ----------
+    groups : (N,) array-like
+        The group (sample) of each scan.
+    labels : (N,) array-like, optional
+        Class of each scan, to keep every class in both parts where possible.
+    test_fraction : float
+        Share of the scans in the test part.
+    seed : int
+        Seeds the shuffles.
 
     Returns
     -------

@@ -29,7 +29,13 @@ def _afm_module():
 
 
 def supported_suffixes() -> tuple[str, ...]:
-    """Every file suffix :func:`read_image` accepts."""
+    """Every file suffix :func:`read_image` accepts.
+
+    Returns
+    -------
+    tuple of str
+        The suffixes with their dot (``".tif"``).
+    """
     from .em import EM_SUFFIXES
     from .tiff import TIFF_SUFFIXES
 

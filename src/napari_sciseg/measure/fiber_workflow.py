@@ -290,6 +290,13 @@ def iter_measure_fibers(
     """:func:`measure_fibers` as a generator of :class:`FiberProgress`; returns the analysis.
 
     Returns None (through ``StopIteration.value``) when ``cancel`` is set.
+
+    Examples
+    --------
+    >>> from napari_sciseg._generators import drain
+    >>> mask = np.zeros((16, 16, 40), bool); mask[6:9, 6:9, 4:36] = True
+    >>> drain(iter_measure_fibers(mask, orientation=False)).count
+    1
     """
     from .orientation import autocorrelation_shell
     from .orientation import shell_radius as default_radius

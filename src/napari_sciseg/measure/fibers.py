@@ -403,6 +403,22 @@ def fibers(
 def measure_labels(labels: np.ndarray, *, spacing=None, arc="centerline", n_dusted=0):
     """Measure already labelled fibers 1..n (no relabelling, no dusting).
 
+    Parameters
+    ----------
+    labels : (Z, Y, X) int ndarray
+        Fibers labelled 1..n (0 = background).
+    spacing : float or 3 floats, optional
+        Voxel size (Z, Y, X); lengths and diameters are in its unit (voxels without).
+    arc : {"centerline", "skeleton"}
+        How the centre line giving ``arc_length`` is traced (see the module notes).
+    n_dusted : int
+        How many small objects were removed before labelling (carried into the result).
+
+    Returns
+    -------
+    FiberResult
+        The labels and one table row per fiber (length, diameter, direction, ...).
+
     Examples
     --------
     >>> labels = np.zeros((4, 4, 12), np.uint16); labels[1:3, 1:3, 1:11] = 1

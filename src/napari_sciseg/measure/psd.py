@@ -93,6 +93,11 @@ def psd_summary(
     n_split : int
         How many of the diameters come from split touching groups (carried).
 
+    Returns
+    -------
+    PSDSummary
+        Count, mean, sd, median, D10/D50/D90 and the log-normal fit (NaN when empty).
+
     Examples
     --------
     >>> s = psd_summary([2.0, 4.0, 8.0])

@@ -67,6 +67,16 @@ _SOFT_SIGMAS = np.array([1.5, 2.5, 3.5])
 def anscombe(image: np.ndarray) -> np.ndarray:
     """``2 sqrt(x + 3/8)``: Poisson counts to noise of unit variance.
 
+    Parameters
+    ----------
+    image : ndarray
+        Counts (or any non-negative image).
+
+    Returns
+    -------
+    float64 ndarray
+        The transformed image, same shape.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)

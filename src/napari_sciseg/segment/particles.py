@@ -17,6 +17,20 @@ def segment_particles(image: np.ndarray, *, method: str = "hybrid", **kwargs) ->
     """Dispatch to :func:`hybrid_threshold`, :func:`threshold_global` (``"otsu"``),
     :func:`threshold_local` or :func:`~napari_sciseg.segment.edges.edge_threshold` by name.
 
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        Gray image.
+    method : {"hybrid", "otsu", "local", "edge"}
+        The segmentation method (:class:`~napari_sciseg.segment.Method`).
+    **kwargs
+        Options of the chosen method (``polarity``, ``particle_size``, ...).
+
+    Returns
+    -------
+    (Y, X) bool ndarray
+        The particle mask.
+
     Examples
     --------
     >>> segment_particles(np.zeros((16, 16)), method="median")

@@ -61,6 +61,17 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 def remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
     """Drop 8-connected objects with fewer than ``min_area`` pixels.
 
+    Parameters
+    ----------
+    mask : (Y, X) bool ndarray
+    min_area : float
+        Smallest object kept, in pixels.
+
+    Returns
+    -------
+    (Y, X) bool ndarray
+        ``mask`` without its smaller objects.
+
     Examples
     --------
     >>> m = np.zeros((6, 6), bool); m[0, 0] = True; m[2:5, 2:5] = True

@@ -279,6 +279,22 @@ def threshold_global(
 
     Parameters and returns as :func:`hybrid_threshold`.
 
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        Gray image.
+    polarity : {"auto", "dark", "bright"}
+        Particles darker (bright-field) or brighter (HAADF) than the support; "auto" detects it.
+    particle_size : float, optional
+        Typical particle diameter in pixels; estimated by a first Otsu pass.
+    min_fraction : float
+        Objects smaller than this fraction of the median particle area are removed.
+
+    Returns
+    -------
+    (Y, X) bool ndarray
+        The particle mask.
+
     Examples
     --------
     >>> from napari_sciseg.data import tem_particles
@@ -308,6 +324,26 @@ def threshold_local(
     ``block_size`` (odd, px) defaults to ~2x the particle diameter. On flat
     support the local mean splits noise, which the shared clean-up only partly
     removes; this is the known weakness the hybrid method fixes.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        Gray image.
+    polarity : {"auto", "dark", "bright"}
+        Particles darker (bright-field) or brighter (HAADF) than the support; "auto" detects it.
+    particle_size : float, optional
+        Typical particle diameter in pixels; estimated by a first Otsu pass.
+    block_size : int, optional
+        Side of the local window (odd, pixels).
+    offset : float
+        Added to the local mean before comparing, in units of the support noise.
+    min_fraction : float
+        Objects smaller than this fraction of the median particle area are removed.
+
+    Returns
+    -------
+    (Y, X) bool ndarray
+        The particle mask.
 
     Examples
     --------

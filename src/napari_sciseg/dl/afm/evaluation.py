@@ -75,6 +75,11 @@ def predict_dataset(
         normalisation (loaded and prepared here otherwise).
     symmetries : {1, 2, 4, 8}
         As in :func:`~napari_sciseg.dl.afm.predict.predict_scan`.
+
+    Returns
+    -------
+    (N, K) ndarray
+        The class probabilities of every scan, in the order of :data:`CLASSES`.
     """
     cfg = model.config
     if not cfg.channels:
@@ -120,6 +125,20 @@ def evaluate(
     ------
     ValueError
         When the data set has no labels.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_sciseg.classify.afm.dataset import read_dataset
+    >>> from napari_sciseg.data.afm import afm_dataset
+    >>> from napari_sciseg.dl.afm import train_afm
+    >>> from napari_sciseg.evaluate.classification import grouped_split
+    >>> data = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
+    ...                                 shape=(64, 64)))
+    >>> fit, held_out = grouped_split(data.groups, data.labels, test_fraction=0.25)
+    >>> result = evaluate(train_afm(data.subset(fit), fusion="texture"), data.subset(held_out))
+    >>> result.probabilities.shape, 0.0 <= result.report.accuracy <= 1.0
+    ((2, 5), True)
     """
     if dataset.labels is None:
         raise ValueError("evaluate needs labelled scans ('class' or counts); got none.")
@@ -159,6 +178,19 @@ def cross_validate(
     Returns
     -------
     CrossValidation
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_sciseg.classify.afm.dataset import read_dataset
+    >>> from napari_sciseg.data.afm import afm_dataset
+    >>> from napari_sciseg.evaluate.classification import grouped_kfold
+    >>> data = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
+    ...                                 shape=(64, 64)))
+    >>> folds = grouped_kfold(data.groups, data.labels, n_folds=2)
+    >>> cv = cross_validate(data, folds, fusion="texture")
+    >>> cv.probabilities.shape, len(cv.fold_f1)
+    ((8, 5), 2)
     """
     if train is None:
         from .train import train_afm as train

@@ -81,6 +81,16 @@ def _read_header(path: Path) -> tuple[dict, dict | None, dict]:
 def load_afm_model(path: str | Path) -> AfmModel:
     """Load a model saved by :func:`save_afm_model` (any format from 2 on); never runs code.
 
+    Parameters
+    ----------
+    path : str or Path
+        A ``.sciseg`` file written by :func:`save_afm_model`.
+
+    Returns
+    -------
+    AfmModel
+        The network or texture classifier and its :class:`AfmConfig`.
+
     Raises
     ------
     FileNotFoundError

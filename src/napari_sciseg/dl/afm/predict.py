@@ -77,6 +77,28 @@ def predict_scan(
     class_map : bool
         Also classify the map tiles (False: ``tile_probabilities`` is empty,
         which is faster when only the scan's class is wanted).
+
+    Returns
+    -------
+    ScanPrediction
+        The scan's class probabilities, and its tiles' (for :func:`tile_maps`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_sciseg.classify.afm.dataset import read_dataset
+    >>> from napari_sciseg.classify.afm.scans import prepare_dataset
+    >>> from napari_sciseg.data.afm import afm_dataset
+    >>> from napari_sciseg.dl.afm import train_afm
+    >>> scans = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
+    ...                                  shape=(64, 64)))
+    >>> model = train_afm(scans, fusion="texture", use_metadata=False)
+    >>> cfg = model.config
+    >>> ready, _ = prepare_dataset(scans, cfg.channels, cfg.target_spacing,
+    ...                            normalize=cfg.normalization)
+    >>> p = predict_scan(model, ready[0], prepared=True)
+    >>> p.label in CLASSES, round(float(p.probabilities.sum()), 3)
+    (True, 1.0)
     """
     cfg = model.config
     meta = np.zeros((1, 0), np.float32)
@@ -173,6 +195,13 @@ def _net_proba(net, tiles: np.ndarray, meta: np.ndarray) -> np.ndarray:
 
 def tile_maps(prediction: ScanPrediction, shape) -> tuple[np.ndarray, np.ndarray]:
     """Paint tile predictions onto the scan's pixel grid.
+
+    Parameters
+    ----------
+    prediction : ScanPrediction
+        The scan's prediction.
+    shape : tuple of int
+        (Y, X) of the scan.
 
     Returns
     -------

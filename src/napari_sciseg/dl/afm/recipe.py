@@ -80,6 +80,10 @@ def default_menu(tile: int, *, steps: int = 200, metadata: bool = False) -> tupl
         Whether the networks may add the metadata term (it is switched off by
         its own cross-validation when the fields do not help).
 
+    Returns
+    -------
+    tuple of Candidate
+
     Examples
     --------
     >>> [c.name for c in default_menu(128)]
@@ -304,7 +308,31 @@ def iter_train_recipe(
 
 
 def train_recipe(dataset: AfmDataset, **kwargs) -> AfmModel:
-    """Drain :func:`iter_train_recipe` and return the model."""
+    """Drain :func:`iter_train_recipe` and return the model.
+
+    Parameters
+    ----------
+    dataset : AfmDataset
+        Labelled scans with a sample per scan.
+    **kwargs
+        The options of :func:`iter_train_recipe` (``menu``, ``n_folds``, ``seed``, ...).
+
+    Returns
+    -------
+    AfmModel
+        The chosen candidate trained on all scans; ``config.selection`` says why.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_sciseg.classify.afm.dataset import read_dataset
+    >>> from napari_sciseg.data.afm import afm_dataset
+    >>> data = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
+    ...                                 shape=(64, 64)))
+    >>> model = train_recipe(data, menu=(Candidate("texture", "texture"),), n_folds=2)
+    >>> model.config.selection["chosen"], model.config.fusion
+    ('texture', 'texture')
+    """
     from ..._generators import drain
 
     return drain(iter_train_recipe(dataset, **kwargs))
@@ -312,6 +340,16 @@ def train_recipe(dataset: AfmDataset, **kwargs) -> AfmModel:
 
 def selection_report(selection: dict) -> str:
     """The recipe's choice as text: the cross-validation table, the choice, its confusion.
+
+    Parameters
+    ----------
+    selection : dict
+        ``config.selection`` of a model the recipe trained.
+
+    Returns
+    -------
+    str
+        A table of the candidates' cross-validated scores, the choice and its confusion.
 
     Examples
     --------

@@ -199,6 +199,16 @@ def iter_train_afm(
         Prediction always uses every channel. No effect with a single channel,
         ``metadata`` or the texture classifiers; stored in ``config.recipe``. By
         default :func:`~napari_sciseg.classify.afm.training.default_channel_dropout`.
+
+    Yields
+    ------
+    AfmProgress
+        One per training step: ``step`` of ``total_steps``, ``loss``, seconds elapsed.
+
+    Returns
+    -------
+    AfmModel
+        The trained model (returned by the generator).
     """
     t0 = time.perf_counter()
     if fusion in TEXTURE_KINDS:
@@ -298,5 +308,17 @@ def drop_channels(x: np.ndarray, p: float, rng, *, keep: int = 0) -> np.ndarray:
 
 
 def train_afm(dataset: AfmDataset, **kwargs) -> AfmModel:
-    """Drain :func:`iter_train_afm` and return the model."""
+    """Drain :func:`iter_train_afm` and return the model.
+
+    Parameters
+    ----------
+    dataset : AfmDataset
+        Labelled scans.
+    **kwargs
+        The options of :func:`iter_train_afm` (``fusion``, ``steps``, ``seed``, ...).
+
+    Returns
+    -------
+    AfmModel
+    """
     return drain(iter_train_afm(dataset, **kwargs))

@@ -36,7 +36,16 @@ def __getattr__(name: str):
 
 
 def is_bioimageio_package(path) -> bool:
-    """True for a bioimage.io package: a folder with an ``rdf.yaml``, that file, or a zip."""
+    """True for a bioimage.io package: a folder with an ``rdf.yaml``, that file, or a zip.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    bool
+    """
     import zipfile
 
     path = Path(path)

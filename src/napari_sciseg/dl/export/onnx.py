@@ -279,6 +279,13 @@ class OnnxEnsemble:
 def load_onnx(path, *, threads: int | None = None):
     """Open an ONNX file from :func:`export_onnx` as a model :func:`predict` runs.
 
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file.
+    threads : int, optional
+        Threads of the ONNX runtime session (its default without).
+
     Returns
     -------
     TrainedModel

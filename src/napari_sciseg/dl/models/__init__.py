@@ -38,7 +38,18 @@ _REGISTRY: dict[str, type[SegmentationModel]] = {
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`create_model` (the values of :class:`Arch`)."""
+    """Names accepted by :func:`create_model` (the values of :class:`Arch`).
+
+    Returns
+    -------
+    list of str
+        The registered architecture names.
+
+    Examples
+    --------
+    >>> "smsnet" in list_models()
+    True
+    """
     return list(_REGISTRY)
 
 
@@ -58,6 +69,11 @@ def create_model(name: str, *, ndim: int, in_channels: int, out_channels: int,
         Seed of random architecture choices and initial weights.
     **kwargs
         Hyperparameters of the architecture (see its class).
+
+    Returns
+    -------
+    SegmentationModel
+        The network (a torch module with ``arch``, ``ndim`` and a ``config`` dict).
 
     Examples
     --------
