@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -16,14 +15,50 @@ from napari_sciseg.cli import main  # noqa: E402
 from napari_sciseg.io.outputs import is_partial, read_manifest  # noqa: E402
 from napari_sciseg.io.tiff import read_tiff  # noqa: E402
 
-#: a child that waits for the "go" file, then runs the CLI: the four runs start together
-_GATED = textwrap.dedent("""
-    import os, sys, time
-    from napari_sciseg.cli import main
-    go = sys.argv[1]
-    while not os.path.exists(go):
-        time.sleep(0.005)
-    sys.exit(main(sys.argv[2:]))
+#: One process imports everything a predict run needs, then, round after round, forks four
+#: runs that block on a pipe until the parent closes it: they start within microseconds of each
+#: other and race over the folder (lock, writes, run.json), not over importing torch (a run
+#: itself takes ~0.4 s; the imports ~1.5 s CPU). Copies the folder after each round and prints
+#: the exit codes of every round.
+_FORKED = textwrap.dedent("""
+    import json, os, shutil, sys, traceback
+    import tifffile, torch  # noqa: F401 - warm imports: the runs race over the folder
+    from napari_sciseg.cli import build_parser, main
+    from napari_sciseg.dl import prediction, serialization  # noqa: F401
+    from napari_sciseg.io import outputs, tiff  # noqa: F401
+    build_parser()  # imports every command's module
+
+    def run(argv, log):
+        for fd, name in ((1, "out"), (2, "err")):
+            os.dup2(os.open(f"{log}.{name}", os.O_WRONLY | os.O_CREAT, 0o644), fd)
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException:
+            traceback.print_exc()
+            code = 99
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+
+    logs, rounds = sys.argv[1], json.loads(sys.argv[2])
+    codes = []
+    for r, runs in enumerate(rounds):
+        gate_r, gate_w = os.pipe()
+        pids = []
+        for i, argv in enumerate(runs):
+            pid = os.fork()
+            if pid == 0:
+                os.close(gate_w)
+                os.read(gate_r, 1)  # returns at EOF: when the parent closes its end
+                run(argv, f"{logs}/round{r}_run{i}")
+            pids.append(pid)
+        os.close(gate_r)
+        os.close(gate_w)  # go
+        codes.append([os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids])
+        shutil.copytree(runs[0][runs[0].index("-o") + 1], f"{logs}/after_round{r}")
+    print(json.dumps(codes))
 """)
 
 
@@ -35,33 +70,33 @@ def _folder_state(out):
 
 
 def test_four_concurrent_runs_never_mix(tiny_models, images, tmp_path):
-    out = tmp_path / "out"
-    go = tmp_path / "go"
-    procs = []
-    for i in range(4):
-        model = tiny_models[2 if i % 2 else 7]
-        argv = [str(go), "predict", str(model), str(images), "-o", str(out), "--overwrite",
-                "--device", "cpu"]  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-c", _GATED, *argv], text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
-    time.sleep(0.5)
-    go.write_text("")
-    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
-    codes = [r[0] for r in results]
-    assert set(codes) <= {0, 2}, results
-    assert 0 in codes
-    for code, stdout, stderr in results:
-        if code == 2:  # refused: the message names the run that holds the folder
-            assert "is in use by another sciseg run (process" in stderr, stderr
-        else:
-            assert "predicted 4 of 4 file(s)" in stdout
-    channels, names, manifest = _folder_state(out)
-    assert len(channels) == 1, f"probability files of two models in one folder: {channels}"
-    assert manifest["status"] == "complete" and len(manifest["outputs"]) == 4
-    model_of = {2: tiny_models[2], 7: tiny_models[7]}[channels.pop()]
-    assert manifest["model"]["path"] == str(model_of)
-    assert len([n for n in names if n.endswith(".tif")]) == 12
-    assert not [n for n in names if is_partial(n)]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # three rounds into one folder: the later ones race to replace a complete folder of the
+    # other model's results
+    rounds = [[["predict", str(tiny_models[2 if (i + r) % 2 else 7]), str(images), "-o",
+                str(tmp_path / "out"), "--overwrite", "--device", "cpu", "--engine", "torch"]
+               for i in range(4)] for r in range(3)]
+    proc = subprocess.run([sys.executable, "-c", _FORKED, str(logs), json.dumps(rounds)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for r, codes in enumerate(json.loads(proc.stdout.strip().splitlines()[-1])):
+        results = [(c, (logs / f"round{r}_run{i}.out").read_text(),
+                    (logs / f"round{r}_run{i}.err").read_text()) for i, c in enumerate(codes)]
+        assert set(codes) <= {0, 2}, results
+        assert 0 in codes
+        for code, stdout, stderr in results:
+            if code == 2:  # refused: the message names the run that holds the folder
+                assert "is in use by another sciseg run (process" in stderr, stderr
+            else:
+                assert "predicted 4 of 4 file(s)" in stdout
+        channels, names, manifest = _folder_state(logs / f"after_round{r}")
+        assert len(channels) == 1, f"probability files of two models in one folder: {channels}"
+        assert manifest["status"] == "complete" and len(manifest["outputs"]) == 4
+        model_of = {2: tiny_models[2], 7: tiny_models[7]}[channels.pop()]
+        assert manifest["model"]["path"] == str(model_of)
+        assert len([n for n in names if n.endswith(".tif")]) == 12
+        assert not [n for n in names if is_partial(n)]
 
 
 def test_killed_mid_file_leaves_nothing_that_reads_complete_and_resume_finishes(
