@@ -47,3 +47,17 @@ def afm_csv(tmp_path_factory):
     return afm_dataset(
         tmp_path_factory.mktemp("afm_ds"), n_scans=20, n_samples=5, seed=1, shape=(128, 128)
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache_in_a_temporary_folder(tmp_path_factory):
+    """``sciseg predict`` caches ONNX exports of models; tests never write the user's cache."""
+    import os
+
+    old = os.environ.get("NAPARI_SCISEG_CACHE")
+    os.environ["NAPARI_SCISEG_CACHE"] = str(tmp_path_factory.mktemp("sciseg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("NAPARI_SCISEG_CACHE", None)
+    else:
+        os.environ["NAPARI_SCISEG_CACHE"] = old

@@ -28,6 +28,8 @@ from ._predict_file import _load, output_paths, predict_file
 
 __all__ = ["add_parser", "output_paths", "predict_file", "run"]
 
+_ENGINES = ("auto", "torch", "onnx")  # = dl.export.ENGINES (not imported: no torch at parse)
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "predict",
@@ -54,6 +56,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="files predicted at once locally")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     add_threads(p)
+    p.add_argument("--engine", choices=_ENGINES, default="auto",
+                   help="auto (default): on the CPU, ONNX Runtime from an export of the model "
+                   "cached by its hash (exported once), torch where onnxruntime is missing or "
+                   "the export fails; torch; onnx (refuse rather than fall back)")
     p.add_argument("--channel-axis", type=int, default=None, help="axis of the input channels")
     p.add_argument("--slice-axis", type=int, default=None,
                    help="2D model on volumes: the axis to predict slice by slice")
@@ -130,7 +136,8 @@ def run(args) -> int:
                "channel_axis": args.channel_axis, "slice_axis": args.slice_axis,
                "mask": None if args.mask is None else str(args.mask)}
     with output_run(outdir, "predict", planned, args, options=options, model=args.model) as batch:
-        _load(str(args.model))  # a bad model file fails here, before any work is scheduled
+        # a bad model file fails here, before any work is scheduled
+        _load(str(args.model), args.engine, args.device)
 
         def record(source, result):
             if result[1]:
@@ -138,7 +145,8 @@ def run(args) -> int:
             else:
                 batch.done(source, planned[source])
 
-        calls = [(str(args.model), f, outdir, {**options, "device": args.device})
+        calls = [(str(args.model), f, outdir,
+                  {**options, "device": args.device, "engine": args.engine})
                  for f in batch.todo]  # fmt: skip
         with tqdm(total=len(calls), unit="file", desc="predict", file=sys.stderr) as bar:
             if not calls:

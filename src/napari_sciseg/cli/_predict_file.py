@@ -39,10 +39,11 @@ def output_paths(path: Path, outdir: Path, use_zarr: bool, task: str = "segment"
 
 
 @functools.lru_cache(maxsize=4)
-def _load(model_path: str):
-    from ..dl.export import load_any_model
+def _load(model_path: str, engine: str = "auto", device: str = "auto"):
+    """The model, run by ``engine`` (``sciseg predict --engine``; see dl.export.engine)."""
+    from ..dl.export import load_for_prediction
 
-    return load_any_model(model_path)
+    return load_for_prediction(model_path, engine=engine, device=device)
 
 
 def _read(path: Path):
@@ -79,7 +80,8 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
         from ..dl.prediction import predict
 
         with _MODEL_LOCK:
-            trained = _load(model_path)
+            trained = _load(model_path, options.get("engine", "auto"),
+                            options.get("device", "auto"))
         if getattr(trained.config, "arch", None) == "forest":  # the instant pixel forest
             from ..classify.forest_engine import predict_forest as predict
         data, spacing, unit, img = _read(path)

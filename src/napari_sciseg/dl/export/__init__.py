@@ -7,7 +7,10 @@
   Fiji and bioimage.io's own tools run, and packages of other tools' 2D/3D
   segmentation models imported for our tiling;
 - :func:`load_any_model`: the loader ``sciseg predict`` and the Train &
-  predict widget use for ``.sciseg``, ``.onnx`` and bioimage.io packages.
+  predict widget use for ``.sciseg``, ``.onnx`` and bioimage.io packages;
+- :func:`load_for_prediction` (:mod:`.engine`): ``sciseg predict --engine``:
+  on the CPU a ``.sciseg`` model runs in ONNX Runtime from an export cached
+  by the model's hash, falling back to torch.
 
 These need the ``export`` extra (``pip install napari-sciseg[export]``).
 """
@@ -18,7 +21,8 @@ import importlib
 from pathlib import Path
 
 __all__ = ["export_onnx", "load_onnx", "export_bioimageio", "load_bioimageio",
-           "load_any_model", "is_bioimageio_package", "OnnxExportError"]
+           "load_any_model", "is_bioimageio_package", "OnnxExportError",
+           "load_for_prediction", "ENGINES"]
 
 _WHERE = {
     "export_onnx": "onnx",
@@ -26,6 +30,8 @@ _WHERE = {
     "OnnxExportError": "onnx",
     "export_bioimageio": "bioimageio",
     "load_bioimageio": "bioimageio",
+    "load_for_prediction": "engine",
+    "ENGINES": "engine",
 }
 
 
