@@ -176,7 +176,7 @@ def load_for_prediction(path, *, engine: str = "auto", device: str = "auto",
         _say_once(f"predicting {path.name} with torch: its ONNX export failed "
                   f"({type(exc).__name__}: {str(exc)[:200]}).")
         return load_any_model(path)
-    if getattr(model.network, "runs_numpy", False):
+    if getattr(getattr(model, "network", None), "runs_numpy", False):
         logger.info("%s: ONNX Runtime (%s)", path.name,
                     "cached export" if hit else "exported now, cached")
     return model
