@@ -149,6 +149,37 @@ def shot_afm() -> Path:
     return save(viewer, "afm")
 
 
+def shot_classify() -> Path:
+    """Classify images: 5-fold CV on a synthetic TEM folder through the widget, then a
+    model trained by the widget classifies a TEM scene tile by tile and explains it."""
+    import tempfile
+
+    from napari_sciseg.data.cnt import cnt_tem, write_cnt_dataset
+
+    data = write_cnt_dataset(Path(tempfile.mkdtemp()), 60, shape=(64, 64), mixed_sizes=True)
+    viewer = new_viewer()
+    top = np.concatenate([cnt_tem("cluster", shape=(128, 128), seed=3),
+                          cnt_tem("fiber", shape=(128, 128), seed=4)], 1)
+    bottom = np.concatenate([cnt_tem("matrix", shape=(128, 128), seed=5),
+                             cnt_tem("mixed", shape=(128, 128), seed=6)], 1)
+    layer = viewer.add_image(np.concatenate([top, bottom], 0), name="TEM scene",
+                             scale=(2.0, 2.0), units="nm")
+    widget = dock(viewer, "Classify images")
+    widget.data_edit.setText(str(data))
+    widget.cv_button.click()
+    wait_for(lambda: widget.cv is not None and widget.train_button.isEnabled())
+    cv_text = widget.summary.text()
+    widget.train_button.click()
+    wait_for(lambda: widget.model is not None and widget.train_button.isEnabled())
+    viewer.layers.selection.active = layer
+    widget.classify_button.click()
+    viewer.layers.selection.active = layer
+    heat = widget.explain_layer()
+    heat.visible = False  # the class map is the picture; the heat map is one click away
+    widget.summary.setText(cv_text)
+    return save(viewer, "classify")
+
+
 def shot_results_table() -> Path:
     """Size particles on the TEM sample, then its table in the Results table dock, sorted."""
     viewer = new_viewer()

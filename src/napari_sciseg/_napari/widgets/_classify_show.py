@@ -70,9 +70,10 @@ def show_tile_map(viewer, source, grid, step: float, class_names) -> object:
     ys = [min(int(round(i * step)), shape[0] - size) for i in range(ny)]
     xs = [min(int(round(j * step)), shape[1] - size) for j in range(nx)]
     flat = grid.reshape(ny * nx, -1)
-    for i, y in enumerate(ys):
-        for j, x in enumerate(xs):
-            labels[max(y, 0):y + size, max(x, 0):x + size] = i * nx + j + 1
+    # each pixel belongs to the tile whose centre is nearest (the last tiles overlap)
+    row = np.abs(np.arange(shape[0])[:, None] - (np.array(ys) + size / 2)[None]).argmin(1)
+    col = np.abs(np.arange(shape[1])[:, None] - (np.array(xs) + size / 2)[None]).argmin(1)
+    labels[:] = row[:, None] * nx + col[None, :] + 1
     cls = flat.argmax(1)
     colors = {None: "transparent", 0: "transparent"}
     colors.update({t + 1: PALETTE[c % len(PALETTE)] for t, c in enumerate(cls)})

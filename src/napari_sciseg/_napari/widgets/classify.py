@@ -69,6 +69,7 @@ class ClassifyImagesWidget(ClassifierUse, QWidget):
         self.class_edit.setToolTip("Class given to the selected image layers")
         self.representation = QComboBox()
         self.representation.addItems([r for r in REPRESENTATIONS if r != "hypercolumn"])
+        self.representation.setCurrentText("vlad")
         self.representation.setToolTip("vlad: filter bank + visual words + VLAD + boosting; "
                                        "texture: filter statistics + boosting; cnn: a CNN from "
                                        "scratch; pretrained: the CNN after autoencoder "
