@@ -18,7 +18,9 @@ conformal calibration
 
 Autoencoders (``napari_sciseg.dl.autoencoder``, network in ``dl.models.autoencoder``):
 :func:`iter_train_autoencoder`, :func:`train_autoencoder`, :func:`encode_tiles`,
-:func:`save_autoencoder`, :func:`load_autoencoder`, :class:`TrainedAutoencoder`.
+:func:`save_autoencoder`, :func:`load_autoencoder`, :class:`TrainedAutoencoder`;
+tiles -> latent vectors -> UMAP -> clusters (``napari_sciseg.dl.embedding``):
+:func:`iter_embed_tiles`, :func:`embed_tiles`, :class:`Embedding`.
 Restoration (regression tasks; ``napari_sciseg.dl.restore`` and ``.regression``):
 :func:`train_inpainting`, :func:`train_denoising`, :func:`train_regression` (and
 their ``iter_`` generators), :func:`inpaint`, :func:`denoise`, :func:`restore`,
@@ -47,6 +49,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "conformal": ["calibrate", "ConformalCalibration"],
         "autoencoder": ["iter_train_autoencoder", "train_autoencoder", "encode_tiles",
                         "save_autoencoder", "load_autoencoder", "TrainedAutoencoder"],
+        "embedding": ["iter_embed_tiles", "embed_tiles", "Embedding"],
         "regression": ["iter_train_regression", "train_regression"],
         "restore": ["iter_restore", "restore", "inpaint", "denoise", "Restoration",
                     "iter_train_inpainting", "train_inpainting", "iter_train_denoising",

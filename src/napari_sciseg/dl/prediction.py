@@ -535,7 +535,7 @@ def iter_predict(
         "predicting %s in %d tiles of %s (halo %s, batch %d); %s",
         plan.spatial_shape, grid.n_tiles, grid.window_shape, halo, batch_size, device_msg,
     )
-    pooled = any(getattr(m, "arch", "") == "tunet" for m in network.modules())
+    pooled = any(getattr(m, "arch", "") in ("tunet", "tunet3plus") for m in network.modules())
     if pooled and grid.n_tiles > 1:
         logger.warning(
             "U-Net members pool on a grid that tiles shift: tiled output matches untiled only "

@@ -193,7 +193,7 @@ class TrainRecipe:
         """``lr``, or the architecture's default (a fifth of it when fine-tuning)."""
         if self.lr is not None:
             return float(self.lr)
-        lr = 1e-3 if self.arch == "tunet" else 5e-2
+        lr = 1e-3 if self.arch in ("tunet", "tunet3plus") else 5e-2
         return lr * _FINE_TUNE_LR if fine_tune else lr
 
     def to_dict(self) -> dict:

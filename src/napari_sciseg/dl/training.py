@@ -43,7 +43,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
         Plus a channel axis at ``channel_axis`` for multi-channel images.
     labels : int ndarray, the image's spatial shape
         0 = unlabeled, 1..K = classes.
-    arch : {"smsnet", "tunet", "msdnet"}
+    arch : {"smsnet", "tunet", "msdnet", "tunet3plus"}
         Member architecture; ``model_kwargs`` go to :func:`create_model`.
     members, steps, crop, batch : int
         Ensemble size, optimizer steps, patch size, patches per member and step.
@@ -72,7 +72,7 @@ def iter_train(image: np.ndarray, labels: np.ndarray, *, arch: str = "smsnet",
     lr, weight_decay, grad_clip : float
         AdamW, warm-up + cosine schedule, per-member gradient-norm clipping. The
         default lr is 0.05 for the graph networks (SMSNet, MSDNet) and 0.001 for
-        the TUNet, and a fifth of that when continuing from ``init``.
+        the U-Nets (TUNet, TUNet3+), and a fifth of that when continuing from ``init``.
     cancel : threading.Event, optional
         Checked every step; when set, training stops and the model is returned.
     init : TrainedModel, optional
