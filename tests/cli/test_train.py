@@ -174,3 +174,19 @@ def test_sigint_to_a_training_process_leaves_a_loadable_model(files):
     from napari_sciseg.dl.checkpoint import load_checkpoint
 
     assert load_checkpoint(ckpt).step == done
+
+
+def test_train_tunet3plus_with_7x7_kernels(files, capsys):
+    out = files / "unet7.sciseg"
+    assert main(["train", str(files / "image.tif"), str(files / "labels.tif"), "-o", str(out),
+                 "--arch", "tunet3plus", "--kernel-size", "7", "--members", "1", "--steps",
+                 "2", "--crop", "32", "--device", "cpu", "--model-kwargs",
+                 '{"depth": 2, "base_channels": 2}']) == 0
+    member = load_model(out).network.members[0]
+    assert member.arch == "tunet3plus" and member.config["kwargs"]["kernel_size"] == 7
+    assert tuple(member.down[0][0].weight.shape[2:]) == (7, 7)
+    capsys.readouterr()
+    assert main(["train", str(files / "image.tif"), str(files / "labels.tif"), "-o",
+                 str(files / "x.sciseg"), "--arch", "smsnet", "--kernel-size", "7"]) == 2
+    assert "--kernel-size applies to --arch tunet and tunet3plus" in capsys.readouterr().err
+    assert not (files / "x.sciseg").exists()

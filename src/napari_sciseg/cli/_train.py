@@ -1,6 +1,7 @@
 """``sciseg train``: train an ensemble on sparse labels and save it.
 
-    sciseg train IMAGE LABELS -o MODEL.sciseg [--arch smsnet|tunet|msdnet] [--members N]
+    sciseg train IMAGE LABELS -o MODEL.sciseg [--arch smsnet|tunet|tunet3plus|msdnet]
+                 [--kernel-size 3|5|7] [--members N]
                  [--steps N] [--dim 2|2.5|3] [--loss ce+dice] [--seed N] [--device auto]
                  [--checkpoint-minutes M | --checkpoint-every N] [--resume CHECKPOINT]
     sciseg train IMAGE --task inpainting --mask GAPS -o MODEL.sciseg [--log-counts]
@@ -59,9 +60,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("labels", type=existing_path, nargs="?", default=None,
                    help="sparse labels, same spatial shape as IMAGE (segmentation)")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file (.sciseg)")
-    p.add_argument("--arch", choices=("smsnet", "tunet", "msdnet", "forest"),
+    p.add_argument("--arch", choices=("smsnet", "tunet", "tunet3plus", "msdnet", "forest"),
                    default=_DEFAULTS["arch"],
-                   help="ensemble member architecture, or 'forest': the instant pixel forest")
+                   help="ensemble member architecture (tunet3plus: U-Net with full-scale "
+                   "skips), or 'forest': the instant pixel forest")
+    p.add_argument("--kernel-size", type=int, choices=(3, 5, 7), default=None,
+                   help="convolution size of --arch tunet / tunet3plus (7: 'UNET7')")
     p.add_argument("--members", type=positive_int, default=_DEFAULTS["members"],
                    help="ensemble size (default 5)")
     p.add_argument("--steps", type=positive_int, default=_DEFAULTS["steps"],
@@ -129,7 +133,7 @@ def _recipe(args, n_spatial: int):
     recipe = TrainRecipe(
         arch=args.arch, members=args.members, steps=args.steps, dim=dim,
         slice_axis=args.slice_axis, loss=args.loss, seed=args.seed,
-        model_kwargs=args.model_kwargs, crop=args.crop, batch=args.batch, lr=args.lr)
+        model_kwargs=_model_kwargs(args), crop=args.crop, batch=args.batch, lr=args.lr)
     if args.resume is None:
         return recipe, None
     ckpt = load_checkpoint(args.resume)
@@ -143,6 +147,21 @@ def _recipe(args, n_spatial: int):
                              f"{getattr(saved, field)!r} ({args.resume}); leave it out to "
                              "resume with the checkpoint's settings.")
     return saved, ckpt
+
+
+def _model_kwargs(args) -> dict | None:
+    """--model-kwargs with --kernel-size merged in (U-Nets only)."""
+    if args.kernel_size is None:
+        return args.model_kwargs
+    if args.arch not in ("tunet", "tunet3plus"):
+        raise ValueError(f"--kernel-size applies to --arch tunet and tunet3plus; got --arch "
+                         f"{args.arch} (leave --kernel-size out).")
+    kwargs = dict(args.model_kwargs or {})
+    if kwargs.get("kernel_size", args.kernel_size) != args.kernel_size:
+        raise ValueError(f"--kernel-size {args.kernel_size} and --model-kwargs kernel_size "
+                         f"{kwargs['kernel_size']} differ; give one of them.")
+    kwargs["kernel_size"] = args.kernel_size
+    return kwargs
 
 
 def run(args) -> int:

@@ -24,7 +24,8 @@ from ._fields import Field, engine_defaults
 
 __all__ = ["TrainingOptions", "PRESETS", "ARCHITECTURES", "DIMS", "detect_devices"]
 
-ARCHITECTURES = {"SMSNet ensemble": "smsnet", "TUNet": "tunet", "MSDNet": "msdnet"}
+ARCHITECTURES = {"SMSNet ensemble": "smsnet", "TUNet": "tunet", "MSDNet": "msdnet",
+                 "TUNet3+": "tunet3plus"}
 DIMS = {"2D": "2", "2D on slices": "2.5", "3D": "3"}
 PRESETS = {
     "fast": {"members": 3, "steps": 100},
