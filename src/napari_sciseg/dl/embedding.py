@@ -204,5 +204,17 @@ def iter_embed_tiles(
 
 
 def embed_tiles(images, **kwargs) -> Embedding | None:
-    """Run :func:`iter_embed_tiles` to the end (same arguments)."""
+    """Run :func:`iter_embed_tiles` to the end.
+
+    Parameters
+    ----------
+    images : ndarray or sequence of ndarray
+    **kwargs
+        As for :func:`iter_embed_tiles`.
+
+    Returns
+    -------
+    Embedding or None
+        None when cancelled.
+    """
     return drain(iter_embed_tiles(images, **kwargs))
