@@ -32,7 +32,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="add rotated/flipped copies of the rarer classes (default: yes)")
     p.add_argument("--weights", type=Path, default=None,
-                   help="torchvision-layout VGG16/ResNet18 state_dict (.safetensors)")
+                   help="torchvision-layout VGG16/ResNet18 state_dict (.safetensors), or an "
+                   ".onnx file whose tensors --layers names")
     p.add_argument("--arch", choices=("vgg16", "resnet18"), default="vgg16")
     p.add_argument("--layers", default=None,
                    help="comma-separated hypercolumn layers (default: the ReLUs before each "

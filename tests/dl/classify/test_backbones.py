@@ -64,3 +64,22 @@ def test_unknown_layer_names_the_layers(resnet_file):
     net = load_backbone(resnet_file[0], "resnet18")
     with pytest.raises(ValueError, match="Unknown layer.*layer9.*conv1"):
         hypercolumns(net, np.zeros((1, 32, 32), np.float32), ("layer9",))
+
+
+def test_onnx_file_gives_hypercolumns_and_names_tensors(resnet_file, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from napari_sciseg.dl.classify.onnx_encoder import OnnxEncoder
+
+    net = resnet_file[1]
+    path = tmp_path / "r18.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 64, 64),), str(path), input_names=["x"],
+                      dynamic_axes={"x": {2: "h", 3: "w"}}, dynamo=False)
+    with pytest.raises(ValueError, match=r"unknown: layer1.*Relu_output_0"):
+        OnnxEncoder.from_file(path, ("layer1",))
+    layers = ("/relu/Relu_output_0", "/layer1/layer1.1/relu_1/Relu_output_0")
+    enc = OnnxEncoder.from_file(path, layers)
+    image = np.random.default_rng(0).random((1, 48, 48), np.float32)
+    h = hypercolumns(enc, image, layers, stride=2)
+    assert h.shape == (24, 24, 128)
+    # the same numbers as the torch module's relu and layer1 outputs
+    assert np.allclose(h, hypercolumns(net, image, ("relu", "layer1"), stride=2), atol=1e-4)

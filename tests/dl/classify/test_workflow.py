@@ -96,3 +96,23 @@ def test_pretrained_and_scratch_cnn_save_load(small, tmp_path):
         a = predict_images(model, small.images[:4], spacings=small.spacings[:4])
         b = predict_images(again, small.images[:4], spacings=small.spacings[:4])
         assert np.allclose(a, b, atol=1e-6)
+
+
+def test_onnx_hypercolumn_model_is_self_contained(small, tmp_path):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 3, padding=1, stride=2), torch.nn.ReLU())
+    weights = tmp_path / "tiny.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(weights), input_names=["x"],
+                      output_names=["out"], dynamic_axes={"x": {2: "h", 3: "w"}}, dynamo=False)
+    model = train_classifier(small.images, small.labels, small.class_names,
+                             representation="hypercolumn", weights=str(weights),
+                             layers=("/1/Relu_output_0", "out"), calibrate=False,
+                             **FAST)
+    path = save_classifier(model, tmp_path / "o.sciseg")
+    weights.unlink()
+    again = load_classifier(path)
+    assert again.config.encoder["arch"] == "onnx"
+    assert np.allclose(predict_images(model, small.images[:3]),
+                       predict_images(again, small.images[:3]), atol=1e-6)

@@ -134,7 +134,8 @@ class ClassifyOptions:
     sigmas : tuple of float
         Scales of the filter bank (texture, vlad).
     weights : str, optional
-        Weight file of the ``hypercolumn`` representation.
+        Weight file of the ``hypercolumn`` representation: ``.safetensors`` (``arch``
+        layout) or ``.onnx`` (``layers`` name its tensors).
     arch : {"vgg16", "resnet18"}
         Its architecture.
     layers : tuple of str, optional
@@ -172,7 +173,8 @@ class ClassifyOptions:
         check_choice("representation", self.representation, REPRESENTATIONS)
         if self.representation == "hypercolumn" and not self.weights:
             raise ValueError("The hypercolumn representation needs weights= (a torchvision-"
-                             "layout VGG16/ResNet18 state_dict in .safetensors).")
+                             "layout VGG16/ResNet18 state_dict in .safetensors, or an .onnx "
+                             "file with layers= naming its tensors).")
         object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(self.layers))

@@ -217,8 +217,10 @@ def hypercolumns(net: nn.Module, image: np.ndarray, layers, *, stride: int = 1,
 
     Parameters
     ----------
-    net : torch.nn.Module
-        A backbone (:func:`load_backbone`).
+    net : torch.nn.Module or OnnxEncoder
+        A backbone (:func:`load_backbone`) or an ONNX graph
+        (:class:`~napari_sciseg.dl.classify.onnx_encoder.OnnxEncoder`, which
+        returns its own named tensors).
     image : (C, Y, X) ndarray
         One channel is repeated to three; three are taken as RGB.
     layers : sequence of str
@@ -244,6 +246,9 @@ def hypercolumns(net: nn.Module, image: np.ndarray, layers, *, stride: int = 1,
         x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[
             :, None, None]
     size = (x.shape[-2] // stride, x.shape[-1] // stride)
-    acts = _activations(net, x, layers)
+    if hasattr(net, "activations"):  # an ONNX encoder (.onnx_encoder.OnnxEncoder)
+        acts = [torch.from_numpy(np.asarray(a)) for a in net.activations(x.numpy())]
+    else:
+        acts = _activations(net, x, layers)
     up = [F.interpolate(a, size=size, mode="bilinear", align_corners=False) for a in acts]
     return torch.cat(up, 1)[0].permute(1, 2, 0).numpy().astype(np.float32)

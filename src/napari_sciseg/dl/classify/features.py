@@ -21,6 +21,10 @@ def load_encoder(options: ClassifyOptions):
     """The hypercolumn network of ``options`` (None for the filter-bank representations)."""
     if options.representation != "hypercolumn":
         return None
+    if str(options.weights).lower().endswith(".onnx"):
+        from .onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder.from_file(options.weights, options.layers or ())
     from .backbones import load_backbone
 
     return load_backbone(options.weights, options.arch)

@@ -3,8 +3,9 @@
 The container of every model of this package (a zip, or a folder ending in
 ``/``) with its own ``format`` name. The boosted trees are arrays
 (``boosted.*``), a network's parameters are tensors (``net.*``), a weight
-file's encoder is copied in (``encoder.*``, without its classifier head), so
-the model predicts without the original weight file. Loading parses JSON and
+file's encoder is copied in (``encoder.*`` without its classifier head, or an ONNX
+graph's bytes as ``encoder_onnx``), so the model predicts without the original
+weight file. Loading parses JSON and
 safetensors only: nothing is unpickled or executed.
 """
 
@@ -34,8 +35,10 @@ def _arrays(model: ImageClassifier) -> dict:
     arrays = {}
     if model.boosted is not None:
         arrays.update({f"boosted.{k}": v for k, v in model.boosted.arrays().items()})
+    if hasattr(model.encoder, "model_bytes"):  # ONNX: the graph's bytes (data, not code)
+        arrays["encoder_onnx"] = np.frombuffer(model.encoder.model_bytes, np.uint8)
     for prefix, module in (("net", model.net), ("encoder", model.encoder)):
-        if module is not None:
+        if module is not None and not hasattr(module, "model_bytes"):
             arrays.update({f"{prefix}.{k}": v.detach().cpu().numpy()
                            for k, v in module.state_dict().items()
                            if not (prefix == "encoder" and k.startswith(_HEADS))})
@@ -117,7 +120,12 @@ def load_classifier(path) -> ImageClassifier:
         from .cnn import build_cnn
 
         net = _with_state(build_cnn(config.net), _split(arrays, "net"))
-    if config.encoder:
+    if config.encoder.get("arch") == "onnx":
+        from .onnx_encoder import OnnxEncoder
+
+        encoder = OnnxEncoder(arrays["encoder_onnx"].tobytes(), config.encoder["layers"],
+                              source=str(path))
+    elif config.encoder:
         from .backbones import create_backbone
 
         encoder = _with_state(create_backbone(config.encoder["arch"]),

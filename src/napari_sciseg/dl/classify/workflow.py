@@ -244,7 +244,10 @@ def _encoder_config(opts: ClassifyOptions) -> dict:
         return {}
     from .features import layers_of
 
-    return {"arch": opts.arch, "layers": list(layers_of(opts)), "stride": opts.stride}
+    onnx = str(opts.weights).lower().endswith(".onnx")
+    return {"arch": "onnx" if onnx else opts.arch,
+            "layers": list(opts.layers or ()) if onnx else list(layers_of(opts)),
+            "stride": opts.stride}
 
 
 def _net_config(net) -> dict:
