@@ -5,6 +5,7 @@ import csv
 import pytest
 
 from napari_sciseg.cli import main
+from napari_sciseg.io.outputs import is_partial, read_manifest
 
 
 def train_vlad(csv_path, model, *extra) -> int:
@@ -51,10 +52,17 @@ def test_train_predict_level_end_to_end(afm_csv, tmp_path, capsys):
     folder.mkdir()
     for name in ("scan_000.tif", "scan_001.tif"):
         (folder / name).write_bytes((afm_csv.parent / name).read_bytes())
-    assert main(["afm", "predict", str(model), str(folder), "-o", str(out)]) == 0
+    assert main(["afm", "predict", str(model), str(folder), "-o", str(out)]) == 2  # #17
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["afm", "predict", str(model), str(folder), "-o", str(out), "--overwrite"]) == 0
+    manifest = read_manifest(out)
+    assert manifest["status"] == "complete" and len(manifest["outputs"]) == 2
+    assert not [p for p in out.iterdir() if is_partial(p)]
     # levelling a real vendor file
     assert main(["afm", "level", str(DATA / "old_bruker.002"), "-o", str(tmp_path / "lv")]) == 0
     assert (tmp_path / "lv" / "old_bruker_levelled.tif").is_file()
+    assert read_manifest(tmp_path / "lv")["outputs"] == {
+        str(DATA / "old_bruker.002"): ["old_bruker_levelled.tif"]}
 
 
 def test_train_says_whether_the_metadata_term_is_used(afm_csv, tmp_path, capsys):

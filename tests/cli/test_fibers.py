@@ -72,6 +72,37 @@ def test_mask_to_report(phantom, tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
 
 
+def test_outputs_are_atomic_locked_and_run_json_comes_last(phantom, tmp_path, capsys,
+                                                           monkeypatch):
+    """#17: the fibre report goes through io.outputs like predict and particles."""
+    from napari_sciseg.io import outputs
+
+    folder, _ = phantom
+    out = tmp_path / "out"
+    args = ["fibers", str(folder / "vol.tif"), "--mask", str(folder / "mask.tif"), "-o", str(out),
+            "--min-size", "20"]
+    written = []
+    real = outputs.RunManifest.finish
+
+    def finish(self, status="complete"):
+        written.append(sorted(p.name for p in out.iterdir()))  # what exists before run.json
+        return real(self, status)
+
+    monkeypatch.setattr(outputs.RunManifest, "finish", finish)
+    assert main(args) == 0
+    manifest = outputs.read_manifest(out)
+    assert manifest["status"] == "complete" and manifest["command"] == "fibers"
+    assert sorted(manifest["outputs"][str(folder / "vol.tif")]) == sorted(
+        ["fibers.csv", "removed.csv", "labels.tif", "lengths.png", "orientation.png",
+         "summary.json"])
+    assert "summary.json" in written[0]  # every output was in place when run.json was finished
+    assert not [p.name for p in out.iterdir() if outputs.is_partial(p)]
+    # a second run into the folder while one holds it is refused, naming the holder
+    with outputs.lock_folder(out, command="sciseg fibers"):
+        assert main(args + ["--overwrite"]) == 2
+    assert "is in use by another sciseg run" in capsys.readouterr().err
+
+
 def test_file_calibration_and_fiber_class(phantom, tmp_path):
     folder, truth = phantom
     out = tmp_path / "cal"

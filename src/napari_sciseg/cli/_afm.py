@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_overwrite
+
 FUSION_CHOICES = ("early", "late", "hybrid", "single", "metadata", "maddi", "vlad", "texture")
 
 
@@ -66,11 +68,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     pr.add_argument("model", type=Path)
     pr.add_argument("inputs", type=Path, nargs="+", help="a data-set CSV, scans or folders")
     pr.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    add_overwrite(pr, help="replace predictions.csv and model.json in the output folder")
     lv = asub.add_parser("level", help="level AFM scans (rows, plane, scars) to TIFF")
     lv.add_argument("inputs", type=Path, nargs="+")
     lv.add_argument("-o", "--output", type=Path, required=True)
     lv.add_argument("--order", type=int, default=1, help="polynomial background degree")
     lv.add_argument("--scars", action=argparse.BooleanOptionalAction, default=True)
+    add_overwrite(lv, help="replace levelled TIFFs in the output folder")
     return p
 
 

@@ -1,4 +1,10 @@
-"""``sciseg afm predict`` and ``sciseg afm level`` (the parser is in :mod:`._afm`)."""
+"""``sciseg afm predict`` and ``sciseg afm level`` (the parser is in :mod:`._afm`).
+
+Both write through :mod:`napari_sciseg.io.outputs` like ``predict`` and
+``particles``: the output folder is locked for the run, existing outputs need
+``--overwrite``, every file is renamed into place when whole and ``run.json``
+comes last.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,8 @@ def _scan_inputs(inputs):
 
 
 def predict(args) -> int:
-    from ..classify.afm.dataset import CLASSES, read_dataset
-    from ..classify.afm.scans import load_scan
-    from ..dl.afm import load_afm_model, predict_scan
+    from ..classify.afm.dataset import read_dataset
+    from ..dl.afm import load_afm_model
 
     model = load_afm_model(args.model)
     cfg = model.config
@@ -31,7 +36,30 @@ def predict(args) -> int:
                 "--no-metadata."
             )
         items = [(f, None, None) for f in _scan_inputs(args.inputs)]
-    args.output.mkdir(parents=True, exist_ok=True)
+    from ..io.outputs import atomic_open, write_text
+    from ._runs import output_run
+
+    out = args.output / "predictions.csv"
+    planned = {Path(path): [] for path, _, _ in items}  # one table for all: shared outputs
+    with output_run(args.output, "afm predict", planned, args, options={}, model=args.model,
+                    shared=(out, args.output / "model.json")) as batch:
+        rows = _predict_rows(model, items, batch)
+        with atomic_open(out, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        write_text(args.output / "model.json", json.dumps(cfg.to_dict(), indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def _predict_rows(model, items, batch) -> list[dict]:
+    """One row (file, class, probabilities) per scan; each scan marked done in run.json."""
+    from ..classify.afm.dataset import CLASSES
+    from ..classify.afm.scans import load_scan
+    from ..dl.afm import predict_scan
+
+    cfg = model.config
     rows = []
     for path, meta, spacing in items:
         if cfg.channels:
@@ -47,30 +75,32 @@ def predict(args) -> int:
             }
         )
         print(f"{Path(path).name}: {pred.label} ({pred.probabilities.max():.2f})")
-    out = args.output / "predictions.csv"
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (args.output / "model.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    print(f"wrote {out}")
-    return 0
+        batch.done(Path(path), [])
+    return rows
 
 
 def level(args) -> int:
+    from ._runs import output_run
+
+    scans = _scan_inputs(args.inputs)
+    planned = {p: [args.output / (p.stem + "_levelled.tif")] for p in scans}
+    options = {"order": args.order, "scars": args.scars}
+    with output_run(args.output, "afm level", planned, args, options=options) as batch:
+        for path in batch.todo:
+            _level_one(path, planned[path][0], order=args.order, scars=args.scars)
+            batch.done(path, planned[path])
+    return 0
+
+
+def _level_one(path: Path, out: Path, *, order: int, scars: bool) -> None:
+    """Level one scan and write it (atomically) to ``out``."""
     from ..classify.afm.level import level_scan
     from ..io import read_image
     from ..io.tiff import write_tiff
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path in _scan_inputs(args.inputs):
-        img = read_image(path)
-        data = img.data if img.data.ndim == 3 else img.data[None]
-        names = img.channel_names or tuple(f"channel {i}" for i in range(len(data)))
-        levelled = level_scan(data, channel_names=names, order=args.order, scars=args.scars)
-        out = args.output / (path.stem + "_levelled.tif")
-        write_tiff(
-            out, levelled, spacing=img.spacing, unit=img.unit, axes="CYX", channel_names=names
-        )
-        print(f"{path.name} -> {out}")
-    return 0
+    img = read_image(path)
+    data = img.data if img.data.ndim == 3 else img.data[None]
+    names = img.channel_names or tuple(f"channel {i}" for i in range(len(data)))
+    levelled = level_scan(data, channel_names=names, order=order, scars=scars)
+    write_tiff(out, levelled, spacing=img.spacing, unit=img.unit, axes="CYX", channel_names=names)
+    print(f"{path.name} -> {out}")

@@ -123,21 +123,28 @@ def _model_inputs(model_path: Path, volume, fiber_class: int | None):
 def _write_csv(path: Path, table: dict, first=()) -> None:
     import csv
 
+    from ..io.outputs import atomic_open
+
     names = [c for c in first if c in table] + [c for c in table if c not in first]
     n = len(table[names[0]]) if names else 0
 
     def cell(v):
         return v if isinstance(v, str) else f"{float(v):.6g}"
 
-    with open(path, "w", encoding="utf-8", newline="") as fh:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(names)
         writer.writerows([cell(table[c][i]) for c in names] for i in range(n))
 
 
 def write_report(analysis, outdir: Path, *, unit: str = "voxel", extra=None, truth=None) -> dict:
-    """Write the outputs of a :class:`~napari_sciseg.measure.fiber_workflow.FiberAnalysis`."""
+    """Write the outputs of a :class:`~napari_sciseg.measure.fiber_workflow.FiberAnalysis`.
+
+    Every file is written under a temporary name and renamed when whole
+    (:mod:`napari_sciseg.io.outputs`); ``summary.json`` comes last.
+    """
     from .. import __version__
+    from ..io.outputs import atomic_path, write_text
     from ..io.tiff import write_tiff
     from ..plot.fibers import length_histogram, orientation_figure
 
@@ -147,17 +154,19 @@ def write_report(analysis, outdir: Path, *, unit: str = "voxel", extra=None, tru
     tif_unit = "pixel" if unit in ("voxel", "pixel") else unit
     write_tiff(outdir / "labels.tif", analysis.labels, spacing=analysis.stats.spacing,
                unit=tif_unit)  # fmt: skip
-    length_histogram(analysis.table["length"], unit=unit,
-                     truth=None if truth is None else truth.lengths,
-                     ).savefig(outdir / "lengths.png", dpi=110)  # fmt: skip
-    orientation_figure(
-        shell=analysis.orientation,
-        directions=analysis.directions if analysis.count else None,
-        truth_directions=None if truth is None else truth.directions,
-        note="no fibres",
-    ).savefig(outdir / "orientation.png", dpi=110)
+    with atomic_path(outdir / "lengths.png") as tmp:
+        length_histogram(analysis.table["length"], unit=unit,
+                         truth=None if truth is None else truth.lengths,
+                         ).savefig(tmp, dpi=110, format="png")  # fmt: skip
+    with atomic_path(outdir / "orientation.png") as tmp:
+        orientation_figure(
+            shell=analysis.orientation,
+            directions=analysis.directions if analysis.count else None,
+            truth_directions=None if truth is None else truth.directions,
+            note="no fibres",
+        ).savefig(tmp, dpi=110, format="png")
     summary = {"version": __version__, "unit": unit, **analysis.summary, **(extra or {})}
-    (outdir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text(outdir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -197,19 +206,15 @@ def _read_inputs(args):
 def run(args) -> int:
     from ..measure.fiber_filter import FiberFilter
     from ..measure.fiber_workflow import describe_summary, measure_fibers
+    from ._runs import output_run
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
+    if out.exists() and not args.overwrite:  # before any work; output_run checks again, locked
         clash = [n for n in OUTPUTS if (out / n).exists()]
         if clash:
             raise FileExistsError(f"{out} already holds {', '.join(clash)}; pass --overwrite.")
     if args.min_elongation < 1:
         raise ValueError(f"--min-elongation must be >= 1; got {args.min_elongation}.")
-    data, kw, unit = _read_inputs(args)
-    rule = FiberFilter(min_elongation=args.min_elongation, min_voxels=args.min_size)
-    analysis = measure_fibers(data, rule=rule, connectivity=args.connectivity,
-                              split=not args.no_split, arc=args.arc, shell_radius=args.radius,
-                              **kw)  # fmt: skip
     source = {
         "volume": str(args.volume),
         "mask": str(args.mask) if args.mask else None,
@@ -218,6 +223,16 @@ def run(args) -> int:
         "connectivity": args.connectivity,
         "arc": args.arc,
     }
-    summary = write_report(analysis, out, unit=unit, extra={"inputs": source})
+    data, kw, unit = _read_inputs(args)  # bad inputs fail before the output folder is made
+    planned = {Path(args.volume): [out / n for n in OUTPUTS]}
+    # the folder is locked (a second run into it is refused) while the fibres are measured and
+    # written; run.json comes last
+    with output_run(out, "fibers", planned, args, options=source, model=args.model) as batch:
+        rule = FiberFilter(min_elongation=args.min_elongation, min_voxels=args.min_size)
+        analysis = measure_fibers(data, rule=rule, connectivity=args.connectivity,
+                                  split=not args.no_split, arc=args.arc,
+                                  shell_radius=args.radius, **kw)  # fmt: skip
+        summary = write_report(analysis, out, unit=unit, extra={"inputs": source})
+        batch.done(Path(args.volume), planned[Path(args.volume)])
     print(f"{describe_summary(summary, summary['unit'])} -> {out}")
     return 0
