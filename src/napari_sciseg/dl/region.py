@@ -151,15 +151,5 @@ def predict_region(trained, image, region: Sequence, **kwargs) -> Prediction:
     -------
     Prediction
         The prediction of the region only.
-
-    Examples
-    --------
-    >>> from napari_sciseg.data.scribbles import scribbles_2d
-    >>> from napari_sciseg.dl import train
-    >>> image, scribbles = scribbles_2d(shape=(48, 48))
-    >>> model = train(image, scribbles, members=2, steps=2, crop=32, device="cpu",
-    ...               model_kwargs={"depth": 2})
-    >>> predict_region(model, image, (slice(0, 16), slice(None)), device="cpu").mean.shape
-    (2, 16, 48)
     """
     return drain(iter_predict_region(trained, image, region, **kwargs))

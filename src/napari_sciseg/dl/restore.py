@@ -337,11 +337,12 @@ def iter_train_denoising(image, clean=None, **kwargs,
     Yields
     ------
     TrainProgress
+        One record per step of the ensemble's training (loss, validation).
 
     Returns
     -------
     TrainedModel
-        The denoising ensemble (returned by the generator).
+        The denoising ensemble, returned by the generator; :func:`denoise` applies it.
     """
     return (yield from iter_train_regression(image, clean, task="denoise",
                                              **_settings(kwargs)))

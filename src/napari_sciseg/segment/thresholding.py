@@ -327,18 +327,12 @@ def threshold_local(
 
     Parameters
     ----------
-    image : (Y, X) ndarray
-        Gray image.
-    polarity : {"auto", "dark", "bright"}
-        Particles darker (bright-field) or brighter (HAADF) than the support; "auto" detects it.
-    particle_size : float, optional
-        Typical particle diameter in pixels; estimated by a first Otsu pass.
+    image, polarity, particle_size, min_fraction
+        As for :func:`threshold_global`.
     block_size : int, optional
         Side of the local window (odd, pixels).
     offset : float
         Added to the local mean before comparing, in units of the support noise.
-    min_fraction : float
-        Objects smaller than this fraction of the median particle area are removed.
 
     Returns
     -------

@@ -12,16 +12,6 @@ from napari_sciseg.classify.afm.dataset import read_dataset
 from napari_sciseg.dl.afm import train_afm
 
 
-@pytest.fixture
-def notes():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
 def _marker_width(viewer) -> int:
     """Width in screen pixels of the (only) marker drawn on the canvas."""
     shot = viewer.screenshot(canvas_only=True, flash=False)

@@ -21,16 +21,6 @@ def widget(make_napari_viewer, qtbot):
     return viewer, w
 
 
-@pytest.fixture
-def notes():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
 def test_changing_the_image_clears_the_results(widget, qtbot):
     viewer, w = widget
     w.image_combo.setCurrentText("a")

@@ -53,16 +53,24 @@ class ClassifierUse:
         spacing = layer_spacing(layer, 2)[-1] if layer.scale[-1] != 1 else None
         return layer, np.asarray(layer.data, np.float32), spacing
 
+    def _on_current(self, compute):
+        """``(layer, compute(model, data, spacing=...))`` for the current image layer, or
+        ``(None, None)`` after showing why it cannot run."""
+        try:
+            layer, data, spacing = self._current()
+            return layer, compute(self.model, data, spacing=spacing)
+        except ValueError as exc:
+            show_error(str(exc))
+            return None, None
+
     def classify_layer(self):
         """Classify the selected image layer tile by tile; adds the class map overlay."""
         from ...dl.classify.workflow import predict_tiles
 
-        try:
-            layer, data, spacing = self._current()
-            grid, step = predict_tiles(self.model, data, spacing=spacing)
-        except ValueError as exc:
-            show_error(str(exc))
+        layer, result = self._on_current(predict_tiles)
+        if result is None:
             return None
+        grid, step = result
         mean = grid.reshape(-1, grid.shape[-1]).mean(0)
         self.summary.setText(f"{layer.name}: {self.model.class_names[int(mean.argmax())]} "
                              f"({mean.max():.2f}, mean over {grid.shape[0] * grid.shape[1]} "
@@ -73,11 +81,9 @@ class ClassifierUse:
         """Add a heat map of what the classifier looked at in the selected layer."""
         from ...dl.classify.explain import explain_image
 
-        try:
-            layer, data, spacing = self._current()
-            heat, k = explain_image(self.model, data, spacing=spacing)
-        except ValueError as exc:
-            show_error(str(exc))
+        layer, result = self._on_current(explain_image)
+        if result is None:
             return None
+        heat, k = result
         method = "Grad-CAM" if self.model.net is not None else "occlusion"
         return show_heat(self.viewer, layer, heat, self.model.class_names[k], method)

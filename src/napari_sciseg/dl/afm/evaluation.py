@@ -4,6 +4,22 @@
 :func:`cross_validate` trains one model per fold of whole samples and predicts
 each scan once, by a model that never saw its sample (pooled out-of-fold
 predictions, far less noisy than one small test set).
+
+>>> import tempfile
+>>> from napari_sciseg.classify.afm.dataset import read_dataset
+>>> from napari_sciseg.data.afm import afm_dataset
+>>> from napari_sciseg.dl.afm import train_afm
+>>> from napari_sciseg.evaluate.classification import grouped_kfold, grouped_split
+>>> data = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
+...                                 shape=(64, 64)))
+>>> fit, held_out = grouped_split(data.groups, data.labels, test_fraction=0.25)
+>>> result = evaluate(train_afm(data.subset(fit), fusion="texture"), data.subset(held_out))
+>>> result.probabilities.shape, 0.0 <= result.report.accuracy <= 1.0
+((2, 5), True)
+>>> cv = cross_validate(data, grouped_kfold(data.groups, data.labels, n_folds=2),
+...                     fusion="texture")
+>>> cv.probabilities.shape, len(cv.fold_f1)
+((8, 5), 2)
 """
 
 from __future__ import annotations
@@ -125,20 +141,6 @@ def evaluate(
     ------
     ValueError
         When the data set has no labels.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from napari_sciseg.classify.afm.dataset import read_dataset
-    >>> from napari_sciseg.data.afm import afm_dataset
-    >>> from napari_sciseg.dl.afm import train_afm
-    >>> from napari_sciseg.evaluate.classification import grouped_split
-    >>> data = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
-    ...                                 shape=(64, 64)))
-    >>> fit, held_out = grouped_split(data.groups, data.labels, test_fraction=0.25)
-    >>> result = evaluate(train_afm(data.subset(fit), fusion="texture"), data.subset(held_out))
-    >>> result.probabilities.shape, 0.0 <= result.report.accuracy <= 1.0
-    ((2, 5), True)
     """
     if dataset.labels is None:
         raise ValueError("evaluate needs labelled scans ('class' or counts); got none.")
@@ -178,19 +180,6 @@ def cross_validate(
     Returns
     -------
     CrossValidation
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from napari_sciseg.classify.afm.dataset import read_dataset
-    >>> from napari_sciseg.data.afm import afm_dataset
-    >>> from napari_sciseg.evaluate.classification import grouped_kfold
-    >>> data = read_dataset(afm_dataset(tempfile.mkdtemp(), n_scans=8, n_samples=4,
-    ...                                 shape=(64, 64)))
-    >>> folds = grouped_kfold(data.groups, data.labels, n_folds=2)
-    >>> cv = cross_validate(data, folds, fusion="texture")
-    >>> cv.probabilities.shape, len(cv.fold_f1)
-    ((8, 5), 2)
     """
     if train is None:
         from .train import train_afm as train
