@@ -227,9 +227,10 @@ def _best_levels(u, grad, zone, n: int, fraction: float = 1.0) -> np.ndarray:
         i1 = np.searchsorted(_LEVELS, np.maximum(ua, ub), side="right")
         keep = i1 > i0
         z, i0, i1, g = z[keep], i0[keep], i1[keep], g[keep]
-        for arr, w in ((score, g), (count, np.ones_like(g))):
-            np.add.at(arr, (z, i0), w)
-            np.add.at(arr, (z, i1), -w)
+        start, stop = z * (k + 1) + i0, z * (k + 1) + i1  # flat (zone, bin) indices
+        for arr, w in ((score, g), (count, None)):
+            arr += np.bincount(start, w, arr.size).reshape(arr.shape)
+            arr -= np.bincount(stop, w, arr.size).reshape(arr.shape)
     score = np.cumsum(score, axis=1)[:, :k]
     count = np.cumsum(count, axis=1)[:, :k]
     mean = np.where(count >= 4, score / np.maximum(count, 1), -np.inf)
@@ -240,9 +241,14 @@ def _best_levels(u, grad, zone, n: int, fraction: float = 1.0) -> np.ndarray:
 
 def _zone_max(values: np.ndarray, det: np.ndarray, n: int) -> np.ndarray:
     """(n + 1,) maximum of ``values`` over each detection (index 0: 1.0)."""
-    fg = np.flatnonzero(det)
     out = np.full(n + 1, -np.inf, np.float32)
-    np.maximum.at(out, det.ravel()[fg], values.ravel()[fg])
+    fg = np.flatnonzero(det)
+    if fg.size:
+        lab = det.ravel()[fg]
+        order = np.argsort(lab, kind="stable")
+        lab, vals = lab[order], values.ravel()[fg][order]
+        starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        out[lab[starts]] = np.maximum.reduceat(vals, starts)
     out[0] = 1.0
     return np.maximum(out, 1e-6)
 
