@@ -267,6 +267,30 @@ def shot_evaluate() -> Path:
     return save(viewer, "evaluate")
 
 
+def shot_latent_space() -> Path:
+    """Latent space: an autoencoder trained through the dock on 96 tiles of random shapes;
+    UMAP scatter coloured by k-means cluster, one cluster brushed and outlined on the image,
+    then written as scribbles of class 1."""
+    from napari_sciseg.data.shapes import shapes_mosaic
+
+    viewer = new_viewer()
+    image, _ = shapes_mosaic(8, 12, size=32, noise=0.05, seed=0)
+    viewer.add_image(image, name="shapes")
+    widget = dock(viewer, "Latent space")
+    widget.tile.setValue(32)
+    widget.depth.setValue(3)
+    widget.base_channels.setValue(8)
+    widget.latent.setValue(8)
+    widget.steps.setValue(400)
+    widget.run_button.click()
+    wait_for(lambda: widget.embedding is not None and widget.run_button.isEnabled())
+    widget.cluster_to_scribbles(cluster=1, class_id=1)
+    widget._points_selected(np.flatnonzero(widget.embedding.clusters == 2))
+    viewer.layers["shapes latent tiles"].visible = False
+    settle(1.0)
+    return save(viewer, "latent_space")
+
+
 SHOTS = {name[5:]: obj for name, obj in dict(globals()).items() if name.startswith("shot_")}
 
 

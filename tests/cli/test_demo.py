@@ -14,7 +14,7 @@ from napari_sciseg.io.tiff import read_tiff
 def test_every_workflow_has_a_headless_step():
     names = [name for name, _ in HEADLESS_STEPS]
     assert names[0] == "samples"
-    assert {"particles", "predict", "fibers", "afm"} <= set(names)
+    assert {"particles", "predict", "fibers", "afm", "embed"} <= set(names)
 
 
 def test_headless_samples_and_particles_write_calibrated_outputs(tmp_path, capsys):
@@ -56,3 +56,12 @@ def test_unknown_sample_is_a_clear_error_before_any_window():
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "Unknown sample(s) ['nope']; valid: tem_bf" in out.stderr
+
+
+@pytest.mark.slow  # trains an autoencoder for 150 steps and runs a UMAP (~1 min)
+def test_headless_embed_step_scores_the_shapes(tmp_path):
+    from napari_sciseg.cli._demo_steps import embed
+
+    line = embed(tmp_path)
+    assert line.startswith("embed: 48 tiles") and "ARI" in line
+    assert (tmp_path / "shapes_latents.csv").read_text().count("\n") == 49

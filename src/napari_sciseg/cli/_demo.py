@@ -23,6 +23,7 @@ HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("afm", "napari_sciseg.cli._demo_steps:afm"),
     ("predict", "napari_sciseg.cli._demo_steps:predict"),
     ("fibers", "napari_sciseg.cli._demo_steps:fibers"),
+    ("embed", "napari_sciseg.cli._demo_steps:embed"),
 )
 
 

@@ -26,7 +26,7 @@ def cluster_colors(clusters: np.ndarray | None, n: int) -> np.ndarray:
 
 def draw_embedding(ax, xy: np.ndarray, *, clusters: np.ndarray | None = None,
                    selected: np.ndarray | None = None, title: str | None = None,
-                   axis_names=("UMAP 1", "UMAP 2")) -> object:
+                   axis_names=("UMAP 1", "UMAP 2"), names=None) -> object:
     """Draw the 2-D points of tiles on ``ax``, coloured by cluster; return the collection.
 
     Parameters
@@ -38,6 +38,8 @@ def draw_embedding(ax, xy: np.ndarray, *, clusters: np.ndarray | None = None,
         Points drawn larger with a black edge.
     title : str, optional
     axis_names : pair of str
+    names : sequence of str, optional
+        Legend label of cluster id 1, 2, ... (default "cluster <id>").
     """
     xy = np.asarray(xy, float)
     ax.clear()
@@ -51,7 +53,8 @@ def draw_embedding(ax, xy: np.ndarray, *, clusters: np.ndarray | None = None,
     if clusters is not None:
         for c in np.unique(clusters):
             ax.scatter([], [], s=20, c=cluster_colors(np.array([c]), 1),
-                       label="noise" if c == 0 else f"cluster {c}")
+                       label="noise" if c == 0 else (names[c - 1] if names is not None
+                                                     else f"cluster {c}"))
         ax.legend(loc="best", fontsize=7, frameon=False, markerscale=1.2)
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
@@ -60,12 +63,12 @@ def draw_embedding(ax, xy: np.ndarray, *, clusters: np.ndarray | None = None,
 
 
 def embedding_figure(xy: np.ndarray, *, clusters: np.ndarray | None = None,
-                     title: str | None = None, axis_names=("UMAP 1", "UMAP 2")):
+                     title: str | None = None, axis_names=("UMAP 1", "UMAP 2"), names=None):
     """A matplotlib Figure with :func:`draw_embedding` (save it with ``fig.savefig``)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 4.5), dpi=120)
     ax = fig.add_subplot()
-    draw_embedding(ax, xy, clusters=clusters, title=title, axis_names=axis_names)
+    draw_embedding(ax, xy, clusters=clusters, title=title, axis_names=axis_names, names=names)
     fig.tight_layout()
     return fig
