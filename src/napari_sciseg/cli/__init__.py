@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args._module.run(args) or 0)
-    except (ValueError, OSError, TypeError) as exc:
+    except (ValueError, OSError, TypeError, ImportError) as exc:  # ImportError: a missing extra
         print(f"sciseg {args.command}: error: {in_flag_words(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

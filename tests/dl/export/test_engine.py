@@ -62,7 +62,7 @@ def test_the_key_follows_the_weights_and_the_versions(saved, tmp_path, monkeypat
 
 
 def test_missing_onnxruntime_falls_back_to_torch_and_says_so_once(saved, tmp_path, monkeypatch,
-                                                                  caplog):
+                                                                  caplog, capsys):
     monkeypatch.setattr(eng, "_onnx_missing", lambda: "onnxruntime is not installed")
     with caplog.at_level(logging.WARNING, logger=eng.__name__):
         for _ in range(2):
@@ -72,6 +72,12 @@ def test_missing_onnxruntime_falls_back_to_torch_and_says_so_once(saved, tmp_pat
     assert said == ["predicting with torch: onnxruntime is not installed."]
     with pytest.raises(ImportError, match="engine 'onnx' needs ONNX Runtime"):
         eng.load_for_prediction(saved, engine="onnx", device="cpu", cache_dir=tmp_path / "c")
+    image = tmp_path / "im.tif"
+    tifffile.imwrite(image, np.zeros((32, 32), np.uint8))
+    caplog.clear()
+    assert main(["predict", str(saved), str(image), "-o", str(tmp_path / "o"), "--engine",
+                 "onnx", "--device", "cpu"]) == 2  # an error message, not a traceback
+    assert "sciseg predict: error: engine 'onnx' needs ONNX Runtime" in capsys.readouterr().err
 
 
 def test_failed_export_falls_back_to_torch_and_leaves_no_cache_file(saved, tmp_path,
