@@ -11,7 +11,7 @@ autocast in bfloat16): a dry run of the script, used by the tests.
 
 What it does, with the configuration ``sciseg train`` makes by default (``TrainRecipe()``
 defaults: 5 SMSNet members of depth 20 / width 4, 200 steps, crop 64, batch 2; ``--dim 3``
-for the volume):
+for the volume, whose defaults are 3 members of depth 10 on 32^3 crops, ``dl.recipe.DEFAULTS_3D``):
 
 1. **2D**: trains on a 1024^2 disks-and-lines image with 2 % of its pixels labelled, on
    CUDA (the trainer uses mixed precision, AMP, whenever the device is CUDA); predicts a
@@ -136,8 +136,10 @@ def check_3d(quick: bool) -> dict:
 
     n = 64 if quick else 160
     volume, scribbles, truth = fiber_volume(shape=(n, n, n), seed=0, return_truth=True)
+    from napari_sciseg.dl.recipe import defaults_for
+
     kwargs = ({"steps": 3, "members": 2, "crop": 24, "model_kwargs": {"depth": 3}}
-              if quick else {})
+              if quick else defaults_for("3"))  # what `sciseg train --dim 3` uses
     trained, t_train = _timed(lambda: train(volume, scribbles, dim="3", device=DEVICE,
                                             **kwargs))
     steps = trained.config.recipe.get("steps", 200)
@@ -165,7 +167,7 @@ def _report(res: dict, command: str) -> str:
         f"torch {torch.__version__}, CUDA {torch.version.cuda}; {platform.machine()}, "
         f"{os.cpu_count()} CPU cores. Command: `{command}`", "",
         "Default configuration of `sciseg train` (5 SMSNet members, depth 20, width 4, 200 "
-        "steps, crop 64, batch 2), trained on CUDA with AMP"
+        "steps, crop 64, batch 2; 3D: 3 members of depth 10, crop 32), trained on CUDA with AMP"
         + (" (`--quick`: 2 small members, a few steps)." if res.get("quick") else "."), "",
         "| | train (s) | throughput | predict | F1 vs truth |", "|---|---:|---|---|---:|",
         f"| 2D, {d2['shape'][0]}^2, 2 % labelled | {d2['train_s']:.1f} | "

@@ -190,3 +190,24 @@ def test_train_tunet3plus_with_7x7_kernels(files, capsys):
                  str(files / "x.sciseg"), "--arch", "smsnet", "--kernel-size", "7"]) == 2
     assert "--kernel-size applies to --arch tunet and tunet3plus" in capsys.readouterr().err
     assert not (files / "x.sciseg").exists()
+
+
+def test_3d_defaults_are_sized_for_a_cpu_and_flags_still_win(tmp_path):
+    """`--dim 3` without flags: 3 members of depth 10 on 32^3 crops (dl.recipe.DEFAULTS_3D);
+    2D keeps 5 members on 64^2 crops; explicit flags override either."""
+    from napari_sciseg.cli import build_parser
+    from napari_sciseg.cli._train import _recipe
+
+    def recipe(*flags, n_spatial=3):
+        args = build_parser().parse_args(["train", str(tmp_path), str(tmp_path), "-o",
+                                          str(tmp_path / "m.sciseg"), *flags])
+        return _recipe(args, n_spatial)[0]
+
+    r3 = recipe("--dim", "3")
+    assert (r3.members, r3.crop, r3.model_kwargs) == (3, 32, {"depth": 10})
+    r2 = recipe(n_spatial=2)
+    assert (r2.members, r2.crop, r2.model_kwargs) == (5, 64, {})
+    r = recipe("--dim", "3", "--members", "4", "--crop", "40", "--model-kwargs", '{"depth": 6}')
+    assert (r.members, r.crop, r.model_kwargs) == (4, 40, {"depth": 6})
+    assert recipe("--dim", "3", "--model-kwargs", '{"width": 2}').model_kwargs == {
+        "depth": 10, "width": 2}

@@ -43,8 +43,8 @@ _RECIPE_FLAGS = {"arch": "--arch", "members": "--members", "steps": "--steps",
                  "crop": "--crop", "batch": "--batch", "lr": "--lr",
                  "model_kwargs": "--model-kwargs", "seed": "--seed"}
 #: defaults of those flags (None: not given), to tell which were set on the command line
-_DEFAULTS = {"arch": "smsnet", "members": 5, "steps": 200, "dim": None, "slice_axis": 0,
-             "loss": None, "crop": 64, "batch": 2, "lr": None, "model_kwargs": None, "seed": 0}
+_DEFAULTS = {"arch": "smsnet", "members": None, "steps": 200, "dim": None, "slice_axis": 0,
+             "loss": None, "crop": None, "batch": 2, "lr": None, "model_kwargs": None, "seed": 0}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -67,7 +67,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--kernel-size", type=int, choices=(3, 5, 7), default=None,
                    help="convolution size of --arch tunet / tunet3plus (7: 'UNET7')")
     p.add_argument("--members", type=positive_int, default=_DEFAULTS["members"],
-                   help="ensemble size (default 5)")
+                   help="ensemble size (default 5; 3 with --dim 3)")
     p.add_argument("--steps", type=positive_int, default=_DEFAULTS["steps"],
                    help="optimizer steps (default 200)")
     p.add_argument("--dim", choices=("2", "2.5", "3"), default=None,
@@ -79,7 +79,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="ce, dice, focal, tversky or sums like ce+dice (default ce); "
                    "restoration: l1, l2 or huber (default l1)")
     p.add_argument("--crop", type=positive_int, default=_DEFAULTS["crop"],
-                   help="patch size (default 64)")
+                   help="patch size (default 64; 32 with --dim 3)")
     p.add_argument("--batch", type=positive_int, default=_DEFAULTS["batch"],
                    help="patches per member and step")
     p.add_argument("--lr", type=positive_float, default=None,
@@ -127,13 +127,15 @@ def _was_interrupted(path: Path) -> bool:
 def _recipe(args, n_spatial: int):
     """The run's TrainRecipe: from the flags, or from the checkpoint with ``--resume``."""
     from ..dl.checkpoint import load_checkpoint
-    from ..dl.recipe import TrainRecipe
+    from ..dl.recipe import TrainRecipe, defaults_for
 
     dim = args.dim or ("2" if n_spatial == 2 else "2.5")
+    default = defaults_for(dim, args.arch)  # 3D: fewer, smaller members on smaller crops
     recipe = TrainRecipe(
-        arch=args.arch, members=args.members, steps=args.steps, dim=dim,
+        arch=args.arch, members=args.members or default["members"], steps=args.steps, dim=dim,
         slice_axis=args.slice_axis, loss=args.loss, seed=args.seed,
-        model_kwargs=_model_kwargs(args), crop=args.crop, batch=args.batch, lr=args.lr)
+        model_kwargs={**default["model_kwargs"], **(_model_kwargs(args) or {})},
+        crop=args.crop or default["crop"], batch=args.batch, lr=args.lr)
     if args.resume is None:
         return recipe, None
     ckpt = load_checkpoint(args.resume)
