@@ -1,5 +1,7 @@
 """GUI: the "Classify images" widget with real layers and workers."""
 
+import shutil
+
 import numpy as np
 
 from napari_sciseg._napari.widgets.classify import CLASS_KEY, ClassifyImagesWidget
@@ -38,6 +40,15 @@ def test_train_from_folder_then_cancel(make_napari_viewer, qtbot, tmp_path, monk
     qtbot.waitUntil(lambda: widget.model is not None, timeout=120_000)
     assert widget.model.class_names == ("cluster", "fiber", "matrix", "mixed")
     qtbot.waitUntil(lambda: widget.cancel_button.isEnabled() is False, timeout=10_000)
+    new = tmp_path / "new"
+    new.mkdir()
+    for i, src in enumerate(sorted((tmp_path / "cluster").iterdir())[:3]):
+        shutil.copy(src, new / f"image{i}.tif")
+    widget.predict_folder(new)
+    qtbot.waitUntil(lambda: widget.predictions is not None, timeout=60_000)
+    text = (new / "predictions.csv").read_text().splitlines()
+    assert len(text) == 4 and text[0].startswith("file,class,p_cluster")
+    qtbot.waitUntil(lambda: widget.train_button.isEnabled(), timeout=10_000)
     widget.model = None
     monkeypatch.setattr(widget, "_options", lambda: {"representation": "cnn", "epochs": 200})
     worker = widget.train()

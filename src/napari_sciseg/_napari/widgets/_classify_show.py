@@ -14,7 +14,7 @@ from napari.utils.colormaps import DirectLabelColormap
 
 from .._layers import add_or_update, output_kwargs
 
-__all__ = ["PALETTE", "ResultCanvas", "show_tile_map", "show_heat"]
+__all__ = ["PALETTE", "ResultCanvas", "show_tile_map", "show_heat", "write_predictions"]
 
 PALETTE = ("#4fc3f7", "#e65100", "#66bb6a", "#ab47bc", "#ffee58", "#8d6e63", "#ec407a",
            "#26a69a", "#9e9e9e", "#5c6bc0")
@@ -92,3 +92,20 @@ def show_heat(viewer, source, heat: np.ndarray, class_name: str, method: str) ->
         source, f"{source.name} {method} ({class_name})", colormap="inferno",
         blending="additive", opacity=0.6, contrast_limits=(0.0, max(float(heat.max()), 1e-6)),
         metadata={"explains": class_name, "method": method}))
+
+
+def write_predictions(folder, prediction):
+    """Write ``predictions.csv`` (file, class, p_<class>...) into ``folder`` atomically."""
+    import csv
+    from pathlib import Path
+
+    from napari_sciseg.io.outputs import atomic_open
+
+    folder = Path(folder)
+    out = (folder.parent if folder.is_file() else folder) / "predictions.csv"
+    rows = prediction.rows()
+    with atomic_open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out

@@ -60,7 +60,7 @@ class ClassifyImagesWidget(ClassifierUse, QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.model = self.cv = self.worker = None
+        self.model = self.cv = self.worker = self.predictions = None
         self.data_edit = QLineEdit(_LAYERS)
         self.data_edit.setToolTip("A folder of class folders, a CSV file,class[,group], or "
                                   f"{_LAYERS}: image layers with a class (label them below)")
@@ -88,6 +88,9 @@ class ClassifyImagesWidget(ClassifierUse, QWidget):
         self.cancel_button.setEnabled(False)
         self.classify_button = _button("Classify layer (tiles)", "Class map of the selected "
                                        "image layer, tile by tile", self.classify_layer)
+        self.predict_button = _button("Predict folder…", "Classify every image of a folder "
+                                      "(or CSV) in the background; writes predictions.csv "
+                                      "beside them", self._choose_predict)
         self.explain_button = _button("Explain layer", "What the classifier looked at: Grad-CAM "
                                       "(networks) or occlusion (boosted trees)", self.explain_layer)
         self.progress = QProgressBar()
@@ -117,7 +120,7 @@ class ClassifyImagesWidget(ClassifierUse, QWidget):
         layout.addLayout(form)
         layout.addLayout(checks)
         for row in ((self.train_button, self.cv_button, self.cancel_button),
-                    (self.classify_button, self.explain_button),
+                    (self.classify_button, self.explain_button, self.predict_button),
                     (_button("Load model…", "Open a classifier (.sciseg)", self._load),
                      _button("Save model…", "Save the classifier (.sciseg)", self._save))):
             box = QHBoxLayout()
@@ -213,9 +216,42 @@ class ClassifyImagesWidget(ClassifierUse, QWidget):
         if not running:
             self.worker = None
         for b in (self.train_button, self.cv_button, self.classify_button,
-                  self.explain_button):
+                  self.explain_button, self.predict_button):
             b.setEnabled(not running)
         self.cancel_button.setEnabled(running)
+
+    def _choose_predict(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
+        if path:
+            self.predict_folder(path)
+
+    def predict_folder(self, path):
+        """Classify the images of ``path`` in a worker; ``predictions.csv`` is written there."""
+        from ...dl.classify.workflow import predict_dataset
+
+        if self.model is None:
+            show_error("Train or load a classifier first.")
+            return None
+        model = self.model
+        self._running(True)
+        self.worker = start_job(lambda: _paired(predict_dataset(model, path)),
+                                desc="Classify images: predict", on_yield=self._progress,
+                                on_return=lambda res: self._predicted(path, res),
+                                on_finish=lambda: self._running(False))
+        return self.worker
+
+    def _predicted(self, path, result) -> None:
+        from ._classify_show import write_predictions
+
+        if result is None:
+            return
+        self.predictions = result[0]
+        out = write_predictions(path, self.predictions)
+        counts = np.bincount(self.predictions.proba.argmax(1), minlength=len(
+            self.predictions.class_names))
+        self.summary.setText(f"{len(self.predictions.files)} images: " + ", ".join(
+            f"{n} {c}" for n, c in zip(self.predictions.class_names, counts))
+            + f"<br>wrote {out}")
 
     def _done(self, kind: str, result) -> None:
         if result is None:
