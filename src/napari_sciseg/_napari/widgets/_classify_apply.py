@@ -8,6 +8,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QFileDialog
 
 from .._layers import layer_kind, layer_spacing
+from .._workers import start_job
 from ._classify_show import show_heat, show_tile_map
 
 __all__ = ["ClassifierUse"]
@@ -87,3 +88,42 @@ class ClassifierUse:
         heat, k = result
         method = "Grad-CAM" if self.model.net is not None else "occlusion"
         return show_heat(self.viewer, layer, heat, self.model.class_names[k], method)
+
+    # ------------------------------------------------------------------ folders
+    def _choose_predict(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
+        if path:
+            self.predict_folder(path)
+
+    def predict_folder(self, path):
+        """Classify the images of ``path`` in a worker; ``predictions.csv`` is written there."""
+        from ...dl.classify.workflow import predict_dataset
+
+        if self.model is None:
+            show_error("Train or load a classifier first.")
+            return None
+        model = self.model
+        self._running(True)
+        self.worker = start_job(lambda: _paired(predict_dataset(model, path)),
+                                desc="Classify images: predict", on_yield=self._progress,
+                                on_return=lambda res: self._predicted(path, res),
+                                on_finish=lambda: self._running(False))
+        return self.worker
+
+    def _predicted(self, path, result) -> None:
+        from ._classify_show import write_predictions
+
+        if result is None:
+            return
+        self.predictions = result[0]
+        out = write_predictions(path, self.predictions)
+        counts = np.bincount(self.predictions.proba.argmax(1), minlength=len(
+            self.predictions.class_names))
+        self.summary.setText(f"{len(self.predictions.files)} images: " + ", ".join(
+            f"{n} {c}" for n, c in zip(self.predictions.class_names, counts))
+            + f"<br>wrote {out}")
+
+
+def _paired(gen):
+    """A prediction job that returns (result, None) like the data-set jobs."""
+    return ((yield from gen), None)
