@@ -151,3 +151,10 @@ def test_tiles_of_another_size_are_refused(shapes, trained):
         bad = shapes[0].copy()
         bad[0, 0, 0] = np.nan
         train_autoencoder(bad, depth=2, base_channels=2, latent_size=3, steps=1)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 10, 19, 20])
+def test_any_number_of_steps_trains(shapes, steps):
+    ae = train_autoencoder(shapes[0][:8], depth=1, base_channels=1, latent_size=2, steps=steps,
+                           batch=2)
+    assert ae.metrics["steps_done"] == steps

@@ -186,8 +186,11 @@ def iter_train_autoencoder(
     dev = resolve_device(device)[0]
     net.to(dev).train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps),
-                                                pct_start=0.1)
+    if steps >= 20:  # one-cycle schedule; its warm-up phase is empty below ~20 steps
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                    pct_start=0.1)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     recipe = {"steps": int(steps), "batch": int(batch), "lr": float(lr), "seed": int(seed),
               "val_fraction": float(val_fraction), "loss": "mse", "n_tiles": int(len(x))}
     val_every = max(1, val_every or steps // 10)

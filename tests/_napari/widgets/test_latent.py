@@ -136,3 +136,11 @@ def test_cancel_stops_training(make_napari_viewer, qtbot, mosaic):
     w.cancel_button.click()
     qtbot.waitUntil(lambda: w.run_button.isEnabled(), timeout=30_000)
     assert w.embedding is None and w.status.text() == "cancelled"
+
+
+def test_selected_tiles_are_outlined_in_yellow(embedded):
+    viewer, w = embedded
+    w._points_selected(np.array([0]))
+    layer = viewer.layers["shapes selected tiles"]
+    assert layer.contour == 2
+    np.testing.assert_allclose(layer.colormap.map(np.array([1]))[0], [1, 1, 0, 1])

@@ -4,6 +4,7 @@ selection or a click on the image), and writing them as scribbles of a class."""
 from __future__ import annotations
 
 import numpy as np
+from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_info, show_warning
 
 from .._layers import add_or_update, output_kwargs
@@ -34,6 +35,8 @@ class LatentTiles:
         self.selection_layer = add_or_update(self.viewer, self._tile_image(selected),
                                              "labels", kw)
         self.selection_layer.contour = 2
+        self.selection_layer.colormap = DirectLabelColormap(  # unlike any class colour
+            color_dict={None: "transparent", 0: "transparent", 1: "yellow"})
         self.viewer.layers.selection.active = self.source
 
     def _points_selected(self, indices: np.ndarray) -> None:
