@@ -88,11 +88,14 @@ def wait_for_call(fn: Callable[[], Any], *, cancel, what: str, poll: float = 0.1
 
     Yields a :class:`JobStep` every ``poll`` seconds so the worker stays
     responsive; when ``cancel`` (a ``threading.Event``) is set, returns ``None``
-    at once and the call's result is dropped (the call itself finishes in the
-    background: a core function that does not take ``cancel`` cannot be stopped
-    midway). Returns ``fn()``'s value, or raises its exception.
+    at once and the call's result is dropped (a core call that takes the same
+    ``cancel`` stops at its next check with :class:`~napari_sciseg._generators.Cancelled`;
+    one that does not finishes in the background). Returns ``fn()``'s value, ``None``
+    when it was cancelled, or raises its exception.
     """
     import threading
+
+    from .._generators import Cancelled
 
     box: dict = {}
 
@@ -109,6 +112,8 @@ def wait_for_call(fn: Callable[[], Any], *, cancel, what: str, poll: float = 0.1
             return None
         yield JobStep(0, 1, what)
         thread.join(poll)
+    if isinstance(box.get("error"), Cancelled):
+        return None
     if "error" in box:
         raise box["error"]
     yield JobStep(1, 1, what)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._generators import check_cancelled
 from .._validation import check_same_shape, check_spacing
 from .particle_shape import as_labels, shape_measures
 from .psd import PSDSummary, psd_summary
@@ -257,6 +258,7 @@ def measure_particles(
     diameter_range: tuple[float, float] | None = None,
     size_factor: float = 3.0,
     calibration: str | None = None,
+    cancel=None,
 ) -> ParticleResult:
     """Measure particles, select the isolated ones and summarise their sizes.
 
@@ -287,6 +289,9 @@ def measure_particles(
     calibration : str, optional
         Where ``spacing`` comes from, stated in the PSD (default ``"user"`` when
         spacing is given, ``"none"`` otherwise).
+    cancel : threading.Event or callable, optional
+        Checked between stages; when set, raises
+        :class:`napari_sciseg._generators.Cancelled`.
 
     Returns
     -------
@@ -301,6 +306,7 @@ def measure_particles(
     (10.0, 1)
     """
     labels, split = _labels_and_split(mask_or_labels, split_touching)
+    check_cancelled(cancel, "the shape measures")
     if image is not None:
         image = np.asarray(image)
         check_same_shape("mask_or_labels", labels, "image", image)
@@ -308,6 +314,7 @@ def measure_particles(
     sy, sx = check_spacing(spacing, 2)
     n = int(labels.max(initial=0))
     m = shape_measures(labels, (sy, sx), image)
+    check_cancelled(cancel, "the isolation tests")
     necks = _necks(labels, n, np.sqrt(m["count"] * 4 / np.pi)) & ~split
     reason = isolation_reasons(
         m, necks=necks, split=split, exclude_border=exclude_border, min_solidity=min_solidity,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._generators import check_cancelled
 from ..io.calibration import ResolvedSpacing, resolve_spacing
 from .particles import ParticleResult, measure_particles
 
@@ -153,6 +154,7 @@ def size_particles(
     split_touching: bool = False,
     model=None,
     rgb: bool | None = None,
+    cancel=None,
     **selection,
 ) -> SizingResult:
     """Segment the particles of one image, measure them and summarise the isolated ones.
@@ -179,6 +181,9 @@ def size_particles(
         ensemble: ``napari_sciseg.dl.particle_model.particle_segmenter("M.sciseg")``.
     rgb : bool, optional
         Whether the last axis is colour (default: guessed from the shape).
+    cancel : threading.Event or callable, optional
+        Checked between the stages (segmentation, measurement); when set, the
+        call raises :class:`napari_sciseg._generators.Cancelled`.
     **selection
         Passed to :func:`measure_particles` (``min_solidity``,
         ``max_aspect_ratio``, ``exclude_border``, ``diameter_range``...).
@@ -210,11 +215,14 @@ def size_particles(
         size_px = particle_size / (resolved.spacing[-1] if resolved.calibrated else 1.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        check_cancelled(cancel, "segmentation")
         mask = _segment(gray, method, polarity, size_px, model)
+        check_cancelled(cancel, "measurement")
         res = measure_particles(
             mask, gray, spacing=resolved.spacing, split_touching=split_touching,
-            calibration=resolved.source, **selection,
+            calibration=resolved.source, cancel=cancel, **selection,
         )  # fmt: skip
+    check_cancelled(cancel, "the result")
     for w in caught:  # keep them for the report, and let callers see them too
         notes.append(str(w.message))
         warnings.warn(w.message, w.category, stacklevel=2)

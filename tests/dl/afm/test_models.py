@@ -95,6 +95,19 @@ def test_cnn_training_smoke_save_load_and_tile_maps(split, tmp_path):
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
     with pytest.raises(ValueError, match="needs the scan's metadata"):
         predict_scan(model, raw, spacing=78.125)
+    # cancel: checked before the tiles and between batches of tiles, raising Cancelled
+    from napari_sciseg._generators import Cancelled
+
+    checks = []
+
+    def flag():  # set at the third check: inside the tile passes
+        checks.append(1)
+        return len(checks) >= 3
+
+    with pytest.raises(Cancelled, match="cancelled before the next tiles"):
+        predict_scan(model, raw, spacing=model.config.target_spacing,
+                     metadata=train.metadata[0], cancel=flag)
+    assert len(checks) == 3
 
 
 def test_foreign_file_is_refused(tmp_path):

@@ -43,7 +43,7 @@ def _predict_job(model, data, spacing, metadata, cancel):
     from ...dl.afm.predict import predict_scan
 
     return (yield from wait_for_call(
-        lambda: predict_scan(model, data, spacing=spacing, metadata=metadata),
+        lambda: predict_scan(model, data, spacing=spacing, metadata=metadata, cancel=cancel),
         cancel=cancel, what="classifying"))
 
 

@@ -34,12 +34,13 @@ __all__ = ["SizeParticlesWidget"]
 def _size_job(image, kwargs, cancel):
     """Generator run in the worker: the whole sizing workflow in one core call.
 
-    Cancel returns at once (``None``); the core call, which takes no ``cancel``,
-    finishes in the background and its result is dropped.
+    Cancel returns at once (``None``); the core call, which checks ``cancel``
+    between its stages, stops there with ``Cancelled`` (dropped in its thread).
     """
     from ...measure import size_particles
 
-    return (yield from wait_for_call(lambda: size_particles(image, **kwargs), cancel=cancel,
+    return (yield from wait_for_call(lambda: size_particles(image, cancel=cancel, **kwargs),
+                                     cancel=cancel,
                                      what="sizing"))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._generators import check_cancelled
 from ...classify.afm.dataset import CLASSES
 from ...classify.afm.model import AfmModel
 from ...classify.afm.scans import apply_channel_scales, extract_tiles, prepare_scan
@@ -47,6 +48,7 @@ def predict_scan(
     map_tile: int | None = None,
     symmetries: int = 1,
     class_map: bool = True,
+    cancel=None,
 ) -> ScanPrediction:
     """Classify one scan (channels already selected in ``model.config.channels`` order).
 
@@ -77,6 +79,9 @@ def predict_scan(
     class_map : bool
         Also classify the map tiles (False: ``tile_probabilities`` is empty,
         which is faster when only the scan's class is wanted).
+    cancel : threading.Event or callable, optional
+        Checked between the stages and between batches of tiles; when set, the
+        call raises :class:`napari_sciseg._generators.Cancelled`.
 
     Returns
     -------
@@ -129,6 +134,7 @@ def predict_scan(
             normalize=cfg.normalization,
         )
     )
+    check_cancelled(cancel, "classifying the tiles")
     x = apply_channel_scales(x, cfg.channel_scales)
     factor = original[-1] / x.shape[-1]
     tile = min(cfg.tile, *x.shape[1:])
@@ -140,10 +146,10 @@ def predict_scan(
         scan_p, tile_p = _texture_proba(model.vlad, x, corners, map_tile, meta)
     else:
         tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
-        scan_p = _aggregate(_net_proba(model.net, _symmetric(tiles, symmetries), meta))
+        scan_p = _aggregate(_net_proba(model.net, _symmetric(tiles, symmetries), meta, cancel))
         tile_p = np.zeros((0, len(scan_p)))
         if class_map:
-            tile_p = _net_proba(model.net, extract_tiles(x, map_tile)[0], meta)
+            tile_p = _net_proba(model.net, extract_tiles(x, map_tile)[0], meta, cancel)
     corners_orig = tuple((y * factor, xx * factor) for y, xx in corners)
     return ScanPrediction(
         scan_p.astype(np.float32), tile_p.astype(np.float32), corners_orig, map_tile * factor
@@ -185,12 +191,19 @@ def _symmetric(tiles: np.ndarray, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(turns))
 
 
-def _net_proba(net, tiles: np.ndarray, meta: np.ndarray) -> np.ndarray:
+def _net_proba(net, tiles: np.ndarray, meta: np.ndarray, cancel=None,
+               batch: int = 64) -> np.ndarray:
+    """Class probabilities of ``tiles``, ``batch`` tiles per pass, ``cancel`` checked between."""
     import torch
 
+    out = []
     with torch.no_grad():
-        m = torch.from_numpy(np.repeat(meta, len(tiles), 0)) if meta.shape[1] else None
-        return torch.softmax(net(torch.from_numpy(np.ascontiguousarray(tiles)), m), 1).numpy()
+        for start in range(0, max(len(tiles), 1), batch):
+            check_cancelled(cancel, "the next tiles")
+            part = np.ascontiguousarray(tiles[start:start + batch])
+            m = torch.from_numpy(np.repeat(meta, len(part), 0)) if meta.shape[1] else None
+            out.append(torch.softmax(net(torch.from_numpy(part), m), 1).numpy())
+    return np.concatenate(out)
 
 
 def tile_maps(prediction: ScanPrediction, shape) -> tuple[np.ndarray, np.ndarray]:
