@@ -9,14 +9,15 @@ a classifier saved with it (:mod:`.io`), so the model predicts without it.
 
 Examples
 --------
->>> import tempfile, torch
->>> path = tempfile.mkdtemp() + "/tiny.onnx"
->>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
->>> torch.onnx.export(net, (torch.zeros(1, 3, 16, 16),), path, input_names=["x"],
-...                   dynamic_axes={"x": {2: "h", 3: "w"}}, dynamo=False)
->>> enc = OnnxEncoder.from_file(path, ("/1/Relu_output_0",))
+>>> from onnx import TensorProto, helper
+>>> image = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])
+>>> out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None])
+>>> graph = helper.make_graph([helper.make_node("Relu", ["x"], ["r"]),
+...                            helper.make_node("Neg", ["r"], ["y"])], "g", [image], [out])
+>>> model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+>>> enc = OnnxEncoder(model.SerializeToString(), ("r",))
 >>> [a.shape for a in enc.activations(np.zeros((1, 3, 20, 20), np.float32))]
-[(1, 4, 20, 20)]
+[(1, 3, 20, 20)]
 """
 
 from __future__ import annotations
