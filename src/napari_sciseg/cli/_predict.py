@@ -108,7 +108,8 @@ def _run_distributed(address: str, calls, progress, record):
 
 def _check_task(args) -> str:
     """The model's task, and the flags that fit it (a bad model file fails here)."""
-    task = getattr(_load(str(args.model)).config, "task", "segment")
+    model = _load(str(args.model), args.engine, args.device)  # the one the run predicts with
+    task = getattr(model.config, "task", "segment")
     if task == "inpaint" and args.mask is None:
         raise ValueError(f"{args.model} is an inpainting model: pass --mask (an image of the "
                          "pixels to fill, non-zero = missing).")

@@ -54,10 +54,9 @@ def test_the_key_follows_the_weights_and_the_versions(saved, tmp_path, monkeypat
     other = tmp_path / "other.sciseg"
     save_model(make_model("smsnet", 2, members=3), other)
     assert eng.onnx_cache_key(other) != key
-    monkeypatch.setattr(eng, "onnx_cache_dir", lambda: tmp_path / "unused")
-    import onnx
-
-    monkeypatch.setattr(onnx, "__version__", "0.0.0-other")
+    real = eng._package_version
+    monkeypatch.setattr(eng, "_package_version",
+                        lambda name: "0.0.0-other" if name == "onnx" else real(name))
     assert eng.onnx_cache_key(saved) != key
 
 
@@ -117,3 +116,15 @@ def test_cli_engines_agree_within_1e4(saved, tmp_path, capsys):
         main(["predict", str(saved), str(tmp_path / "im.tif"), "-o", str(tmp_path / "x"),
               "--engine", "tensorrt"])
     assert "--engine: invalid choice: 'tensorrt'" in capsys.readouterr().err
+
+
+def test_models_that_are_not_segmentation_ensembles_stay_with_torch(saved, tmp_path,
+                                                                    monkeypatch):
+    """A restoration model's ONNX graph would not say what it predicts: never exported."""
+    from types import SimpleNamespace
+
+    denoiser = SimpleNamespace(config=SimpleNamespace(arch="tunet", task="denoise"))
+    monkeypatch.setattr("napari_sciseg.dl.serialization.load_model", lambda path: denoiser)
+    cache = tmp_path / "c"
+    assert eng.load_for_prediction(saved, device="cpu", cache_dir=cache) is denoiser
+    assert not cache.exists() or not list(cache.glob("*.onnx"))

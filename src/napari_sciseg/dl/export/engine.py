@@ -66,7 +66,6 @@ def onnx_cache_key(model_path) -> str:
     str
         32 hex digits.
     """
-    import onnx
     import torch
 
     from ... import __version__
@@ -74,17 +73,31 @@ def onnx_cache_key(model_path) -> str:
     from .onnx import OPSET
 
     h = hashlib.sha256(file_digest(model_path).encode())
-    h.update(f"onnx {onnx.__version__} opset {OPSET} torch {torch.__version__} "
+    h.update(f"onnx {_package_version('onnx')} opset {OPSET} torch {torch.__version__} "
              f"napari-sciseg {__version__}".encode())
     return h.hexdigest()[:32]
 
 
+def _package_version(name: str) -> str:
+    """The installed version of ``name``, read without importing it (onnx takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "none"
+
+
 def _onnx_missing() -> str | None:
-    """Why ONNX Runtime cannot run here (None when it can)."""
+    """Why ONNX Runtime cannot run here (None when it can); imports nothing."""
+    from importlib.util import find_spec
+
     for name in ("onnx", "onnxruntime"):
         try:
-            __import__(name)
-        except ImportError:
+            found = find_spec(name) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules
+            found = False
+        if not found:
             return f"{name} is not installed (pip install 'napari-sciseg[export]')"
     return None
 
@@ -98,8 +111,9 @@ def _on_cpu(device: str) -> bool:
 def _cached_onnx(path: Path, cache: Path):
     """The ONNX model of ``path`` from the cache, exporting it on a miss.
 
-    Returns ``(model, hit)``; ``model`` is the torch model when it cannot be exported
-    because it is not a torch ensemble (the instant forest).
+    Returns ``(model, hit)``; ``model`` is the torch model when it is not a segmentation
+    ensemble (the instant forest, a regression or restoration model: their ONNX graph would
+    not say what they predict).
     """
     from ..serialization import load_model
     from .onnx import export_onnx, load_onnx
@@ -112,8 +126,9 @@ def _cached_onnx(path: Path, cache: Path):
             logger.warning("cached ONNX export %s unreadable (%s); exporting again", target, exc)
             target.unlink(missing_ok=True)
     trained = load_model(path)
-    if getattr(trained.config, "arch", None) == "forest":
-        return trained, False
+    cfg = trained.config
+    if getattr(cfg, "arch", None) == "forest" or getattr(cfg, "task", "segment") != "segment":
+        return trained, False  # the instant forest, regression/restoration models: torch
     logger.info("exporting %s to ONNX once (cached as %s)", path.name, target)
     export_onnx(trained, target, overwrite=True, check=True)
     return load_onnx(target), False
