@@ -73,11 +73,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def process_image(path, outdir, *, pixel_size=None, model=None, particle_class=None,
-                  **options) -> dict:  # fmt: skip
+                  image=None, **options) -> dict:  # fmt: skip
     """Size the particles of one image file and write its four outputs; return a summary row.
 
     ``options`` go to :func:`napari_sciseg.measure.size_particles` (``method``,
-    ``polarity``, ``split_touching``...).
+    ``polarity``, ``split_touching``...). ``image`` (a ``CalibratedImage``, e.g. a
+    napari layer's data and scale) is sized instead of reading ``path``, which
+    then only names the outputs.
     """
     import numpy as np
 
@@ -92,7 +94,7 @@ def process_image(path, outdir, *, pixel_size=None, model=None, particle_class=N
         from ..dl.particle_model import particle_segmenter
 
         model = particle_segmenter(model, particle_class)
-    img = read_image(path)
+    img = read_image(path) if image is None else image
     data = np.asarray(img.data)
     if data.ndim == 3 and not (data.shape[-1] in (3, 4) and img.axes[-1] in "CS"):
         raise ValueError(

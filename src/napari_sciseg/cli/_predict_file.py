@@ -75,7 +75,12 @@ def _read(path: Path):
 
 
 def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tuple[str, str]:
-    """Predict one file; return (file name, "" on success or the error message)."""
+    """Predict one file; return (file name, "" on success or the error message).
+
+    ``options["image"]`` (a ``CalibratedImage``, e.g. a napari layer's data and
+    scale), when given, is predicted instead of reading ``path``, which then only
+    names the outputs.
+    """
     try:
         from ..dl.prediction import predict
 
@@ -84,7 +89,9 @@ def predict_file(model_path: str, path: Path, outdir: Path, options: dict) -> tu
                             options.get("device", "auto"))
         if getattr(trained.config, "arch", None) == "forest":  # the instant pixel forest
             from ..classify.forest_engine import predict_forest as predict
-        data, spacing, unit, img = _read(path)
+        img = options.get("image")
+        data, spacing, unit, img = (_read(path) if img is None else
+                                    (img.data, img.spacing, img.unit, img))
         channel_axis = options.get("channel_axis")
         if channel_axis is None and img is not None and img.channel_axis is not None:
             channel_axis = img.channel_axis

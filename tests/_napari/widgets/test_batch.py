@@ -103,3 +103,61 @@ def test_cancel_stops_between_files(folder, tmp_path):
     assert result.cancelled and len(result.rows) == 1
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["status"] == "interrupted"
+
+
+def _tick(widget, names):
+    from qtpy.QtCore import Qt
+
+    widget.source_combo.setCurrentText("open layers")
+    for i in range(widget.layer_list.count()):
+        item = widget.layer_list.item(i)
+        if item.text() in names:
+            item.setCheckState(Qt.CheckState.Checked)
+
+
+def test_open_layers_merged_a_nan_layer_named_and_same_names_kept_apart(qtbot, widget,
+                                                                       tmp_path, notes):
+    import numpy as np
+
+    viewer = widget.viewer
+    for seed in (0, 1):
+        viewer.add_image(tem_particles("bf", shape=(192, 192), pixel_size=0.5, seed=seed),
+                         name="tem.sample", scale=(0.5, 0.5), units=("nm", "nm"))
+    viewer.add_image(np.full((64, 64), np.nan, np.float32), name="blank/nan")
+    viewer.add_image(np.zeros((32, 32)), name="not ticked")
+    # napari keeps names unique ("tem.sample [1]"); two that are the same once made file-safe
+    viewer.layers[1].name = "tem sample"
+    assert [widget.layer_list.item(i).text() for i in range(4)] == [
+        "tem.sample", "tem sample", "blank/nan", "not ticked"]
+    _tick(widget, {"tem.sample", "tem sample", "blank/nan"})
+    assert len(widget.checked_layers()) == 3
+    out = tmp_path / "out"
+    widget.output_edit.setText(str(out))
+    assert widget.start() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    result = widget.result
+    assert result.n_ok == 2 and list(result.failed) == ["blank/nan"]
+    assert "blank/nan" in widget.status.text() and "Skipped" in widget.status.text()
+    # one set of CLI outputs per layer: sanitised names, the second same-named layer apart
+    for stem in ("tem_sample", "tem_sample_2"):
+        for suffix in ("_particles.csv", "_mask.tif", "_labels.tif", "_psd.png"):
+            assert (out / f"{stem}{suffix}").is_file()
+    first, second = (_rows(out / f"{s}_particles.csv") for s in ("tem_sample", "tem_sample_2"))
+    assert first != second and len(first) > 0 and len(second) > 0
+    merged = _rows(out / "all_particles.csv")
+    assert len(merged) == len(first) + len(second)
+    assert [sum(r["file"] == n for r in merged) for n in ("tem.sample", "tem sample")] == [
+        len(first), len(second)]
+    summary = _rows(out / "summary.csv")
+    assert [r["file"] for r in summary] == ["tem.sample", "tem sample", "blank/nan"]
+    assert [r["status"] for r in summary][:2] == ["ok", "ok"]
+    # sized in nm with the layer's scale, as the particles widget does
+    assert all(r["unit"] == "nm" and float(r["pixel_size_nm"]) == 0.5 for r in summary[:2])
+    assert (out / "psd_all.png").stat().st_size > 1000
+    assert not (out / "not_ticked_particles.csv").exists()
+
+
+def test_open_layers_without_a_tick_says_so(widget, tmp_path, notes):
+    widget.source_combo.setCurrentText("open layers")
+    widget.output_edit.setText(str(tmp_path / "out"))
+    assert widget.start() is None and "'layers'" in notes[-1].message

@@ -10,6 +10,7 @@ the others go on. Cancel is checked between files.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +19,8 @@ import numpy as np
 
 from .._workers import JobStep
 
-__all__ = ["TASKS", "BatchResult", "planned_outputs", "batch_job", "find_images"]
+__all__ = ["TASKS", "BatchResult", "planned_outputs", "batch_job", "find_images",
+           "layer_stems"]
 
 TASKS = ("particle sizing", "saved model")
 
@@ -54,6 +56,27 @@ def find_images(folder) -> list[Path]:
             "folder with your images.") from None
 
 
+def layer_stems(names) -> list[str]:
+    """File stems for layer names: safe characters only, and unique (case-insensitively).
+
+    Examples
+    --------
+    >>> layer_stems(["tem 1.tif", "tem 1.tif", "a/b", "", "TEM_1_tif"])
+    ['tem_1_tif', 'tem_1_tif_2', 'a_b', 'layer', 'TEM_1_tif_3']
+    """
+    stems: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_") or "layer"
+        stem, k = base, 1
+        while stem.lower() in seen:
+            k += 1
+            stem = f"{base}_{k}"
+        seen.add(stem.lower())
+        stems.append(stem)
+    return stems
+
+
 def planned_outputs(task: str, files, outdir) -> dict:
     """{file: [its output paths]} as the CLI names them, plus ``None``: the merged files."""
     outdir = Path(outdir)
@@ -70,24 +93,27 @@ def planned_outputs(task: str, files, outdir) -> dict:
     return {**planned, None: shared}
 
 
-def _particles_one(path: Path, outdir: Path, options: dict, merged: dict) -> dict:
+def _particles_one(path: Path, outdir: Path, options: dict, merged: dict, source=None) -> dict:
     from ...cli._particles import _safe
 
-    row = _safe(path, outdir, options)
+    name, image = source or (path.name, None)
+    row = _safe(path, outdir, {**options, "image": image} if image is not None else options)
     if row["status"] == "ok":  # the per-particle CSV the CLI wrote, into the merged table
         with open(outdir / (path.name.split(".")[0] + "_particles.csv"), newline="") as fh:
             for rec in csv.DictReader(fh):
-                merged.setdefault("file", []).append(path.name)
+                merged.setdefault("file", []).append(name)
                 for key, value in rec.items():
                     merged.setdefault(key, []).append(value)
     return row
 
 
-def _model_one(path: Path, outdir: Path, options: dict, merged: dict) -> dict:
+def _model_one(path: Path, outdir: Path, options: dict, merged: dict, source=None) -> dict:
     from ...cli._predict import output_paths, predict_file
     from ...io import read_image
 
-    _, error = predict_file(options["model"], path, outdir, options)
+    image = source[1] if source else None
+    _, error = predict_file(options["model"], path, outdir,
+                            {**options, "image": image} if image is not None else options)
     if error:
         return {"file": str(path), "status": f"error: {error}"}
     seg = np.asarray(read_image(output_paths(path, outdir, False)[2]).data)
@@ -97,8 +123,14 @@ def _model_one(path: Path, outdir: Path, options: dict, merged: dict) -> dict:
     return row
 
 
-def batch_job(task: str, files, outdir, options: dict, *, overwrite: bool, cancel=None):
-    """Generator for a worker: yields a :class:`JobStep` per file, returns a BatchResult."""
+def batch_job(task: str, files, outdir, options: dict, *, overwrite: bool, cancel=None,
+              sources: dict | None = None):
+    """Generator for a worker: yields a :class:`JobStep` per file, returns a BatchResult.
+
+    ``sources`` ({path: (name, CalibratedImage)}) gives open layers instead of files:
+    each ``path`` (``<stem>.tif``, not read) only names the outputs, and ``name`` (the
+    layer's) stands for it in the tables and the list of failures.
+    """
     from ...cli._runs import InterruptReported, output_run
     from ...io.outputs import atomic_open
     from ...io.tables import write_table
@@ -118,14 +150,18 @@ def batch_job(task: str, files, outdir, options: dict, *, overwrite: bool, cance
                 if cancel is not None and cancel.is_set():
                     result.cancelled = True
                     raise KeyboardInterrupt  # the run is recorded as interrupted
-                yield JobStep(i, len(files), path.name)
-                row = one(path, outdir, options, result.merged)
+                source = (sources or {}).get(path)
+                name = source[0] if source else path.name
+                yield JobStep(i, len(files), name)
+                row = one(path, outdir, options, result.merged, source)
+                if source:
+                    row["file"] = name
                 result.rows.append(row)
                 if row["status"] == "ok":
                     run.done(path, planned[path])
                 else:
                     why = row["status"].removeprefix("error: ")
-                    result.failed[path.name] = why
+                    result.failed[name if name not in result.failed else path.name] = why
                     run.failed(path, why)
             yield JobStep(len(files), len(files), "writing the merged table")
             _write_summary(outdir / "summary.csv", result.rows, atomic_open)

@@ -1,4 +1,4 @@
-"""The "Batch" dock: a folder of images -> particle sizing or a saved model -> one table.
+"""The "Batch" dock: a folder of images (or open layers) -> particle sizing or a saved model.
 
 Thin translator over :mod:`._batch_job`, which runs the CLI's own per-file
 workflow: the outputs are the files ``sciseg particles`` / ``sciseg predict``
@@ -7,6 +7,10 @@ write, plus ``summary.csv`` (one row per image) and, for particles,
 distribution, shown here. It runs in a worker with progress and Cancel; a file
 that fails is skipped and named. Earlier results in the output folder are only
 replaced after the user says so, and nothing is ever deleted.
+
+With "open layers" the ticked Image layers go through the same workflow (their
+data and scale, nothing read from disk), the outputs named after each layer
+(safe characters; a second layer of the same name gets ``_2``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,6 +28,8 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -29,8 +37,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._layers import layer_spacing, layer_unit
 from .._workers import start_job
-from ._batch_job import TASKS, batch_job, find_images, planned_outputs
+from ._batch_job import TASKS, batch_job, find_images, layer_stems, planned_outputs
+
+SOURCES = ("folder", "open layers")
 
 __all__ = ["BatchWidget"]
 
@@ -45,10 +56,26 @@ def _ask_overwrite(parent, outdir: Path, existing: list[Path]) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def _layer_image(layer):
+    """A layer's pixels and scale as the CLI's ``CalibratedImage`` (a copy: the layer may
+    change while the job runs)."""
+    from ...io.calibration import CalibratedImage
+
+    rgb = bool(getattr(layer, "rgb", False))
+    ndim = layer.ndim - (1 if rgb else 0)
+    spatial = "ZYX"[-ndim:] if ndim <= 3 else "T" * (ndim - 3) + "ZYX"
+    unit = layer_unit(layer)
+    return CalibratedImage(
+        np.asarray(layer.data).copy(), spacing=layer_spacing(layer, ndim), unit=unit,
+        axes=spatial + ("C" if rgb else ""), calibrated=unit != "pixel",
+        source=(layer.metadata or {}).get("calibration_source", "layer scale"))
+
+
 class BatchWidget(QWidget):
     """Run a folder through particle sizing or a saved model.
 
-    Attributes for scripts and tests: ``task_combo``, ``input_edit``, ``output_edit``,
+    Attributes for scripts and tests: ``task_combo``, ``source_combo`` ("folder" or
+    "open layers"), ``layer_list`` (checkable Image layers), ``input_edit``, ``output_edit``,
     ``model_edit``, ``run_button``, ``cancel_button``, ``progress``, ``status``,
     ``result`` (the last :class:`~._batch_job.BatchResult`), ``worker``, and
     ``confirm`` (``confirm(outdir, existing) -> bool``, the overwrite question).
@@ -65,6 +92,14 @@ class BatchWidget(QWidget):
         self.task_combo.addItems(TASKS)
         self.task_combo.setToolTip("particle sizing: as 'sciseg particles' (defaults); saved "
                                    "model: a .sciseg ensemble, as 'sciseg predict'")
+        self.source_combo = QComboBox()
+        self.source_combo.addItems(SOURCES)
+        self.source_combo.setToolTip("folder: every image file of a folder; open layers: the "
+                                     "Image layers ticked below, with their scale")
+        self.layer_list = QListWidget()
+        self.layer_list.setToolTip("Tick the Image layers to process; outputs are named "
+                                   "after each layer")
+        self.layer_list.setMaximumHeight(120)
         self.input_edit = QLineEdit()
         self.input_edit.setPlaceholderText("folder with images")
         self.input_edit.setToolTip("Every image the plugin reads in this folder (not "
@@ -97,6 +132,8 @@ class BatchWidget(QWidget):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("task", self.task_combo)
+        form.addRow("input", self.source_combo)
+        form.addRow("layers", self.layer_list)
         for label, edit, key in (("input folder", self.input_edit, "input"),
                                  ("output folder", self.output_edit, "output"),
                                  ("model", self.model_edit, "model")):
@@ -121,6 +158,46 @@ class BatchWidget(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.task_combo.currentTextChanged.connect(self._task_changed)
         self._task_changed(self.task_combo.currentText())
+        self.source_combo.currentTextChanged.connect(self._source_changed)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(lambda *_: self.refresh_layers())
+        self.refresh_layers()
+        self._source_changed(self.source_combo.currentText())
+
+    def refresh_layers(self) -> None:
+        """List the viewer's Image layers, keeping the ticks of those still there."""
+        from napari.layers import Image
+
+        ticked = {id(lay) for lay in self.checked_layers()}
+        self.layer_list.clear()
+        for layer in self.viewer.layers:
+            if isinstance(layer, Image):
+                item = QListWidgetItem(layer.name)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if id(layer) in ticked
+                                   else Qt.CheckState.Unchecked)
+                item.setData(Qt.ItemDataRole.UserRole, id(layer))
+                self.layer_list.addItem(item)
+                layer.events.name.connect(self._renamed)
+
+    def _renamed(self, event=None) -> None:
+        names = {id(lay): lay.name for lay in self.viewer.layers}
+        for i in range(self.layer_list.count()):
+            item = self.layer_list.item(i)
+            item.setText(names.get(item.data(Qt.ItemDataRole.UserRole), item.text()))
+
+    def checked_layers(self) -> list:
+        """The ticked Image layers, in the list's order."""
+        by_id = {id(lay): lay for lay in self.viewer.layers}
+        items = (self.layer_list.item(i) for i in range(self.layer_list.count()))
+        return [by_id[it.data(Qt.ItemDataRole.UserRole)] for it in items
+                if it.checkState() == Qt.CheckState.Checked
+                and it.data(Qt.ItemDataRole.UserRole) in by_id]
+
+    def _source_changed(self, source: str) -> None:
+        folder = source == "folder"
+        self.input_edit.setEnabled(folder)
+        self.layer_list.setEnabled(not folder)
 
     def _task_changed(self, task: str) -> None:
         self.model_edit.setEnabled(task == "saved model")
@@ -128,8 +205,12 @@ class BatchWidget(QWidget):
     def start(self):
         """Check the fields, ask before replacing results, start the worker (or ``None``)."""
         task = self.task_combo.currentText()
+        sources = None
         try:
-            files = find_images(self.input_edit.text().strip() or ".")
+            if self.source_combo.currentText() == "open layers":
+                files, sources = self._layer_sources()
+            else:
+                files = find_images(self.input_edit.text().strip() or ".")
             if not self.output_edit.text().strip():
                 raise ValueError("Choose an 'output folder' for the results.")
             outdir = Path(self.output_edit.text().strip())
@@ -155,7 +236,8 @@ class BatchWidget(QWidget):
         self._running(True)
         event = self.cancel_event
         self.worker = start_job(
-            lambda: batch_job(task, files, outdir, options, overwrite=overwrite, cancel=event),
+            lambda: batch_job(task, files, outdir, options, overwrite=overwrite, cancel=event,
+                              sources=sources),
             desc=f"Batch {task}",
             on_yield=self._step,
             on_return=self._show,
@@ -163,6 +245,14 @@ class BatchWidget(QWidget):
             show_progress=False,
         )
         return self.worker
+
+    def _layer_sources(self):
+        layers = self.checked_layers()
+        if not layers:
+            raise ValueError("Tick at least one Image layer in 'layers' (or set 'input' to "
+                             "folder).")
+        files = [Path(f"{stem}.tif") for stem in layer_stems([lay.name for lay in layers])]
+        return files, {f: (lay.name, _layer_image(lay)) for f, lay in zip(files, layers)}
 
     def cancel(self) -> None:
         if self.cancel_event is not None:
