@@ -18,9 +18,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -28,8 +26,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -37,9 +33,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._layers import layer_spacing, layer_unit
 from .._workers import start_job
-from ._batch_job import TASKS, batch_job, find_images, layer_stems, planned_outputs
+from ._batch_job import TASKS, batch_job, find_images, planned_outputs
+from ._batch_layers import LayerPicker, layer_sources
 
 SOURCES = ("folder", "open layers")
 
@@ -54,21 +50,6 @@ def _ask_overwrite(parent, outdir: Path, existing: list[Path]) -> bool:
         "Replace them? Files of the same names are overwritten; nothing else is deleted.",
     )
     return answer == QMessageBox.StandardButton.Yes
-
-
-def _layer_image(layer):
-    """A layer's pixels and scale as the CLI's ``CalibratedImage`` (a copy: the layer may
-    change while the job runs)."""
-    from ...io.calibration import CalibratedImage
-
-    rgb = bool(getattr(layer, "rgb", False))
-    ndim = layer.ndim - (1 if rgb else 0)
-    spatial = "ZYX"[-ndim:] if ndim <= 3 else "T" * (ndim - 3) + "ZYX"
-    unit = layer_unit(layer)
-    return CalibratedImage(
-        np.asarray(layer.data).copy(), spacing=layer_spacing(layer, ndim), unit=unit,
-        axes=spatial + ("C" if rgb else ""), calibrated=unit != "pixel",
-        source=(layer.metadata or {}).get("calibration_source", "layer scale"))
 
 
 class BatchWidget(QWidget):
@@ -92,14 +73,7 @@ class BatchWidget(QWidget):
         self.task_combo.addItems(TASKS)
         self.task_combo.setToolTip("particle sizing: as 'sciseg particles' (defaults); saved "
                                    "model: a .sciseg ensemble, as 'sciseg predict'")
-        self.source_combo = QComboBox()
-        self.source_combo.addItems(SOURCES)
-        self.source_combo.setToolTip("folder: every image file of a folder; open layers: the "
-                                     "Image layers ticked below, with their scale")
-        self.layer_list = QListWidget()
-        self.layer_list.setToolTip("Tick the Image layers to process; outputs are named "
-                                   "after each layer")
-        self.layer_list.setMaximumHeight(120)
+        self._init_layers()
         self.input_edit = QLineEdit()
         self.input_edit.setPlaceholderText("folder with images")
         self.input_edit.setToolTip("Every image the plugin reads in this folder (not "
@@ -158,41 +132,20 @@ class BatchWidget(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.task_combo.currentTextChanged.connect(self._task_changed)
         self._task_changed(self.task_combo.currentText())
-        self.source_combo.currentTextChanged.connect(self._source_changed)
-        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(lambda *_: self.refresh_layers())
-        self.refresh_layers()
         self._source_changed(self.source_combo.currentText())
 
-    def refresh_layers(self) -> None:
-        """List the viewer's Image layers, keeping the ticks of those still there."""
-        from napari.layers import Image
-
-        ticked = {id(lay) for lay in self.checked_layers()}
-        self.layer_list.clear()
-        for layer in self.viewer.layers:
-            if isinstance(layer, Image):
-                item = QListWidgetItem(layer.name)
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked if id(layer) in ticked
-                                   else Qt.CheckState.Unchecked)
-                item.setData(Qt.ItemDataRole.UserRole, id(layer))
-                self.layer_list.addItem(item)
-                layer.events.name.connect(self._renamed)
-
-    def _renamed(self, event=None) -> None:
-        names = {id(lay): lay.name for lay in self.viewer.layers}
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
-            item.setText(names.get(item.data(Qt.ItemDataRole.UserRole), item.text()))
+    def _init_layers(self) -> None:
+        """The 'input' choice and the checkable list of the viewer's Image layers."""
+        self.source_combo = QComboBox()
+        self.source_combo.addItems(SOURCES)
+        self.source_combo.setToolTip("folder: every image file of a folder; open layers: the "
+                                     "Image layers ticked below, with their scale")
+        self.layer_list = LayerPicker(self.viewer)
+        self.source_combo.currentTextChanged.connect(self._source_changed)
 
     def checked_layers(self) -> list:
-        """The ticked Image layers, in the list's order."""
-        by_id = {id(lay): lay for lay in self.viewer.layers}
-        items = (self.layer_list.item(i) for i in range(self.layer_list.count()))
-        return [by_id[it.data(Qt.ItemDataRole.UserRole)] for it in items
-                if it.checkState() == Qt.CheckState.Checked
-                and it.data(Qt.ItemDataRole.UserRole) in by_id]
+        """The ticked Image layers."""
+        return self.layer_list.checked()
 
     def _source_changed(self, source: str) -> None:
         folder = source == "folder"
@@ -208,7 +161,7 @@ class BatchWidget(QWidget):
         sources = None
         try:
             if self.source_combo.currentText() == "open layers":
-                files, sources = self._layer_sources()
+                files, sources = layer_sources(self.checked_layers())
             else:
                 files = find_images(self.input_edit.text().strip() or ".")
             if not self.output_edit.text().strip():
@@ -245,14 +198,6 @@ class BatchWidget(QWidget):
             show_progress=False,
         )
         return self.worker
-
-    def _layer_sources(self):
-        layers = self.checked_layers()
-        if not layers:
-            raise ValueError("Tick at least one Image layer in 'layers' (or set 'input' to "
-                             "folder).")
-        files = [Path(f"{stem}.tif") for stem in layer_stems([lay.name for lay in layers])]
-        return files, {f: (lay.name, _layer_image(lay)) for f, lay in zip(files, layers)}
 
     def cancel(self) -> None:
         if self.cancel_event is not None:
