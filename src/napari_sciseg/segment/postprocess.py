@@ -87,9 +87,18 @@ def remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
     return keep[labels]
 
 
-def _scores(labels: np.ndarray, n: int, signal: np.ndarray, noise: float):
-    area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
-    total = np.bincount(labels.ravel(), weights=signal.ravel(), minlength=n + 1)
+def _scores(labels: np.ndarray, n: int, signal: np.ndarray, noise: float, sign: float = 1.0):
+    """Area and score (``sign * signal`` summed / noise / sqrt(area)) of labels 1..n.
+
+    Only labelled pixels are gathered (objects cover a small part of an image), in image
+    order, so the sums are the same floating-point additions as over the whole image.
+    """
+    flat = labels.ravel()
+    where = np.flatnonzero(flat)
+    lab = flat[where]
+    area = np.bincount(lab, minlength=n + 1).astype(float)
+    weights = signal.ravel()[where].astype(np.float64)
+    total = np.bincount(lab, weights=-weights if sign < 0 else weights, minlength=n + 1)
     score = total / noise / np.sqrt(np.maximum(area, 1))
     score[0] = -np.inf
     return area, score
@@ -159,9 +168,10 @@ def significant_objects(
     eight = np.ones((3, 3))
     neg_labels, n_neg = ndi.label(-signal > np.maximum(np.abs(threshold), 2 * noise), eight)
     bar = 0.0
+    neg_scores = None
     if n_neg:
-        neg = _scores(neg_labels, n_neg, -signal, noise)[1][1:]
-        bar = _bar(neg)
+        neg_scores = _scores(neg_labels, n_neg, signal, noise, sign=-1.0)[1][1:]
+        bar = _bar(neg_scores)
     labels, n = ndi.label(mask, eight)
     if n == 0:
         return np.zeros(mask.shape, bool)
@@ -171,7 +181,7 @@ def significant_objects(
         near = ndi.binary_dilation((score > bar)[labels], eight, iterations=int(halo))
         far = np.ones(n_neg + 1, bool)
         far[np.unique(neg_labels[near])] = False
-        neg = _scores(neg_labels, n_neg, -signal, noise)[1][1:][far[1:]]
+        neg = neg_scores[far[1:]]
         bar = _bar(neg)
     keep = score > bar
     if keep.any():
