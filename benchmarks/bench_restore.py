@@ -106,16 +106,18 @@ def bench_denoise(args) -> dict:
             t0 = time.perf_counter()
             outputs[name] = (denoise(model, image, device="cpu").values,
                              time.perf_counter() - t0)
-        for method in ("gaussian", "nlm"):
+        strengths = {}
+        for method, label in (("gaussian", "Gaussian (tuned sigma)"),
+                              ("nlm", "non-local means (tuned h)")):
             t0 = time.perf_counter()
-            out, strength = denoise_classical(image, truth, method=method)
-            label = f"{method} (tuned {'sigma' if method == 'gaussian' else 'h'} "
-            outputs[label + f"{strength:.2f})"] = (out, time.perf_counter() - t0)
+            out, strengths[label] = denoise_classical(image, truth, method=method)
+            outputs[label] = (out, time.perf_counter() - t0)
         base = restoration_scores(image, truth, data_range=span).psnr
         for name, (out, sec) in outputs.items():
             s = restoration_scores(out, truth, data_range=span)
             rows.append({"seed": seed, "method": name, "psnr": s.psnr, "gain": s.psnr - base,
-                         "ssim": s.ssim, "seconds": sec})
+                         "ssim": s.ssim, "seconds": sec,
+                         "strength": f"{strengths[name]:.2f}" if name in strengths else ""})
     return {"rows": rows, "train_s": train_s}
 
 
@@ -159,8 +161,9 @@ def report(args, inp, den) -> str:
                 "seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in den["train_s"].items())
                 + f"), tested on seeds {args.test_seeds}. PSNR/SSIM against the clean "
                 "image with its value range; gain = PSNR - PSNR of the noisy input.", ""]
-        out += _table(den["rows"], ["seed", "method", "psnr", "gain", "ssim", "seconds"])
-        methods = sorted({r["method"] for r in den["rows"]})
+        out += _table(den["rows"], ["seed", "method", "psnr", "gain", "ssim", "strength",
+                                    "seconds"])
+        methods = list(dict.fromkeys(r["method"] for r in den["rows"]))
         out.append("")
         out += [f"- mean gain {m}: {_mean(den['rows'], m, 'gain'):+.2f} dB" for m in methods]
         out.append("")

@@ -14,7 +14,7 @@ from napari_sciseg.io.tiff import read_tiff
 def test_every_workflow_has_a_headless_step():
     names = [name for name, _ in HEADLESS_STEPS]
     assert names[0] == "samples"
-    assert {"particles", "predict", "fibers", "afm", "embed"} <= set(names)
+    assert {"particles", "predict", "fibers", "afm", "embed", "restore"} <= set(names)
 
 
 def test_headless_samples_and_particles_write_calibrated_outputs(tmp_path, capsys):
@@ -25,6 +25,18 @@ def test_headless_samples_and_particles_write_calibrated_outputs(tmp_path, capsy
     assert bf.spacing == pytest.approx((0.2, 0.2)) and bf.unit == "nm"
     written = {p.name for p in (tmp_path / "particles").rglob("*") if p.is_file()}
     assert any(name.endswith("_particles.csv") for name in written), written
+
+
+def test_headless_restore_fills_only_the_gaps(tmp_path, capsys):
+    assert main(["demo", "--headless", "-o", str(tmp_path), "--only", "restore"]) == 0
+    line = capsys.readouterr().out
+    r = float(line.split("gaps r ")[1].split()[0])
+    assert r > 0.99  # held-out pattern, noise-free truth
+    pattern = read_tiff(tmp_path / "restore" / "pattern.tif").data
+    filled = read_tiff(tmp_path / "restore" / "pattern_inpainted.tif").data
+    gaps = pattern == 0  # the detector reports 0 in its gaps
+    assert (filled[~gaps] == pattern[~gaps]).all() and (filled[gaps] > 0).all()
+    assert (tmp_path / "restore" / "gaps.sciseg").is_file()
 
 
 def test_unknown_step_is_a_clear_error(tmp_path, capsys):

@@ -62,3 +62,13 @@ def afm_scan() -> list:
     """A four-channel tapping-mode AFM scan (height, amplitude, phase, z-sensor)."""
     scan = data.afm_scan(seed=0)
     return calibrated_to_layer_data(scan, "AFM scan")
+
+
+def scattering_pattern() -> list:
+    """A SAXS-like pattern on a detector with module gaps (the gaps as Labels, 1 = missing)."""
+    pattern, gaps = data.scattering_pattern((256, 256), seed=0, exposure=30)
+    return [
+        (pattern, {"name": "scattering pattern", "colormap": "viridis",
+                   "contrast_limits": (0.0, float(pattern.max()) / 20)}, "image"),
+        (gaps.astype("uint8"), {"name": "detector gaps", "opacity": 0.4}, "labels"),
+    ]

@@ -24,6 +24,7 @@ HEADLESS_STEPS: tuple[tuple[str, str], ...] = (
     ("predict", "napari_sciseg.cli._demo_steps:predict"),
     ("fibers", "napari_sciseg.cli._demo_steps:fibers"),
     ("embed", "napari_sciseg.cli._demo_steps:embed"),
+    ("restore", "napari_sciseg.cli._demo_steps:restore"),
 )
 
 

@@ -13,6 +13,8 @@ ground truth used by tests and benchmarks.
 - :func:`fiber_concrete_ct` (``data/fibers_ct.py``): a second, independent fibre
   concrete CT (curved polymer or hooked steel fibres, voids, anisotropic voxels).
 - :func:`afm_scan` (``data/afm.py``): a four-channel AFM scan with metadata.
+- :func:`scattering_pattern` (``data/scattering.py``): a SAXS-like pattern with Poisson
+  counts and the module gaps of a pixel detector (:func:`detector_gaps`).
 - :func:`cnt_tem` (``data/cnt.py``): bright-field TEM of carbon nanomaterials
   (fibres, clusters, matrix, mixed; soot, graphene, metal) for image classification;
   :func:`cnt_images` / :func:`write_cnt_dataset` make imbalanced labelled sets.
@@ -28,6 +30,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "fibers": ["fiber_volume"],
         "fibers_ct": ["fiber_concrete_ct"],
         "afm": ["afm_scan"],
+        "scattering": ["scattering_pattern", "detector_gaps"],
         "cnt": ["cnt_tem", "cnt_images", "write_cnt_dataset"],
     },
 )
