@@ -74,7 +74,7 @@ def test_manifest_is_valid_and_points_into_napari_layer():
         if command.python_name:
             assert command.python_name.startswith("napari_sciseg._napari."), command.python_name
     assert manifest.contributions.readers and manifest.contributions.writers
-    assert len(manifest.contributions.sample_data) == 5
+    assert len(manifest.contributions.sample_data) == 6  # with the scattering pattern
 
 
 def test_ruff_is_clean():
