@@ -7,6 +7,7 @@ joins the two.
 
 from __future__ import annotations
 
+import warnings
 from enum import StrEnum
 
 import numpy as np
@@ -104,7 +105,9 @@ def umap_embedding(vectors: np.ndarray, *, n_neighbors: int = 15, min_dist: floa
         umap-learn is not installed; the message names the extra to install.
     """
     try:
-        import umap
+        with warnings.catch_warnings():  # umap-learn warns that TensorFlow (ParametricUMAP,
+            warnings.simplefilter("ignore", ImportWarning)  # not used here) is missing
+            import umap
     except ImportError:
         raise ImportError(f"the UMAP step needs umap-learn: {UMAP_EXTRA}") from None
     vectors = np.asarray(vectors, np.float32)
