@@ -78,14 +78,8 @@ def _ssl(args):
     return out
 
 
-def _write(args, rows, counts, ssl, load0):
-    lines = [
-        "# Image classification on synthetic carbon-nanomaterial TEM (bench_classify.py)",
-        "",
-        f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python "
-        f"benchmarks/bench_classify.py {' '.join(sys.argv[1:])}`",
-        f"Load average before / after: {load0} / {os.getloadavg()[0]:.1f} (a shared 2-core "
-        "machine: the seconds are only comparable within this table).",
+def _grid_lines(args, rows, counts) -> list:
+    return [
         "",
         f"## {args.folds}-fold grouped CV, 4 classes, {sum(counts)} images "
         f"(cluster/fiber/matrix/mixed = {'/'.join(map(str, counts))}; fibres "
@@ -95,17 +89,33 @@ def _write(args, rows, counts, ssl, load0):
         "| representation | images | balanced | accuracy | balanced acc. | fibre recall "
         "| ECE (calibrated) | s |",
         "|---|---|---|---|---|---|---|---|",
+    ] + [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.3f} | "
+         f"{r[6]:.3f} | {r[7]:.0f} |" for r in rows]
+
+
+def _ssl_lines(args, ssl) -> list:
+    return ["", f"## Self-supervised pretraining vs scratch ({args.per_class} labelled "
+            f"images per class, {args.unlabeled} unlabelled, {args.test} test images, "
+            f"{args.ssl_shape} px, {args.epochs} epochs, autoencoder "
+            f"{args.pretrain_epochs} epochs)", "",
+            "| CNN start | test accuracy | balanced acc. | s |", "|---|---|---|---|"] + [
+        f"| {'autoencoder-pretrained' if k == 'pretrained' else 'scratch'} | "
+        f"{v[0]:.3f} | {v[1]:.3f} | {v[2]:.0f} |" for k, v in ssl.items()]
+
+
+def _write(args, rows, counts, ssl, load0):
+    lines = [
+        "# Image classification on synthetic carbon-nanomaterial TEM (bench_classify.py)",
+        "",
+        f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python "
+        f"benchmarks/bench_classify.py {' '.join(sys.argv[1:])}`",
+        f"Load average before / after: {load0} / {os.getloadavg()[0]:.1f} (a shared 2-core "
+        "machine: the seconds are only comparable within this table).",
     ]
-    lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.3f} | "
-              f"{r[6]:.3f} | {r[7]:.0f} |" for r in rows]
+    if rows:
+        lines += _grid_lines(args, rows, counts)
     if ssl:
-        lines += ["", f"## Self-supervised pretraining vs scratch ({args.per_class} labelled "
-                  f"images per class, {args.unlabeled} unlabelled, {args.test} test images, "
-                  f"{args.ssl_shape} px, {args.epochs} epochs, autoencoder "
-                  f"{args.pretrain_epochs} epochs)", "",
-                  "| CNN start | test accuracy | balanced acc. | s |", "|---|---|---|---|"]
-        lines += [f"| {'autoencoder-pretrained' if k == 'pretrained' else 'scratch'} | "
-                  f"{v[0]:.3f} | {v[1]:.3f} | {v[2]:.0f} |" for k, v in ssl.items()]
+        lines += _ssl_lines(args, ssl)
     args.out.write_text("\n".join(lines) + "\n")
     print("wrote", args.out)
 

@@ -126,8 +126,13 @@ def iter_fit_cnn(prepared, labels, n_classes: int, *, tile: int, options, pretra
     batch = 16
     per_epoch = max(1, math.ceil(max(len(images), 64) / batch))
     n_steps = options.epochs * per_epoch
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=n_steps)
+    # a pretrained encoder is fine-tuned 5x slower than the new head, so that the first
+    # steps (a random head's large gradients) do not wash out what it learned
+    enc_lr = 2e-3 if pretrained is None else 4e-4
+    head = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
+    opt = torch.optim.AdamW([{"params": net.encoder.parameters(), "lr": enc_lr},
+                             {"params": head, "lr": 2e-3}], weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[enc_lr, 2e-3], total_steps=n_steps)
     net.train()
     for step, (x, y) in enumerate(_batches(images, labels, tile, options, n_steps, batch)):
         loss = F.cross_entropy(net(x), y)
