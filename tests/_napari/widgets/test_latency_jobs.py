@@ -1,4 +1,4 @@
-"""The viewer stays responsive while particle sizing and a batch run.
+"""The viewer stays responsive while particle sizing, AFM classification and a batch run.
 
 As in the training latency test: a QTimer asks to fire every 10 ms on the GUI
 thread, and a plain control thread ticks at the same cadence, so the load of a
@@ -6,9 +6,9 @@ shared 2-core machine is measured and allowed for. The GUI's 95th percentile may
 exceed its idle baseline (scaled by the load) by at most 100 ms, its maximum by
 at most 500 ms.
 
-The issue asks for 2048^2 images; on a loaded 2-core test machine sizing one takes
-minutes, so the test sizes SCISEG_LATENCY_SIZE^2 (768 by default); run it with
-SCISEG_LATENCY_SIZE=2048 for the full size.
+Particles are sized at 2048^2 as the issue asks (SCISEG_LATENCY_SIZE changes it): the
+image is a 256^2 synthetic field tiled 8 x 8, since generating a 2048^2 field takes
+minutes on a loaded 2-core machine while sizing it takes seconds.
 """
 
 import os
@@ -83,7 +83,7 @@ def check_responsive(name, base, base_control, late, control, *, one_layer_ms=0.
     assert late.max() < allowed, f"{name}: GUI max {late.max():.0f} ms > {allowed:.0f} ms"
 
 
-SIZE = int(os.environ.get("SCISEG_LATENCY_SIZE", "768"))
+SIZE = int(os.environ.get("SCISEG_LATENCY_SIZE", "2048"))
 
 
 def test_responsive_while_sizing_particles(make_napari_viewer, qtbot):
@@ -91,7 +91,9 @@ def test_responsive_while_sizing_particles(make_napari_viewer, qtbot):
     from napari_sciseg.data import tem_particles
 
     viewer = make_napari_viewer()
-    image = tem_particles("bf", shape=(SIZE, SIZE), pixel_size=0.5, seed=0)
+    tile = tem_particles("bf", shape=(256, 256), pixel_size=0.5, seed=0)
+    reps = -(-SIZE // 256)
+    image = np.tile(tile, (reps, reps))[:SIZE, :SIZE]
     viewer.add_image(image, name="tem", scale=(0.5, 0.5))
     widget = SizeParticlesWidget(viewer)
     viewer.window.add_dock_widget(widget)
@@ -102,6 +104,30 @@ def test_responsive_while_sizing_particles(make_napari_viewer, qtbot):
     late, control = measure(qtbot, lambda: widget.result is not None and widget.worker is None,
                             timeout_s=600)
     check_responsive(f"size particles {SIZE}^2", base, base_control, late, control,
+                     one_layer_ms=one_layer)
+
+
+def test_responsive_while_classifying_an_afm_scan(make_napari_viewer, qtbot, afm_csv):
+    from napari_sciseg._napari.widgets.afm import AfmWidget
+    from napari_sciseg.classify.afm.dataset import read_dataset
+    from napari_sciseg.dl.afm import train_afm
+
+    model = train_afm(read_dataset(afm_csv), fusion="vlad", use_metadata=False,
+                      vlad_options={"k": 6, "n_estimators": 20, "pixels_per_scan": 500})
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-sciseg", "afm_scan")
+    widget = AfmWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.set_model(model)
+    qtbot.wait(300)
+    shape = viewer.layers[0].data.shape[-2:]
+    one_layer = add_layer_ms(viewer, shape)
+    base, base_control = measure(qtbot, None)
+    assert widget.classify() is not None
+    late, control = measure(qtbot, lambda: widget.result is not None and widget.worker is None,
+                            timeout_s=600)
+    assert widget.result.label in widget.summary.text()
+    check_responsive(f"AFM classify {shape[0]}x{shape[1]}", base, base_control, late, control,
                      one_layer_ms=one_layer)
 
 

@@ -15,7 +15,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from ...classify.afm.dataset import CLASSES
 from .._layers import add_or_update, output_kwargs
 
-__all__ = ["CLASS_COLORS", "class_legend", "show_scan_prediction"]
+__all__ = ["CLASS_COLORS", "class_legend", "scan_maps", "show_scan_prediction"]
 
 #: one colour per class, in the order of CLASSES.
 CLASS_COLORS = ("#9e9e9e", "#4fc3f7", "#ffb74d", "#0277bd", "#e65100")
@@ -27,31 +27,47 @@ def class_legend(names, colors) -> str:
                      for n, c in zip(names, colors))
 
 
-def show_scan_prediction(viewer, result, source) -> str:
+def scan_maps(result, shape) -> tuple[np.ndarray, np.ndarray]:
+    """The tile labels and the per-class probability maps of ``result`` on a ``shape`` grid
+    (pure numpy: computed in the worker, not on the GUI thread)."""
+    from ...dl.afm.predict import tile_labels, tile_maps
+
+    return tile_labels(result, shape), tile_maps(result, shape)[1]
+
+
+def show_scan_prediction(viewer, result, source, maps=None, *, later=None) -> str:
     """Add the tile class map and probability layers of ``result`` for layer ``source``.
 
+    ``maps`` is :func:`scan_maps`'s result (computed here when None). ``later``, when
+    given, is called with the list of layer-adding steps instead of running them, so
+    the caller can run one per event-loop turn (napari takes a while per layer).
     Returns the summary (rich text) of the whole-scan class and probabilities, which
     are also put in ``source.metadata`` (``afm_class``, ``afm_probabilities``).
     """
-    from ...dl.afm.predict import tile_labels, tile_maps, tile_table
+    from ...dl.afm.predict import tile_table
 
     probs = {c: float(p) for c, p in zip(CLASSES, result.probabilities)}
     source.metadata["afm_class"] = result.label
     source.metadata["afm_probabilities"] = probs
-    shape = np.shape(source.data)[-2:]
+    labels, prob_maps = maps if maps is not None else scan_maps(
+        result, np.shape(source.data)[-2:])
     table = tile_table(result)
     colors = {None: "transparent", 0: "transparent"}
     colors.update({i: CLASS_COLORS[CLASSES.index(c)]
                    for i, c in enumerate(table["class"]) if i})  # fmt: skip
     meta = {"afm_class": result.label, "afm_probabilities": probs,
             "note": "tile-wise extrapolation of per-scan labels"}  # fmt: skip
-    add_or_update(viewer, tile_labels(result, shape), "labels", output_kwargs(
+    steps = [lambda: add_or_update(viewer, labels, "labels", output_kwargs(
         source, "AFM tile classes (extrapolated)", opacity=0.45, features=table,
-        colormap=DirectLabelColormap(color_dict=colors), metadata=meta))  # fmt: skip
-    _, prob_maps = tile_maps(result, shape)
+        colormap=DirectLabelColormap(color_dict=colors), metadata=meta))]  # fmt: skip
     for k, c in enumerate(CLASSES):
-        add_or_update(viewer, prob_maps[k], "image", output_kwargs(
+        steps.append(lambda k=k, c=c: add_or_update(viewer, prob_maps[k], "image", output_kwargs(
             source, f"AFM p({c})", colormap="magma", contrast_limits=(0.0, 1.0),
-            blending="additive", visible=False, metadata=meta))  # fmt: skip
+            blending="additive", visible=False, metadata=meta)))  # fmt: skip
+    if later is None:
+        for step in steps:
+            step()
+    else:
+        later(steps)
     lines = [f"<b>{result.label}</b>"] + [f"{c}: {p:.2f}" for c, p in probs.items()]
     return "<br>".join(lines) + "<br><i>Maps: tile-wise extrapolation of per-scan labels.</i>"
