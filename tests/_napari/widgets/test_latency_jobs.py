@@ -57,10 +57,22 @@ def measure(qtbot, until, timeout_s=120.0):
     return np.asarray(late), np.asarray(control.late or [0.0])
 
 
-def add_layer_ms(viewer, shape) -> float:
-    """What napari itself takes (GUI thread) to add one Labels layer of ``shape`` here."""
+def add_layer_ms(viewer, shape, block=None) -> float:
+    """What napari itself takes (GUI thread) to add one Labels layer of ``shape`` here
+    (zeros, or ``block``-sized tiles of distinct labels with a colour each, like the AFM
+    tile class map: napari's direct colormap costs more per label)."""
+    data, kw = np.zeros(shape, np.int32), {}
+    if block:
+        grid = np.arange(1, (-(-shape[0] // block)) * (-(-shape[1] // block)) + 1, dtype=np.int32)
+        grid = grid.reshape(-(-shape[0] // block), -1)
+        data = np.kron(grid, np.ones((block, block), np.int32))[: shape[0], : shape[1]]
+        from napari.utils.colormaps import DirectLabelColormap
+
+        colors = {None: "transparent", 0: "transparent"}
+        colors.update({int(i): ("red", "green", "blue")[i % 3] for i in grid.ravel()})
+        kw = {"colormap": DirectLabelColormap(color_dict=colors), "opacity": 0.45}
     t0 = time.perf_counter()
-    layer = viewer.add_labels(np.zeros(shape, np.int32), name="probe")
+    layer = viewer.add_labels(data, name="probe", **kw)
     cost = (time.perf_counter() - t0) * 1000
     viewer.layers.remove(layer)
     return cost
@@ -116,17 +128,20 @@ def test_responsive_while_classifying_an_afm_scan(make_napari_viewer, qtbot, afm
                       vlad_options={"k": 6, "n_estimators": 20, "pixels_per_scan": 500})
     viewer = make_napari_viewer()
     viewer.open_sample("napari-sciseg", "afm_scan")
+    for layer in viewer.layers:  # 4 x 4 scans: a job long enough to measure (~2048^2)
+        layer.data = np.tile(layer.data, (4, 4))
     widget = AfmWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.set_model(model)
     qtbot.wait(300)
     shape = viewer.layers[0].data.shape[-2:]
-    one_layer = add_layer_ms(viewer, shape)
+    one_layer = add_layer_ms(viewer, shape, block=64)  # like the tile class map added
     base, base_control = measure(qtbot, None)
     assert widget.classify() is not None
     late, control = measure(qtbot, lambda: widget.result is not None and widget.worker is None,
                             timeout_s=600)
     assert widget.result.label in widget.summary.text()
+    assert viewer.layers["AFM p(Equal)"].data.shape == shape
     check_responsive(f"AFM classify {shape[0]}x{shape[1]}", base, base_control, late, control,
                      one_layer_ms=one_layer)
 
