@@ -57,12 +57,21 @@ def test_old_model_file_loads_and_predicts_the_same(name, inputs, expected):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_training_with_the_same_seed_gives_the_saved_model(name, inputs, expected):
-    """The training engine (refactored since) still trains the same weights from a seed."""
+    """The training engine (refactored since) still trains the same model from a seed.
+
+    Bit-equality holds only on the CPU kind that wrote the files: Adam turns rounding
+    differences of near-zero gradients into whole steps, so another CPU's kernels (or another
+    thread count: 1 vs 2 threads differ by 0.09 after 4 steps) give another model. Measured on
+    an AVX-512/AMX Xeon, the engine of 544b841 and today's engine give identical outputs, both
+    0.002-0.015 mean |difference| from the saved ones; a different seed gives 0.05-0.27. The
+    bound sits between the two, so a change of what the seed draws (initial weights, crops,
+    member graphs) still fails.
+    """
     which, kwargs = CASES[name]
     image, labels = inputs[which]
     model = train(image, labels, seed=1, device="cpu", **kwargs)
     result = predict(model, image, device="cpu")
-    np.testing.assert_allclose(result.mean, expected[f"{name}_mean"], atol=1e-4)
+    assert np.mean(np.abs(result.mean - expected[f"{name}_mean"])) < 0.03
     old = load_model(DATA / f"{name}.sciseg")
     # the recipe saved today holds every setting the old one did, with the same values
     assert {k: model.config.recipe[k] for k in old.config.recipe} == old.config.recipe
