@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
+from qtpy.QtCore import QTimer
 
 from ...classify.afm.dataset import CLASSES
 from .._layers import add_or_update, output_kwargs
+from .._workers import wait_for_call
 
-__all__ = ["CLASS_COLORS", "class_legend", "scan_maps", "show_scan_prediction"]
+__all__ = ["CLASS_COLORS", "class_legend", "one_per_turn", "predict_job", "scan_maps",
+           "show_scan_prediction"]
 
 #: one colour per class, in the order of CLASSES.
 CLASS_COLORS = ("#9e9e9e", "#4fc3f7", "#ffb74d", "#0277bd", "#e65100")
@@ -25,6 +28,24 @@ def class_legend(names, colors) -> str:
     """Rich text: a coloured square and the name of each class."""
     return "  ".join(f'<span style="color:{c}">&#9632;</span>&nbsp;{n}'
                      for n, c in zip(names, colors))
+
+
+def predict_job(model, data, spacing, metadata, cancel, shape):
+    """Classify in the worker, and paint the tile maps there too: ``(result, maps)``."""
+    from ...dl.afm.predict import predict_scan
+
+    def call():
+        result = predict_scan(model, data, spacing=spacing, metadata=metadata, cancel=cancel)
+        return result, scan_maps(result, shape)
+
+    return (yield from wait_for_call(call, cancel=cancel, what="classifying"))
+
+
+def one_per_turn(steps: list, viewer, source) -> None:
+    """Run ``steps`` one per event-loop turn while ``source`` is in ``viewer``."""
+    if steps and source in viewer.layers:
+        steps[0]()
+        QTimer.singleShot(0, lambda: one_per_turn(steps[1:], viewer, source))
 
 
 def scan_maps(result, shape) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ import threading
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -31,24 +30,18 @@ from superqt import QCollapsible
 from ...classify.afm.dataset import CLASSES
 from ...classify.afm.scans import CHANNEL_ROLES
 from .._layers import add_or_update, layer_kind, layer_spacing, output_kwargs
-from .._workers import start_job, wait_for_call
+from .._workers import start_job
 from ._afm_channels import NONE, guess_layer
-from ._afm_results import CLASS_COLORS, class_legend, scan_maps, show_scan_prediction
+from ._afm_results import (
+    CLASS_COLORS,
+    class_legend,
+    one_per_turn,
+    predict_job,
+    show_scan_prediction,
+)
 from ._afm_train import AfmTrainPanel
 
 __all__ = ["AfmWidget", "CLASS_COLORS"]
-
-
-
-def _predict_job(model, data, spacing, metadata, cancel, shape):
-    """Classify in the worker, and paint the tile maps there too: ``(result, maps)``."""
-    from ...dl.afm.predict import predict_scan
-
-    def call():
-        result = predict_scan(model, data, spacing=spacing, metadata=metadata, cancel=cancel)
-        return result, scan_maps(result, shape)
-
-    return (yield from wait_for_call(call, cancel=cancel, what="classifying"))
 
 
 class AfmWidget(QWidget):
@@ -216,7 +209,7 @@ class AfmWidget(QWidget):
         model = self.model
         shape = np.shape(source.data)[-2:]
         self.worker = start_job(
-            lambda: _predict_job(model, data, spacing, meta, event, shape),
+            lambda: predict_job(model, data, spacing, meta, event, shape),
             desc="AFM classification",
             on_return=lambda res: self._show(res, source),
             on_finish=lambda: self._running(False),
@@ -241,24 +234,17 @@ class AfmWidget(QWidget):
     def _layer_removed(self, event) -> None:
         if self.worker is not None and event.value is self._source:
             self.cancel()
-            show_info(f"AFM classification stopped: its layer '{event.value.name}' was "
-                      "removed.")
+            show_info(f"AFM classification stopped: its layer '{event.value.name}' was removed.")
 
     def _show(self, found, source) -> None:
         """Add the result layers one per event-loop turn; ``result`` is set when all are in."""
         if found is None or source not in self.viewer.layers:
             return  # cancelled, or the scan's layer went away
-        result, maps = found
+        (result, maps), steps = found, []
+        summary = show_scan_prediction(self.viewer, result, source, maps, later=steps.extend)
+        one_per_turn([*steps, lambda: self._done(result, summary)], self.viewer, source)
 
-        def done():
-            self.result = result
-            self.summary.setText(summary)
-            show_info(f"AFM scan: {result.label} ({result.probabilities.max():.2f})")
-
-        def run(steps):
-            if steps and source in self.viewer.layers:
-                steps[0]()
-                QTimer.singleShot(0, lambda: run(steps[1:]))
-
-        summary = show_scan_prediction(self.viewer, result, source, maps,
-                                       later=lambda steps: run([*steps, done]))
+    def _done(self, result, summary: str) -> None:
+        self.result = result
+        self.summary.setText(summary)
+        show_info(f"AFM scan: {result.label} ({result.probabilities.max():.2f})")
