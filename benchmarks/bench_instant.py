@@ -157,16 +157,27 @@ def run_ensemble(image, labels, truth, *, steps, seed=0):
 
     from napari_sciseg.dl import predict, train
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     t0 = time.perf_counter()
-    model = train(image, labels, members=5, steps=steps, seed=seed, device="cpu")
+    # the default sciseg train config (5 SMSNets, crop 64, batch 2) but no early stop:
+    # every arm runs exactly ``steps`` steps
+    model = train(image, labels, members=5, steps=steps, seed=seed, device="cpu",
+                  early_stopping=None)
     t = time.perf_counter() - t0
     result = predict(model, image, device="cpu")
     return f1(np.asarray(result.mean).argmax(0) == 1, truth), t
 
 
-def stroke_latency(image, scribbles, visible=None, slice_axis=0, n_strokes=10, trees=16):
-    """Median and p95 of fit + predict of the visible slice after each revealed stroke."""
+def stroke_latency(image, scribbles, visible=None, slice_axis=0, n_strokes=10, trees=8,
+                   fit_pixels=2000, stride=2):
+    """Median and p95 of fit + predict of the visible slice after each revealed stroke.
+
+    As the widget's instant mode: ``trees`` trees fitted on at most ``fit_pixels``
+    scribbled pixels per class, the first answer predicted every ``stride``-th pixel
+    (interpolated between); the refined answer (every pixel, same forest) is timed
+    apart. Wall and CPU (``time.process_time``, which other processes' load cannot
+    inflate) per stroke.
+    """
     from napari_sciseg._generators import drain
     from napari_sciseg.classify.forest_engine import (
         image_features,
@@ -191,21 +202,28 @@ def stroke_latency(image, scribbles, visible=None, slice_axis=0, n_strokes=10, t
     first = [order[classes.index(1)], order[classes.index(2)]]
     rest = [c for c in order if c not in first][: n_strokes - 1]
     shown = np.zeros_like(scribbles)
-    times, cpu = [], []
+    times, cpu, refine = [], [], []
     for comp in [None, *rest]:
         for c in first if comp is None else [comp]:
             shown[comps == c] = scribbles[comps == c]
         dim = "2" if image.ndim == 2 else "2.5"
         t0, c0 = time.perf_counter(), time.process_time()
         forest = drain(iter_train_forest(image, shown, dim=dim, slice_axis=slice_axis,
-                                         features_of=features_of, trees=trees))
-        predict_features(forest, view)
+                                         features_of=features_of, trees=trees,
+                                         max_samples=fit_pixels))
+        predict_features(forest, view, stride=stride)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        predict_features(forest, view)
+        refine.append((time.perf_counter() - t0, time.process_time() - c0))
     times = times[1:] if len(times) > 2 else times  # the first also pays imports/warm-up
     cpu = cpu[1:] if len(cpu) > 2 else cpu
-    return (statistics.median(times), float(np.percentile(times, 95)), t_feat, len(times),
-            statistics.median(cpu))
+    return {"median": statistics.median(times), "p95": float(np.percentile(times, 95)),
+            "features": t_feat, "n": len(times), "cpu": statistics.median(cpu),
+            "cpu95": float(np.percentile(cpu, 95)),
+            "refine": statistics.median(r[0] for r in refine[1:]),
+            "refine_cpu": statistics.median(r[1] for r in refine[1:])}
 
 
 def gui_latency(seconds=20.0, size=1024):
@@ -265,14 +283,25 @@ def gui_latency(seconds=20.0, size=1024):
             float(np.nanmedian(waits)))
 
 
+def _latency_line(r) -> str:
+    return (f"first answer median {r['median']:.2f} s, p95 {r['p95']:.2f} s wall; CPU median "
+            f"{r['cpu']:.2f} s, p95 {r['cpu95']:.2f} s; refined (every pixel) {r['refine']:.2f} s "
+            f"wall / {r['refine_cpu']:.2f} s CPU; over {r['n']} strokes (features once "
+            f"{r['features']:.2f} s); load {os.getloadavg()[0]:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer strokes, no volume")
     ap.add_argument("--no-ensemble", action="store_true")
     ap.add_argument("--pseudo", action="store_true")
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--trees", type=int, nargs="+", default=[16])
+    ap.add_argument("--trees", type=int, nargs="+", default=[8])
     ap.add_argument("--only-latency", action="store_true")
+    ap.add_argument("--only-pseudo", action="store_true",
+                    help="only the pseudo-label experiment (--tasks, --seeds, --steps)")
+    ap.add_argument("--tasks", nargs="+", default=["sample", "coins"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--gui", action="store_true", help="only the event-loop latency (display)")
     args = ap.parse_args()
     if args.gui:
@@ -280,26 +309,26 @@ def main():
         print(f"GUI event loop while instant updates run (1024^2): tick lateness p50 {p50:.0f} "
               f"ms, p95 {p95:.0f} ms; {n} redraws, stroke -> redraw median {wait:.2f} s")
         return
+    if args.only_pseudo:
+        print(f"load average at start: {os.getloadavg()}")
+        pseudo(args.steps, tasks=args.tasks, seeds=args.seeds)
+        print(f"load average at end: {os.getloadavg()}")
+        return
     from napari_sciseg.data.scribbles import scribbles_2d
 
     print(f"load average at start: {os.getloadavg()}")
     import sklearn.ensemble  # noqa: F401  (imported before any timing: seconds on a loaded disk)
     img, scr = scribbles_2d(shape=(1024, 1024), seed=1)
     for trees in args.trees:
-        med, p95, tf, n, cpu = stroke_latency(img, scr, n_strokes=6 if args.quick else 12,
-                                              trees=trees)
-        print(f"1024^2 slice, {trees} trees: per stroke median {med:.2f} s, p95 {p95:.2f} s "
-              f"(CPU {cpu:.2f} s) over {n} strokes (features once {tf:.2f} s); load "
-              f"{os.getloadavg()[0]:.1f}", flush=True)
+        r = stroke_latency(img, scr, n_strokes=6 if args.quick else 12, trees=trees)
+        print(f"1024^2 slice, {trees} trees: {_latency_line(r)}", flush=True)
     if not args.quick:
         from napari_sciseg.data.fibers import fiber_volume
 
         vol, vscr = fiber_volume(shape=(64, 512, 512), seed=0)
         z = int(np.flatnonzero(vscr.any(axis=(1, 2)))[1])
-        med, p95, tf, n, cpu = stroke_latency(vol, vscr, visible=z, n_strokes=12)
-        print(f"512x512x64 volume, visible slice {z}: per stroke median {med:.2f} s, p95 "
-              f"{p95:.2f} s (CPU {cpu:.2f} s) over {n} strokes (slice features once {tf:.2f} s)"
-              f"; load {os.getloadavg()[0]:.1f}", flush=True)
+        r = stroke_latency(vol, vscr, visible=z, n_strokes=12)
+        print(f"512x512x64 volume, visible slice {z}: {_latency_line(r)}", flush=True)
     if args.only_latency:
         return
     print("\n| image | method | F1 | features s | per stroke s (fit + predict) |")
@@ -317,21 +346,31 @@ def main():
         print(f"| {name} | ratio ref/ours | {fo - rf:+.3f} | {tf_r / tf_o:.1f}x | "
               f"{ts_r / ts_o:.1f}x |")
     if args.pseudo:
-        pseudo(args.steps)
+        pseudo(args.steps, tasks=args.tasks, seeds=args.seeds)
 
 
-def pseudo(steps):
-    """F1 of the ensemble from scribbles alone vs scribbles + confident forest labels."""
-    print("\n| image | seed | scribbles only | + forest pseudo-labels |")
-    print("|---|---|---|---|")
-    for name, task in (("scribble sample 512²", sample_task), ("coins (real)", coins_task)):
+def pseudo(steps, tasks=("sample", "coins"), seeds=(0, 1)):
+    """F1 of the ensemble from scribbles alone vs scribbles + confident forest labels.
+
+    Pseudo-labels: the forest's confident segmentation (mean - std > 0.5 for the
+    best class, k = 1) wherever nothing is scribbled; same seeds, same steps.
+    """
+    print("\n| image | seed | forest | scribbles only | + forest pseudo-labels | "
+          "pseudo-labelled px | pseudo-label accuracy |")
+    print("|---|---|---|---|---|---|---|")
+    named = {"sample": ("scribble sample 512²", sample_task), "coins": ("coins (real)", coins_task)}
+    for key in tasks:
+        name, task = named[key]
         image, scribbles, truth = task()
-        _, _, _, result = run_forest(image, scribbles, truth)
+        fo, _, _, result = run_forest(image, scribbles, truth)
         labels = np.where(scribbles > 0, scribbles, result.segmentation).astype(np.uint8)
-        for seed in (0, 1):
-            a, _ = run_ensemble(image, scribbles, truth, steps=steps, seed=seed)
-            b, _ = run_ensemble(image, labels, truth, steps=steps, seed=seed)
-            print(f"| {name} | {seed} | {a:.3f} | {b:.3f} |")
+        extra = (scribbles == 0) & (labels > 0)
+        acc = float(np.mean((labels[extra] == 2) == truth[extra]))
+        for seed in seeds:
+            a, ta = run_ensemble(image, scribbles, truth, steps=steps, seed=seed)
+            b, tb = run_ensemble(image, labels, truth, steps=steps, seed=seed)
+            print(f"| {name} | {seed} | {fo:.3f} | {a:.3f} ({ta:.0f} s) | {b:.3f} ({tb:.0f} s) | "
+                  f"{extra.mean():.1%} | {acc:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

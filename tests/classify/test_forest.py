@@ -148,3 +148,35 @@ def test_newer_or_foreign_file_is_refused(tmp_path):
     (tmp_path / "junk.sciseg").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a napari-sciseg model file"):
         load_forest(tmp_path / "junk.sciseg")
+
+
+def test_strided_prediction_is_exact_on_its_grid_and_close_between():
+    from napari_sciseg.classify.forest_engine import _finish
+
+    image, scribbles, truth = two_textures()
+    feats = image_features(image, sigmas=None, spacing=None)
+    forest = train_forest(image, scribbles, trees=8, max_samples=2000,
+                          features_of=lambda _: feats)
+    full = predict_features(forest, feats)
+    quick = predict_features(forest, feats, stride=2)
+    assert quick.mean.shape == full.mean.shape and quick.segmentation.shape == truth.shape
+    np.testing.assert_allclose(quick.mean[:, ::2, ::2], full.mean[:, ::2, ::2], atol=1e-6)
+    np.testing.assert_allclose(quick.std[:, ::2, ::2], full.std[:, ::2, ::2], atol=1e-6)
+    np.testing.assert_allclose(quick.mean.sum(0), 1, atol=1e-5)
+    assert f1(quick.mean.argmax(0) == 1, truth) > f1(full.mean.argmax(0) == 1, truth) - 0.02
+    # the two-class shortcut of _finish gives what the K-class rule gives
+    margin = full.mean - full.std
+    best = margin.argmax(0)
+    ok = np.take_along_axis(margin, best[None], 0)[0] > 0.5
+    np.testing.assert_array_equal(np.where(ok, best + 1, 0), full.segmentation)
+    np.testing.assert_array_equal(full.uncertainty, full.std[1])
+    three = _finish(np.stack([full.mean[0], full.mean[1] * 0.5, full.mean[1] * 0.5]),
+                    np.stack([full.std[0]] * 3), 1.0)  # K > 2: the general rule
+    assert set(np.unique(three.segmentation)) <= {0, 1, 2, 3}
+
+
+def test_fit_draws_at_most_max_samples_per_class():
+    image, scribbles, _ = two_textures()
+    forest = train_forest(image, scribbles, trees=2, max_samples=300)
+    assert forest.config.metrics["used_pixels"] == 600
+    assert forest.config.metrics["train_pixels"] == int((scribbles > 0).sum())

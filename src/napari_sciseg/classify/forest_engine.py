@@ -100,6 +100,7 @@ def iter_train_forest(
     channel_axis: int | None = None,
     trees: int = 16,
     max_depth: int | None = 12,
+    max_samples: int = 10_000,
     seed: int = 0,
     class_names=(),
     class_colors=(),
@@ -121,6 +122,8 @@ def iter_train_forest(
         Filter-bank scales (units of ``spacing``) and pixel size per spatial axis.
     trees, max_depth, seed
         Forest settings.
+    max_samples : int
+        At most this many scribbled pixels per class are drawn for the fit.
     features_of : callable, optional
         ``features_of(index)`` returns the pixel features (*spatial, F) of slice
         ``index`` (or of the whole image for ``None``), e.g. from a cache.
@@ -177,7 +180,8 @@ def iter_train_forest(
               "in_channels": n_channels, "class_names": tuple(class_names),
               "class_colors": tuple(class_colors)}
     forest = fit_forest(np.concatenate(X), np.concatenate(y), n_classes=n_classes, trees=trees,
-                        max_depth=max_depth, seed=seed, config=config)
+                        max_depth=max_depth, max_samples=max_samples, seed=seed,
+                        config=config)
     yield ForestProgress(len(indices) + 1, len(indices) + 1, "done")
     return forest
 
@@ -187,9 +191,45 @@ def train_forest(image, scribbles, **kwargs) -> PixelForest:
     return drain(iter_train_forest(image, scribbles, **kwargs))
 
 
+def _upsample(coarse: np.ndarray, shape: tuple, stride: int) -> np.ndarray:
+    """Linear interpolation of ``coarse`` (C, *grid), sampled every ``stride`` px, to ``shape``.
+
+    Grid point ``i`` sits on pixel ``i * stride``; pixels past the last grid point
+    take its value (no extrapolation), so probabilities stay in [0, 1].
+    """
+    out = coarse
+    for axis, n in enumerate(shape, start=1):
+        pos = np.arange(n, dtype=np.float32) / stride
+        lo = np.minimum(pos.astype(np.int64), out.shape[axis] - 1)
+        hi = np.minimum(lo + 1, out.shape[axis] - 1)
+        w = np.clip(pos - lo, 0, 1).reshape([-1 if a == axis else 1 for a in range(out.ndim)])
+        out = np.take(out, lo, axis=axis) * (1 - w) + np.take(out, hi, axis=axis) * w
+    return np.ascontiguousarray(out, np.float32)
+
+
 def predict_features(forest: PixelForest, features: np.ndarray, *, k: float = 1.0,
-                     chunk: int = 1 << 18) -> ForestPrediction:
-    """Prediction from pixel features (*spatial, F) computed with the forest's settings."""
+                     chunk: int = 1 << 18, stride: int = 1) -> ForestPrediction:
+    """Prediction from pixel features (*spatial, F) computed with the forest's settings.
+
+    Parameters
+    ----------
+    forest : PixelForest
+    features : (*spatial, F) float32 ndarray
+        As :func:`image_features` returns them.
+    k : float
+        Confidence margin of the segmentation (mean - k std > 0.5).
+    chunk : int
+        Pixels per call of the trees.
+    stride : int
+        Predict every ``stride``-th pixel along each axis and interpolate the mean
+        and std linearly in between: ``stride ** ndim`` times fewer tree
+        evaluations, for a quick first answer (the instant mode refines it at
+        ``stride`` 1 when no stroke is waiting).
+
+    Returns
+    -------
+    ForestPrediction
+    """
     n_feat = features.shape[-1]
     if n_feat != forest.config.n_features:
         raise ValueError(
@@ -197,8 +237,12 @@ def predict_features(forest: PixelForest, features: np.ndarray, *, k: float = 1.
             f"{forest.config.n_features}; compute them with the forest's sigmas "
             f"{forest.config.sigmas} and its channels ({forest.config.in_channels})."
         )
+    full = tuple(features.shape[:-1])
+    stride = max(int(stride), 1)
+    if stride > 1:
+        features = features[(slice(None, None, stride),) * len(full)]
     spatial = features.shape[:-1]
-    flat = features.reshape(-1, n_feat)
+    flat = np.ascontiguousarray(features.reshape(-1, n_feat))
     kk = forest.config.n_classes
     mean = np.empty((flat.shape[0], kk), np.float32)
     std = np.empty_like(mean)
@@ -207,10 +251,21 @@ def predict_features(forest: PixelForest, features: np.ndarray, *, k: float = 1.
         mean[start:stop], std[start:stop] = forest.predict_samples(flat[start:stop])
     mean = np.moveaxis(mean.reshape(*spatial, kk), -1, 0)
     std = np.moveaxis(std.reshape(*spatial, kk), -1, 0)
+    if stride > 1 and kk == 2:  # p0 = 1 - p1 and one std: interpolate one column of each
+        both = _upsample(np.stack([mean[1], std[1]]), full, stride)
+        mean, std = np.stack([1 - both[0], both[0]]), np.stack([both[1], both[1]])
+    elif stride > 1:
+        mean, std = _upsample(mean, full, stride), _upsample(std, full, stride)
     return _finish(mean, std, k)
 
 
 def _finish(mean, std, k) -> ForestPrediction:
+    if len(mean) == 2 and np.array_equal(std[0], std[1]):  # the forest's two-class output
+        p, sd = mean[1], std[1]
+        ok = np.maximum(mean[0], p) - np.float32(k) * sd > 0.5
+        seg = np.where(ok, (p > mean[0]).astype(np.uint8) + 1, 0).astype(np.uint8)
+        return ForestPrediction(np.ascontiguousarray(mean), np.ascontiguousarray(std), seg,
+                                np.ascontiguousarray(sd), float(k))
     margin = mean - np.float32(k) * std
     best = margin.argmax(axis=0)
     ok = np.take_along_axis(margin, best[None], 0)[0] > 0.5

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from qtpy.QtCore import QTimer
 
 from napari_sciseg._napari.widgets.train import TrainPredictWidget
@@ -85,8 +86,9 @@ def test_volume_redraws_the_visible_slice(qtbot, viewer_widget):
     assert seg.shape == volume.shape
     assert (seg[3, 20:28, 20:28] == 2).all() and (seg[3, :6, :6] == 1).all()
     assert not seg[0].any()  # only the visible slice was predicted
+    runs = widget.instant.runs
     widget.instant.whole_button.click()  # the whole volume on demand
-    qtbot.waitUntil(lambda: widget.instant.runs >= 2 and not widget.instant.busy,
+    qtbot.waitUntil(lambda: widget.instant.runs > runs and not widget.instant.busy,
                     timeout=TIMEOUT)
     assert (viewer.layers["vol segmentation"].data[0, 20:28, 20:28] == 2).all()
 
@@ -106,8 +108,9 @@ def test_save_load_and_a_2d_model_on_a_volume(qtbot, viewer_widget, tmp_path):
     widget.instant.check.setChecked(False)
     assert widget.load_model(path) is not None and widget.instant.loaded
     assert widget.model is None  # the ensemble slot is untouched
+    runs = widget.instant.runs
     widget.instant.run(whole=True)
-    qtbot.waitUntil(lambda: widget.instant.runs >= 2 and not widget.instant.busy,
+    qtbot.waitUntil(lambda: widget.instant.runs > runs and not widget.instant.busy,
                     timeout=TIMEOUT)
     np.testing.assert_array_equal(viewer.layers["flat probability"].data, before)
     viewer.add_image(np.zeros((4, 64, 64), np.float32), name="stack")
@@ -129,3 +132,39 @@ def test_nan_image_is_reported_and_nothing_is_drawn(qtbot, viewer_widget):
                     timeout=TIMEOUT)
     assert "holey segmentation" not in viewer.layers
     np.testing.assert_array_equal(scribbles.data, strokes)  # the strokes are kept
+
+
+def test_strokes_compute_features_once_and_refine_the_first_answer(qtbot, viewer_widget):
+    """Per stroke: one fit + a coarse prediction, then every pixel; the features stay cached."""
+    from napari_sciseg.classify.forest_engine import predict_forest
+
+    viewer, widget = viewer_widget
+    image, strokes, truth = scribbles_2d(shape=(96, 96), seed=4, return_truth=True)
+    viewer.add_image(image, name="img")
+    scribbles = widget.scribbles.new_scribbles()
+    comps, n = ndi.label(strokes > 0)
+    order = [int(comps[strokes == 1][0]), int(comps[strokes == 2][0])]
+    order += [c for c in range(1, n + 1) if c not in order][:2]
+    scribbles.data = np.where(np.isin(comps, order[:2]), strokes, 0).astype(np.uint8)
+    firsts = []
+    widget.instant.updated.connect(
+        lambda: firsts.append(viewer.layers["img probability"].data[1].copy()))
+    widget.instant.check.setChecked(True)
+    qtbot.waitUntil(lambda: widget.instant.runs >= 2 and not widget.instant.busy,
+                    timeout=TIMEOUT)
+    for c in order[2:]:  # two more strokes
+        runs = widget.instant.runs
+        data = scribbles.data.copy()
+        data[comps == c] = strokes[comps == c]
+        scribbles.data = data
+        widget.instant.stroke_finished()
+        qtbot.waitUntil(lambda r=runs: widget.instant.runs >= r + 2 and not widget.instant.busy,
+                        timeout=TIMEOUT)
+    assert widget.instant.cache.misses == 1  # the image's features, computed once
+    assert widget.instant.runs == 2 * 3  # per stroke a first answer and its refinement
+    final = viewer.layers["img probability"].data
+    expected = predict_forest(widget.instant.model, image).mean
+    np.testing.assert_allclose(final, expected, atol=1e-6)  # refined = every pixel predicted
+    coarse = firsts[-2]  # the first answer of the last stroke: grid pixels exact, same model
+    np.testing.assert_allclose(coarse[::2, ::2], expected[1, ::2, ::2], atol=1e-6)
+    assert np.mean((coarse > 0.5) == (expected[1] > 0.5)) > 0.97

@@ -1,9 +1,12 @@
 """Instant mode: after each stroke, a pixel forest is refitted and the visible slice redrawn.
 
 The forest (``napari_sciseg.classify.forest``) splits on a filter bank computed
-once per image or slice and cached, so a stroke costs one fit on the scribbled
-pixels plus one prediction of the visible slice, in a worker. Strokes are
-debounced; a stroke during a run marks it "pending" and one more run follows.
+once per image or slice and cached, so a stroke costs one fit on at most
+:data:`FIT_PIXELS` scribbled pixels per class plus one prediction of the visible
+slice on every other pixel (probabilities interpolated in between), in a worker;
+when no stroke is waiting, a second run predicts every pixel with the same forest
+(the refined answer). Strokes are debounced; a stroke during a run marks it
+"pending" and one more run follows.
 Results go to the same probability / std / segmentation layers as the ensemble's
 (the std is the trees' disagreement); training the ensemble stays the last step.
 """
@@ -32,7 +35,12 @@ from ._instant_job import instant_job
 from ._outputs import Region, visible_region, write_prediction
 from ._scribbles import hex_to_rgb
 
-__all__ = ["InstantMode"]
+__all__ = ["InstantMode", "FIT_PIXELS", "FIRST_STRIDE"]
+
+#: scribbled pixels per class the instant fit draws (F1 within 0.01 of 10 000, 3x faster).
+FIT_PIXELS = 2000
+#: the first answer after a stroke predicts every FIRST_STRIDE-th pixel per axis.
+FIRST_STRIDE = 2
 
 
 class InstantMode(QObject):
@@ -57,9 +65,9 @@ class InstantMode(QObject):
                               "redraw the visible slice; train the ensemble when satisfied")
         self.trees_spin = QSpinBox()
         self.trees_spin.setRange(1, 256)
-        self.trees_spin.setValue(16)
+        self.trees_spin.setValue(8)
         self.trees_spin.setToolTip("Trees in the fast forest: more = smoother uncertainty, "
-                                   "slower updates (8 is about twice as fast as 16)")
+                                   "slower updates (16 is about twice as slow as 8)")
         self.whole_button = QPushButton("Predict all (fast)")
         self.save_button = QPushButton("Save fast model…")
         self.save_button.setEnabled(False)
@@ -136,7 +144,8 @@ class InstantMode(QObject):
                 "trees": self.trees_spin.value(), "class_names": tuple(names),
                 "class_colors": tuple(colors), "k": host.prediction.k_spin.value(),
                 "layer": (id(image), id(image.data)),  # new data -> new features
-                "model": self.model if self.loaded else None}
+                "model": self.model if self.loaded else None, "fit_pixels": FIT_PIXELS,
+                "stride": FIRST_STRIDE}
 
     def _missing_classes(self, scribbles) -> str | None:
         """A message naming the classes still to paint when fewer than two are painted."""
@@ -149,8 +158,12 @@ class InstantMode(QObject):
         return (f"Paint {' and '.join(repr(n) for n in missing[:2])} too: the fast model needs "
                 f"two classes (painted so far: {', '.join(had) or 'none'}).")
 
-    def run(self, *, whole: bool = False):
-        """Refit and redraw (the visible slice, or everything with ``whole``)."""
+    def run(self, *, whole: bool = False, refine: bool = False):
+        """Refit and redraw (the visible slice, or everything with ``whole``).
+
+        ``refine``: no refit; the current forest predicts every pixel of the visible
+        slice (after a first answer on a coarser grid).
+        """
         host = self._host
         image, scribbles = host.scribbles.image, host.scribbles.scribbles
         problem = image_problem(image, rgb_as_channels=False)
@@ -178,6 +191,11 @@ class InstantMode(QObject):
         data = image.data[0] if image.multiscale else image.data
         labels = np.array(scribbles.data, copy=True)  # the worker sees this snapshot
         settings = self._settings(image, shape)
+        if refine or whole:
+            settings["stride"] = 1
+        if refine:
+            settings["model"] = self.model
+        coarse = settings["stride"] > 1 and max(shape[-2:]) > 2 * settings["stride"]
 
         def done(result):
             forest, prediction = result
@@ -200,6 +218,8 @@ class InstantMode(QObject):
             if self.pending and self.check.isChecked():
                 self.pending = False
                 self.timer.start()
+            elif coarse and self.model is not None and self.check.isChecked():
+                self.run(refine=True)
 
         self.worker = start_job(
             lambda: instant_job(data, labels, region, self.cache, settings, whole),

@@ -2,7 +2,8 @@
 
 Filter-bank features are computed once per image (or slice) and kept in the
 caller's :class:`~napari_sciseg.segment.features.FeatureCache`, so a stroke costs
-one fit on the scribbled pixels plus one prediction of the visible slice.
+one fit on the scribbled pixels plus one prediction of the visible slice (on a
+strided grid with ``settings["stride"]`` > 1, interpolated in between).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def instant_job(data, scribbles, region: Region, cache, settings: dict, whole: b
         forest = yield from iter_train_forest(
             data, scribbles, dim="2" if data.ndim == 2 else "2.5", slice_axis=axis,
             sigmas=sigmas, spacing=spacing, trees=settings["trees"], seed=0,
+            max_samples=settings.get("fit_pixels", 10_000),
             class_names=settings["class_names"], class_colors=settings["class_colors"],
             features_of=features_of)
     yield JobStep(2, 3, "predicting")
@@ -59,4 +61,5 @@ def instant_job(data, scribbles, region: Region, cache, settings: dict, whole: b
         slice_axis = axis if data.ndim == 3 else None
         return forest, predict_forest(forest, data, k=settings["k"], slice_axis=slice_axis)
     index = None if region.axis is None else region.index
-    return forest, predict_features(forest, features_of(index), k=settings["k"])
+    return forest, predict_features(forest, features_of(index), k=settings["k"],
+                                    stride=settings.get("stride", 1))
