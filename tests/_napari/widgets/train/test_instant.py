@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 from qtpy.QtCore import QTimer
+from scipy import ndimage as ndi
 
 from napari_sciseg._napari.widgets.train import TrainPredictWidget
 from napari_sciseg.data.scribbles import scribbles_2d
