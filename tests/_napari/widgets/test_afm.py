@@ -59,3 +59,40 @@ def test_crystal_counts_give_class_and_csv(make_napari_viewer, tmp_path):
     assert rows == [
         {"file": "scan height", "sample": "S7", "spherulite_count": "3", "lamellar_count": "1"}
     ]
+
+
+def test_classify_cancel_stops_the_core_within_2_s(make_napari_viewer, qtbot, afm_csv):
+    """Cancel from the first progress record of a 2048^2 scan: the worker ends, the core
+    call (predict_scan, which takes the same event) stops at its next tile, nothing added."""
+    import os
+    import threading
+    import time
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-sciseg", "afm_scan")
+    for layer in viewer.layers:
+        layer.data = np.tile(layer.data, (4, 4))
+    widget = AfmWidget(viewer)
+    widget.set_model(train_afm(read_dataset(afm_csv), fusion="vlad", use_metadata=False,
+                               vlad_options={"k": 6, "n_estimators": 20,
+                                             "pixels_per_scan": 500}))
+    clicked = []
+
+    def first_record(_):
+        if not clicked:
+            clicked.append(time.perf_counter())
+            widget.cancel_button.click()
+
+    assert widget.classify() is not None
+    widget.worker.yielded.connect(first_record)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    bound = 2.0 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    assert clicked and time.perf_counter() - clicked[0] < bound
+
+    def core_running():
+        return any(t.name == "sciseg classifying" for t in threading.enumerate())
+
+    qtbot.waitUntil(lambda: not core_running(), timeout=60_000)
+    assert time.perf_counter() - clicked[0] < bound, "predict_scan ran on after Cancel"
+    qtbot.wait(200)
+    assert widget.result is None and "AFM p(Equal)" not in viewer.layers

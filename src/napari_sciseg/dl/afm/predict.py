@@ -143,7 +143,7 @@ def predict_scan(
     _, corners = extract_tiles(x[:1], map_tile)
     corners = corners if class_map else []
     if model.vlad is not None:
-        scan_p, tile_p = _texture_proba(model.vlad, x, corners, map_tile, meta)
+        scan_p, tile_p = _texture_proba(model.vlad, x, corners, map_tile, meta, cancel)
     else:
         tiles, _ = extract_tiles(x, tile, stride=max(tile // 2, 1))
         scan_p = _aggregate(_net_proba(model.net, _symmetric(tiles, symmetries), meta, cancel))
@@ -308,23 +308,22 @@ def tile_table(prediction: ScanPrediction) -> dict[str, np.ndarray | list]:
     return table
 
 
-def _texture_proba(vlad, x, corners, map_tile, meta):
+def _texture_proba(vlad, x, corners, map_tile, meta, cancel=None):
     """(scan, tiles) class probabilities of a texture classifier (descriptor + trees)."""
     from ...classify.afm.vlad import pixel_features
 
     feats = pixel_features(x)
+    check_cancelled(cancel, "the scan's descriptor")
     whole = vlad.encode(None, features=feats, n_pixels=6000, seed=0)[None]
     if not corners:
         whole = np.concatenate([whole, meta], axis=1) if meta.shape[1] else whole
         return vlad.predict_proba(whole)[0], np.zeros((0, vlad.n_classes))
-    vecs = np.stack(
-        [
-            vlad.encode(
-                None, features=feats[y : y + map_tile, xx : xx + map_tile], n_pixels=4000, seed=0
-            )
-            for y, xx in corners
-        ]
-    )
+    vecs = []
+    for y, xx in corners:
+        check_cancelled(cancel, "the next tiles")
+        tile = feats[y : y + map_tile, xx : xx + map_tile]
+        vecs.append(vlad.encode(None, features=tile, n_pixels=4000, seed=0))
+    vecs = np.stack(vecs)
     if meta.shape[1]:
         vecs = np.concatenate([vecs, np.repeat(meta, len(vecs), 0)], axis=1)
         whole = np.concatenate([whole, meta], axis=1)
