@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._leaks import closing_leaked_files
 from .bioimageio_import import _KEY, BioimageioNetwork, _axis_names, load_bioimageio
 
 __all__ = ["export_bioimageio", "load_bioimageio", "BioimageioExport", "BioimageioNetwork"]
@@ -200,6 +201,7 @@ def _trace_torchscript(network, x, path: Path) -> Path:
     return path
 
 
+@closing_leaked_files
 def export_bioimageio(trained, path, *, weights=_WEIGHTS, test_image=None,
                       test_size: int | None = None, authors=None, license: str = "CC-BY-4.0",
                       name: str | None = None, test: bool = True,

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ._leaks import closing_leaked_files
 
 __all__ = ["load_bioimageio", "BioimageioNetwork"]
 
@@ -157,6 +160,7 @@ def _fixed_preprocessing(descr_input, name: str):
     return normalize
 
 
+@closing_leaked_files
 def load_bioimageio(path):
     """Open a bioimage.io package of a 2D/3D segmentation model for :func:`predict`.
 
@@ -203,6 +207,8 @@ def load_bioimageio(path):
         trained = _foreign_package(adapter, descr, path, inp, in_ids, ordered, formats,
                                    n_space=len(space_ids))
     trained.normalize = _fixed_preprocessing(inp, name)  # the package's (for ours = ours)
+    if isinstance(descr.root, zipfile.ZipFile):  # weights are loaded: release the .zip
+        descr.root.close()
     return trained
 
 
