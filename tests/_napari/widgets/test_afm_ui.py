@@ -1,6 +1,7 @@
 """AFM widgets as a first-time user meets them: markers that stay small on screen, a
 legend, pickers on the levelled layers, training and classifying in workers with Cancel."""
 
+import os
 import time
 
 import numpy as np
@@ -92,7 +93,9 @@ def test_train_from_the_widget(make_napari_viewer, qtbot, afm_csv, tmp_path, fus
         t0 = time.perf_counter()
         panel.cancel_button.click()
         qtbot.waitUntil(lambda: panel.worker is None, timeout=10_000)
-        assert time.perf_counter() - t0 < 2.0
+        # Cancel lands between training steps; on a loaded machine one step takes longer
+        bound = 2.0 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+        assert time.perf_counter() - t0 < bound
         assert not output.exists() and widget.model is None
 
 
