@@ -20,12 +20,11 @@ Examples
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ..io.outputs import write_model_container
+from ..io.outputs import read_model_container, write_model_container
 from .forest import ARRAY_NAMES, ForestConfig, PixelForest
 
 __all__ = ["save_forest", "load_forest", "read_header", "FOREST_FORMAT", "FOREST_VERSION"]
@@ -33,7 +32,7 @@ __all__ = ["save_forest", "load_forest", "read_header", "FOREST_FORMAT", "FOREST
 FOREST_FORMAT = "napari-sciseg pixel forest"
 #: version of the forest file layout; loading a newer one is refused.
 FOREST_VERSION = 1
-_CONFIG, _WEIGHTS = "config.json", "weights.safetensors"
+_CONFIG = "config.json"
 
 
 def save_forest(forest: PixelForest, path) -> Path:
@@ -50,17 +49,6 @@ def save_forest(forest: PixelForest, path) -> Path:
     return path
 
 
-def _read(path: Path) -> tuple[bytes, bytes]:
-    if path.is_dir():
-        return (path / _CONFIG).read_bytes(), (path / _WEIGHTS).read_bytes()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model file.")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return zf.read(_CONFIG), zf.read(_WEIGHTS)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a napari-sciseg model file, or a corrupt one ({exc}).") \
-            from None
 
 
 def read_header(raw: bytes, path) -> dict:
@@ -88,7 +76,7 @@ def load_forest(path) -> PixelForest:
     from safetensors.numpy import load
 
     path = Path(path)
-    raw_config, raw_weights = _read(path)
+    raw_config, raw_weights = read_model_container(path)
     header = read_header(raw_config, path)
     try:
         config = ForestConfig.from_dict(header["config"])

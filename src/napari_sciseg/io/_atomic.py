@@ -209,3 +209,38 @@ def write_model_container(path: Path, config_text: str, weights: bytes) -> Path:
             zf.writestr("config.json", config_text)
             zf.writestr("weights.safetensors", weights)
     return path
+
+
+def read_model_container(path: Path) -> tuple[bytes, bytes]:
+    """Read back the config and weights bytes of :func:`write_model_container`.
+
+    Parameters
+    ----------
+    path : Path
+        The model folder or zip file.
+
+    Returns
+    -------
+    tuple of bytes
+        The raw config and weights.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        ``path`` is not such a container, or a corrupt one.
+    """
+    import zipfile
+
+    path = Path(path)
+    if path.is_dir():
+        return (path / "config.json").read_bytes(), (path / "weights.safetensors").read_bytes()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model file.")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read("config.json"), zf.read("weights.safetensors")
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a napari-sciseg model file, or a corrupt one ({exc}).") \
+            from None

@@ -45,6 +45,7 @@ from ._atomic import (
     atomic_path,
     is_partial,
     partial_name,
+    read_model_container,
     write_model_container,
     write_text,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "RunManifest",
     "atomic_open",
     "atomic_path",
+    "read_model_container",
     "write_model_container",
     "file_digest",
     "is_partial",

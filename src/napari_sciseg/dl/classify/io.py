@@ -12,7 +12,6 @@ safetensors only: nothing is unpickled or executed.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,11 @@ from ...classify.images.model import (
     ClassifierConfig,
     ImageClassifier,
 )
-from ...io.outputs import write_model_container
+from ...io.outputs import read_model_container, write_model_container
 
 __all__ = ["save_classifier", "load_classifier"]
 
-_CONFIG, _WEIGHTS = "config.json", "weights.safetensors"
+_CONFIG = "config.json"
 _HEADS = ("classifier.", "fc.")
 
 
@@ -68,17 +67,6 @@ def save_classifier(model: ImageClassifier, path) -> Path:
     return path
 
 
-def _read(path: Path) -> tuple[bytes, bytes]:
-    if path.is_dir():
-        return (path / _CONFIG).read_bytes(), (path / _WEIGHTS).read_bytes()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model file.")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return zf.read(_CONFIG), zf.read(_WEIGHTS)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a napari-sciseg model file, or a corrupt one ({exc}).") \
-            from None
 
 
 def _header(raw: bytes, path) -> dict:
@@ -104,7 +92,7 @@ def load_classifier(path) -> ImageClassifier:
     from safetensors.numpy import load
 
     path = Path(path)
-    raw_config, raw_weights = _read(path)
+    raw_config, raw_weights = read_model_container(path)
     header = _header(raw_config, path)
     config = ClassifierConfig.from_dict(header["config"])
     try:
