@@ -24,9 +24,10 @@ from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 
-__all__ = ["throttle", "start_job", "progress_of", "JobStep", "wait_for_call"]
+__all__ = ["throttle", "start_job", "progress_of", "JobStep", "wait_for_call",
+           "job_kwargs_or_none"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,3 +204,29 @@ def start_job(
     worker.finished.connect(_finished)
     worker.start()
     return worker
+
+
+def job_kwargs_or_none(widget, status) -> dict | None:
+    """A dock's job arguments, or ``None`` when its job runs already or a field is wrong.
+
+    Parameters
+    ----------
+    widget : QWidget
+        A dock with ``worker`` (the running worker or ``None``) and ``job_kwargs()``,
+        which raises ``ValueError`` naming the field that is wrong.
+    status : QLabel
+        Where the error is shown (it is also a napari warning).
+
+    Returns
+    -------
+    dict or None
+        ``widget.job_kwargs()``, or ``None`` when nothing should start.
+    """
+    if widget.worker is not None and widget.worker.is_running:
+        return None
+    try:
+        return widget.job_kwargs()
+    except ValueError as err:
+        status.setText(str(err))
+        show_warning(str(err))
+        return None

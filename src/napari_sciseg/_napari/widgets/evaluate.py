@@ -15,13 +15,12 @@ import threading
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from napari.utils.notifications import show_warning
 from qtpy import QtWidgets as Qw
 from qtpy.QtCore import Qt
 
 from .._layer_combo import LayerCombo
 from .._layers import layer_spacing, layer_unit
-from .._workers import start_job, wait_for_call
+from .._workers import job_kwargs_or_none, start_job, wait_for_call
 
 __all__ = ["EvaluateWidget"]
 
@@ -150,13 +149,8 @@ class EvaluateWidget(Qw.QWidget):
         """Score the chosen layers in a worker thread."""
         from ...evaluate import evaluate_segmentation
 
-        if self.worker is not None and self.worker.is_running:
-            return
-        try:
-            kw = self.job_kwargs()
-        except ValueError as err:
-            self.summary.setText(str(err))
-            show_warning(str(err))
+        kw = job_kwargs_or_none(self, self.summary)
+        if kw is None:
             return
         pred = np.asarray(self.pred_combo.value.data)
         truth = np.asarray(self.truth_combo.value.data)

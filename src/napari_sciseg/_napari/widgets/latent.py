@@ -17,7 +17,7 @@ from napari.utils.notifications import show_warning
 from qtpy import QtWidgets as Qw
 
 from .._layer_combo import LayerCombo
-from .._workers import start_job
+from .._workers import job_kwargs_or_none, start_job
 from ._latent_plot import LatentScatter
 from ._latent_tiles import LatentTiles
 
@@ -165,13 +165,8 @@ class LatentSpaceWidget(LatentTiles, Qw.QWidget):
         """Train (unless a model is loaded) and embed the image's tiles in a worker."""
         from ...dl.embedding import iter_embed_tiles
 
-        if self.worker is not None and self.worker.is_running:
-            return
-        try:
-            kw = self.job_kwargs()
-        except ValueError as err:
-            self.status.setText(str(err))
-            show_warning(str(err))
+        kw = job_kwargs_or_none(self, self.status)
+        if kw is None:
             return
         layer = self.image_combo.value
         image = np.asarray(layer.data, np.float32)

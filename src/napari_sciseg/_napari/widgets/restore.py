@@ -18,12 +18,11 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from napari.utils.notifications import show_warning
 from qtpy import QtWidgets as Qw
 
 from .._layer_combo import LayerCombo
 from .._layers import add_or_update, output_kwargs
-from .._workers import start_job
+from .._workers import job_kwargs_or_none, start_job
 
 __all__ = ["RestoreWidget", "TASKS"]
 
@@ -139,13 +138,8 @@ class RestoreWidget(Qw.QWidget):
         """Train and apply in a worker thread."""
         from ...dl.restore import iter_train_and_restore
 
-        if self.worker is not None and self.worker.is_running:
-            return
-        try:
-            kw = self.job_kwargs()
-        except ValueError as err:
-            self.status.setText(str(err))
-            show_warning(str(err))
+        kw = job_kwargs_or_none(self, self.status)
+        if kw is None:
             return
         self.result = None
         self._source = self.image_combo.value
